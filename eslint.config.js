@@ -1,0 +1,81 @@
+// ESLint flat config: type-aware rules from typescript-eslint, import cycles from import-x,
+// formatting left to Prettier (eslint-config-prettier turns off the rules that would fight it).
+import { defineConfig } from "eslint/config";
+import prettier from "eslint-config-prettier";
+import { createTypeScriptImportResolver } from "eslint-import-resolver-typescript";
+import { importX } from "eslint-plugin-import-x";
+import tseslint from "typescript-eslint";
+
+export default defineConfig(
+  {
+    ignores: ["node_modules/", "dist/", ".cache/", "coverage/", "charts/", "config/"],
+  },
+  {
+    files: ["**/*.ts"],
+    extends: [tseslint.configs.recommendedTypeChecked],
+    plugins: { "import-x": importX },
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    settings: {
+      "import-x/resolver-next": [createTypeScriptImportResolver({ alwaysTryTypes: true })],
+      // no-cycle parses the modules it follows; it needs to know .ts files take the TS parser.
+      "import-x/parsers": { "@typescript-eslint/parser": [".ts", ".mts", ".cts"] },
+      "import-x/extensions": [".ts", ".mts", ".cts", ".js", ".mjs"],
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/consistent-type-imports": [
+        "error",
+        { prefer: "type-imports", fixStyle: "separate-type-imports" },
+      ],
+      "@typescript-eslint/consistent-type-exports": "error",
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
+      "@typescript-eslint/only-throw-error": "error",
+      "@typescript-eslint/switch-exhaustiveness-check": "error",
+      "@typescript-eslint/require-await": "off",
+      "import-x/no-cycle": ["error", { ignoreExternal: true }],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "ExportAllDeclaration",
+          message: "Export names explicitly from index.ts; `export *` hides a module's surface.",
+        },
+        {
+          selector: "TSEnumDeclaration",
+          message: "Use an `as const` object and a union type instead of an enum.",
+        },
+      ],
+      "no-restricted-properties": [
+        "error",
+        {
+          object: "process",
+          property: "env",
+          message:
+            "Read process configuration through src/config (loadConfig) so every value is validated once.",
+        },
+      ],
+    },
+  },
+  {
+    // The places allowed to read the environment: the process-config loader, test and bench
+    // harnesses (they locate the services hack/ started), and the CLI bootstrap.
+    files: [
+      "src/config/load.ts",
+      "test/**/*.ts",
+      "bench/**/*.ts",
+      "**/*.int.test.ts",
+      "hack/**/*.ts",
+    ],
+    rules: { "no-restricted-properties": "off" },
+  },
+  {
+    files: ["**/*.js", "**/*.mjs"],
+    extends: [tseslint.configs.disableTypeChecked],
+  },
+  prettier,
+);

@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# Shared helpers for hack/ scripts. Sourced, not run.
+set -euo pipefail
+
+HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HACK_DIR/.." && pwd)"
+CACHE="${DV_CACHE_DIR:-$ROOT/.cache}"
+BIN="$CACHE/bin"
+mkdir -p "$BIN" "$CACHE/log"
+
+say() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+warn() { printf '%s: warning: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+die() { printf '%s: error: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $* (install it by hand, or run as root)"; fi
+}
+
+# Installs Debian packages that are missing; quiet when everything is there.
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null \
+    || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } \
+    || die "apt-get install ${missing[*]} failed"
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits up to $2 seconds for 127.0.0.1:$1 to accept connections.
+wait_port() {
+  local port=$1 seconds=${2:-30} i
+  for ((i = 0; i < seconds * 10; i++)); do
+    port_open "$port" && return 0
+    sleep 0.1
+  done
+  return 1
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# A private PostgreSQL server for tests and benchmarks: Debian's postgresql package, our own
+# cluster (initdb) under .cache/pg, listening on 127.0.0.1:${DV_TEST_PG_PORT:-55432} only,
+# trust authentication on loopback, fsync on. Idempotent: every command can be repeated.
+#
+#   hack/postgres.sh install   install the server package if it is missing
+#   hack/postgres.sh start     install, initialise once, start (no-op when running)
+#   hack/postgres.sh stop      stop (no-op when stopped)
+#   hack/postgres.sh status    exit 0 when running
+#   hack/postgres.sh url       print the connection URL
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PORT="${DV_TEST_PG_PORT:-55432}"
+PGROOT="$CACHE/pg"
+DATA="$PGROOT/data"
+RUN="$PGROOT/run"
+LOG="$CACHE/log/postgres.log"
+
+pg_bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+  return 1
+}
+
+# PostgreSQL refuses to run as root; as root we run it as the package's postgres user.
+run_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cmd_install() {
+  pg_bindir >/dev/null || apt_install postgresql postgresql-contrib
+  pg_bindir >/dev/null || die "no initdb under /usr/lib/postgresql/*/bin after installing postgresql"
+}
+
+cmd_status() { [ -f "$DATA/PG_VERSION" ] && run_pg "$(pg_bindir)/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
+
+cmd_start() {
+  cmd_install
+  local bindir; bindir=$(pg_bindir)
+  if cmd_status; then return 0; fi
+  if port_open "$PORT"; then
+    die "port $PORT is in use by something other than this project's PostgreSQL; set DV_TEST_PG_PORT to a free port"
+  fi
+  mkdir -p "$PGROOT" "$RUN"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$PGROOT" "$RUN"
+    runuser -u postgres -- test -x "$PGROOT" \
+      || die "the postgres user cannot reach $PGROOT; move the checkout somewhere readable or set DV_CACHE_DIR"
+  fi
+  if [ ! -f "$DATA/PG_VERSION" ]; then
+    say "initialising a PostgreSQL cluster in $DATA"
+    run_pg "$bindir/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$DATA/postgresql.conf" <<CONF
+# --- dataverket test server (hack/postgres.sh) ---
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$RUN'
+max_connections = 400
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+max_locks_per_transaction = 256
+log_min_messages = warning
+CONF
+  fi
+  touch "$LOG"; [ "$(id -u)" -eq 0 ] && chown postgres "$LOG"
+  say "starting PostgreSQL on 127.0.0.1:$PORT"
+  run_pg "$bindir/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null \
+    || die "PostgreSQL did not start; see $LOG"
+}
+
+cmd_stop() {
+  cmd_status || return 0
+  run_pg "$(pg_bindir)/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  url) echo "postgres://postgres@127.0.0.1:$PORT/postgres" ;;
+  *) echo "usage: $0 install|start|stop|status|url" >&2; exit 2 ;;
+esac

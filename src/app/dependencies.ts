@@ -1,0 +1,91 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Config } from "../config/index.js";
+import { connectPostgres, type Database, openPglite } from "../db/index.js";
+import { startEmbeddedNats } from "../dev/index.js";
+import type { ReadinessCheck } from "../http/index.js";
+import type { Lifecycle } from "../lifecycle/index.js";
+import { connectNats } from "../nats/index.js";
+import type { Logger } from "../observability/index.js";
+
+/** Options shared by the dependency openers. */
+export interface DependencyOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly lifecycle: Lifecycle;
+  /** Readiness checks of the process; openers add theirs. */
+  readonly readiness: ReadinessCheck[];
+  /** Name of the process role, used as the client name on connections. */
+  readonly role: string;
+}
+
+/**
+ * Opens the system of record: the PostgreSQL server of `DATABASE_URL`, or, when `embedded` is
+ * allowed and no URL is set, PGlite in `database.pgliteDir`.
+ */
+export async function openDatabase(
+  options: DependencyOptions & { readonly embedded: boolean },
+): Promise<Database> {
+  const { config, log } = options;
+  let db: Database;
+  if (config.database.url) {
+    db = await connectPostgres({
+      url: config.database.url,
+      poolMax: config.database.poolMax,
+      log,
+      applicationName: `dv-${options.role}`,
+    });
+  } else if (options.embedded) {
+    db = await openPglite({ dataDir: config.database.pgliteDir });
+  } else {
+    throw new Error("DATABASE_URL is required for this role; only dv dev embeds PGlite");
+  }
+  log.info({ database: db.target, dialect: db.dialect }, "database connected");
+  options.lifecycle.add("database", () => db.close());
+  options.readiness.push({ name: "postgres", check: () => db.ping() });
+  return db;
+}
+
+/**
+ * Connects to NATS at `NATS_URL`, or, when `embedded` is allowed and no URL is set, starts a
+ * nats-server child process first.
+ */
+export async function openNats(
+  options: DependencyOptions & {
+    readonly embedded: boolean;
+    readonly repoRoot: string;
+    readonly searchPath: string;
+  },
+): Promise<{ nc: NatsConnection; url: string; embeddedPid?: number }> {
+  const { config, log, lifecycle } = options;
+  let url = config.nats.url;
+  let embeddedPid: number | undefined;
+  let source = "NATS_URL";
+  if (!url) {
+    if (!options.embedded) throw new Error("NATS_URL is required for this role");
+    const server = await startEmbeddedNats({
+      bin: config.nats.serverBin,
+      port: config.nats.port,
+      storeDir: config.nats.storeDir,
+      log,
+      repoRoot: options.repoRoot,
+      searchPath: options.searchPath,
+    });
+    lifecycle.add("nats-server", () => server.stop());
+    url = server.url;
+    embeddedPid = server.pid;
+    source = "the embedded nats-server";
+  }
+  const nc = await connectNats({ servers: url, name: `dv-${options.role}`, log, source });
+  lifecycle.add("nats", async () => {
+    await nc.drain().catch(() => nc.close());
+  });
+  options.readiness.push({
+    name: "nats",
+    check: async () => {
+      if (nc.isClosed()) throw new Error("connection closed");
+      await nc.flush();
+    },
+  });
+  log.info({ server: nc.getServer() }, "NATS connected");
+  return embeddedPid === undefined ? { nc, url } : { nc, url, embeddedPid };
+}

@@ -1,0 +1,90 @@
+import type { Config } from "../config/index.js";
+import {
+  createHttpServer,
+  listenHttp,
+  type ReadinessCheck,
+  registerOpsRoutes,
+} from "../http/index.js";
+import { Lifecycle } from "../lifecycle/index.js";
+import { createMetricsRegistry, type Logger } from "../observability/index.js";
+import { readPlatformDirectory } from "../platform-config/index.js";
+import { openDatabase, openNats } from "./dependencies.js";
+
+/** Options of {@link startDev}. */
+export interface StartDevOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly repoRoot: string;
+  /** `PATH`, to find a nats-server binary. */
+  readonly searchPath: string;
+}
+
+/** The running control plane of `dv dev`. */
+export interface RunningDev {
+  readonly apiUrl: string;
+  readonly natsUrl: string;
+  readonly database: string;
+  readonly lifecycle: Lifecycle;
+  /** Human-readable lines for the terminal. */
+  readonly banner: string;
+}
+
+/**
+ * Starts the whole control plane in one process on loopback: the HTTP server first (so
+ * `/healthz` answers and a taken port fails before anything else starts), then PostgreSQL or
+ * embedded PGlite, then NATS or an embedded nats-server. If any step fails, what already
+ * started is stopped before the error is rethrown.
+ */
+export async function startDev(options: StartDevOptions): Promise<RunningDev> {
+  const { config, log } = options;
+  const lifecycle = new Lifecycle(log);
+  const metrics = createMetricsRegistry();
+  const readiness: ReadinessCheck[] = [];
+  const deps = { config, log, lifecycle, readiness, role: "dev" };
+
+  try {
+    const app = createHttpServer({ log, metrics, bodyLimitBytes: config.http.bodyLimitBytes });
+    registerOpsRoutes(app, { metrics, readiness: () => readiness });
+    await listenHttp(app, config.http.host, config.http.port);
+    lifecycle.add("http", () => app.close());
+    const address = app.server.address();
+    const port = typeof address === "object" && address ? address.port : config.http.port;
+    const apiUrl = `http://${config.http.host}:${port}`;
+
+    const db = await openDatabase({ ...deps, embedded: true });
+    const nats = await openNats({
+      ...deps,
+      embedded: true,
+      repoRoot: options.repoRoot,
+      searchPath: options.searchPath,
+    });
+
+    const platformDocs = await readPlatformDirectory(config.platform.configDir);
+    const kinds = new Map<string, number>();
+    for (const doc of platformDocs) kinds.set(doc.kind, (kinds.get(doc.kind) ?? 0) + 1);
+    const platformSummary = [...kinds].map(([kind, n]) => `${n} ${kind}`).join(", ") || "empty";
+    log.info(
+      { dir: config.platform.configDir, kinds: Object.fromEntries(kinds) },
+      "platform configuration read",
+    );
+
+    const banner = [
+      "",
+      "  Dataverket control plane is running (dv dev)",
+      `  API        ${apiUrl}/api/v1`,
+      `  health     ${apiUrl}/healthz   ${apiUrl}/readyz`,
+      `  metrics    ${apiUrl}/metrics`,
+      `  database   ${db.target}`,
+      `  NATS       ${nats.url}${nats.embeddedPid === undefined ? "" : ` (embedded, pid ${nats.embeddedPid})`}`,
+      `  platform   ${config.platform.configDir} (${platformSummary})`,
+      "  logs       JSON lines on stdout (this banner is on stderr)",
+      "  stop       Ctrl-C",
+      "",
+    ].join("\n");
+    log.info({ apiUrl, natsUrl: nats.url, database: db.target }, "control plane ready");
+    return { apiUrl, natsUrl: nats.url, database: db.target, lifecycle, banner };
+  } catch (err) {
+    await lifecycle.stop("startup failed");
+    throw err;
+  }
+}

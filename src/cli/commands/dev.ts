@@ -1,0 +1,38 @@
+import type { Command } from "commander";
+import { startDev } from "../../app/dev.js";
+import { loadConfig, systemSearchPath } from "../../config/index.js";
+import { packageRoot } from "../../dev/index.js";
+import { stopOnSignals } from "../../lifecycle/index.js";
+import { createLogger } from "../../observability/index.js";
+import { configOverrides, type ProcessFlags } from "../flags.js";
+
+/** Adds `dv dev`: the whole control plane in one process on embedded defaults. */
+export function registerDev(program: Command): void {
+  program
+    .command("dev")
+    .description(
+      "run the whole control plane in one process: API, controllers and workers, with embedded PGlite and nats-server unless DATABASE_URL / NATS_URL are set",
+    )
+    .option("-c, --config <file>", "YAML configuration file (default: $DV_CONFIG)")
+    .option("-p, --port <port>", "HTTP port (default: $DV_HTTP_PORT or 8080)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  npm run dev\n  DATABASE_URL=postgres://localhost/dataverket dv dev --port 9090\n",
+    )
+    .action(async (flags: ProcessFlags) => {
+      const config = loadConfig({ file: flags.config, overrides: configOverrides(flags) });
+      const log = createLogger({
+        level: config.log.level,
+        service: "dv-dev",
+        datacenterId: config.datacenterId,
+      });
+      const running = await startDev({
+        config,
+        log,
+        repoRoot: packageRoot(),
+        searchPath: systemSearchPath(),
+      });
+      process.stderr.write(running.banner);
+      await stopOnSignals(running.lifecycle, log);
+    });
+}

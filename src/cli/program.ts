@@ -1,0 +1,17 @@
+import { Command } from "commander";
+import { registerDev } from "./commands/dev.js";
+
+/** The version printed by `dv --version`. */
+export const VERSION = "0.1.0";
+
+/** Builds the `dv` command tree. Each command lives in `commands/` and registers itself here. */
+export function buildProgram(): Command {
+  const program = new Command("dv")
+    .description("Dataverket control plane and operator CLI")
+    .version(VERSION)
+    .option("--verbose", "print stack traces for unexpected errors")
+    .showSuggestionAfterError(true)
+    .exitOverride();
+  registerDev(program);
+  return program;
+}

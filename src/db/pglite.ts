@@ -1,0 +1,97 @@
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { btree_gist } from "@electric-sql/pglite/contrib/btree_gist";
+import { drizzle } from "drizzle-orm/pglite";
+import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
+import type { Database, Orm } from "./database.js";
+
+/** Options of {@link openPglite}. */
+export interface OpenPgliteOptions {
+  /** Data directory; `undefined` keeps the database in memory (tests). */
+  readonly dataDir?: string | undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Takes an exclusive lock file beside the data directory: PGlite has a single writer, and two
+ * processes on one directory would corrupt it. A lock left by a dead process is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const lockPath = `${dataDir}.lock`;
+  mkdirSync(dirname(lockPath), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockPath, "wx");
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(lockPath, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const holder = Number.parseInt(readFileSync(lockPath, "utf8"), 10);
+      if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+        throw new StartupError(
+          StartupErrorCode.DataDirLocked,
+          `the embedded database ${dataDir} is in use by process ${holder}`,
+          `stop that process (another dv dev?) or set DV_PGLITE_DIR to another directory`,
+        );
+      }
+      rmSync(lockPath, { force: true });
+    }
+  }
+  throw new StartupError(
+    StartupErrorCode.DataDirLocked,
+    `cannot lock the embedded database ${dataDir}`,
+    `remove ${lockPath} if no process uses it`,
+  );
+}
+
+/**
+ * Opens PGlite (PostgreSQL compiled to WebAssembly) in this process with the extensions the
+ * migrations need. Used by `dv dev` when no `DATABASE_URL` is given, and by the migration tests.
+ *
+ * @throws {StartupError} `DV_DATA_DIR_LOCKED` when another live process holds the directory.
+ */
+export async function openPglite(options: OpenPgliteOptions = {}): Promise<Database> {
+  const unlock = options.dataDir ? lockDataDir(options.dataDir) : () => undefined;
+  let client: PGlite;
+  try {
+    if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+    client = await PGlite.create(options.dataDir ?? "memory://", { extensions: { btree_gist } });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+  const orm = drizzle({ client }) as unknown as Orm;
+  return {
+    dialect: "pglite",
+    target: `pglite:${options.dataDir ?? "memory"}`,
+    orm,
+    async query<Row extends Record<string, unknown>>(text: string, params?: readonly unknown[]) {
+      const result = await client.query<Row>(text, params as unknown[] | undefined);
+      return result.rows;
+    },
+    async listen(channel, handler) {
+      const unsubscribe = await client.listen(channel, handler);
+      return async () => unsubscribe();
+    },
+    async ping() {
+      await client.query("SELECT 1");
+    },
+    async close() {
+      try {
+        await client.close();
+      } finally {
+        unlock();
+      }
+    },
+  };
+}

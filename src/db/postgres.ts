@@ -1,0 +1,154 @@
+import { drizzle } from "drizzle-orm/node-postgres";
+import pg from "pg";
+import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
+import type { Logger } from "../observability/index.js";
+import type { Database, Orm, Unlisten } from "./database.js";
+
+/** Options of {@link connectPostgres}. */
+export interface ConnectPostgresOptions {
+  readonly url: string;
+  readonly poolMax: number;
+  readonly log: Logger;
+  /** How the URL was configured, named in errors (`DATABASE_URL`). */
+  readonly source?: string;
+  readonly connectTimeoutMs?: number;
+  /** `application_name` shown in `pg_stat_activity`. */
+  readonly applicationName?: string;
+}
+
+const SQLSTATE_REJECTIONS: Readonly<Record<string, string>> = {
+  "28P01": "password authentication failed",
+  "28000": "the login was rejected (pg_hba.conf or role)",
+  "3D000": "the database does not exist",
+  "42501": "the role may not connect",
+};
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ETIMEDOUT",
+  "ECONNRESET",
+  "EAI_AGAIN",
+  "57P03", // the server is starting up or shutting down
+]);
+
+function describeTarget(url: string): { target: string; user: string; database: string } {
+  const parsed = new URL(url);
+  const host = parsed.hostname || "localhost";
+  const port = parsed.port || "5432";
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, "")) || "postgres";
+  const user = decodeURIComponent(parsed.username) || "postgres";
+  return { target: `${host}:${port}/${database}`, user, database };
+}
+
+/**
+ * Maps a connection failure onto a one-line {@link StartupError}, branching on the error code
+ * (errno or SQLSTATE), never on message text.
+ */
+export function postgresStartupError(err: unknown, url: string, source: string): StartupError {
+  const { target, user, database } = describeTarget(url);
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && code in SQLSTATE_REJECTIONS) {
+    const hint =
+      code === "3D000"
+        ? `create it (createdb ${database}) or point ${source} at an existing database`
+        : `check the user "${user}" and password in ${source}`;
+    return new StartupError(
+      StartupErrorCode.PostgresRejected,
+      `PostgreSQL at ${target} refused the connection: ${SQLSTATE_REJECTIONS[code]} (SQLSTATE ${code})`,
+      hint,
+      { cause: err },
+    );
+  }
+  const reason =
+    typeof code === "string" && NETWORK_CODES.has(code) ? code : "no answer before the timeout";
+  return new StartupError(
+    StartupErrorCode.PostgresUnreachable,
+    `cannot reach PostgreSQL at ${target} (${source}): ${reason}`,
+    `start it (bash hack/postgres.sh start for the test server) or fix ${source}; unset it to use the embedded PGlite`,
+    { cause: err },
+  );
+}
+
+/**
+ * Opens a connection pool to a PostgreSQL server and checks that it answers.
+ *
+ * @throws {StartupError} `DV_POSTGRES_UNREACHABLE` or `DV_POSTGRES_REJECTED`, naming the server.
+ */
+export async function connectPostgres(options: ConnectPostgresOptions): Promise<Database> {
+  const source = options.source ?? "DATABASE_URL";
+  const { target } = describeTarget(options.url);
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolMax,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    application_name: options.applicationName ?? "dataverket",
+  });
+  // An idle client that loses its server emits here; without a listener the process would crash.
+  pool.on("error", (err) => options.log.warn({ err }, "idle PostgreSQL connection failed"));
+
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw postgresStartupError(err, options.url, source);
+  }
+
+  const orm = drizzle({ client: pool }) as unknown as Orm;
+  let listener: pg.Client | undefined;
+  const handlers = new Map<string, Set<(payload: string) => void>>();
+
+  const ensureListener = async (): Promise<pg.Client> => {
+    if (listener) return listener;
+    const client = new pg.Client({
+      connectionString: options.url,
+      application_name: `${options.applicationName ?? "dataverket"}-listen`,
+    });
+    client.on("notification", (msg) => {
+      for (const handler of handlers.get(msg.channel) ?? []) handler(msg.payload ?? "");
+    });
+    client.on("error", (err) => options.log.warn({ err }, "PostgreSQL LISTEN connection failed"));
+    await client.connect();
+    listener = client;
+    return client;
+  };
+
+  return {
+    dialect: "postgres",
+    target,
+    orm,
+    async query<Row extends Record<string, unknown>>(text: string, params?: readonly unknown[]) {
+      const result = await pool.query<Row>(text, params as unknown[] | undefined);
+      return result.rows;
+    },
+    async listen(channel: string, handler: (payload: string) => void): Promise<Unlisten> {
+      const client = await ensureListener();
+      let set = handlers.get(channel);
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+        await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      }
+      set.add(handler);
+      return async () => {
+        set.delete(handler);
+        if (set.size === 0 && handlers.get(channel) === set) {
+          handlers.delete(channel);
+          await client.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`);
+        }
+      };
+    },
+    async ping() {
+      await pool.query("SELECT 1");
+    },
+    async close() {
+      const current = listener;
+      listener = undefined;
+      await current?.end();
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,176 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
+import { connect as tcpConnect } from "node:net";
+import { delimiter, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
+import type { Logger } from "../observability/index.js";
+import { freePort, portIsFree } from "./ports.js";
+
+/** Options of {@link startEmbeddedNats}. */
+export interface EmbeddedNatsOptions {
+  /** The binary; default `.cache/bin/nats-server` under `repoRoot`, then `PATH`. */
+  readonly bin?: string | undefined;
+  /** Client port on 127.0.0.1; 0 picks a free one. */
+  readonly port: number;
+  readonly storeDir: string;
+  readonly log: Logger;
+  readonly repoRoot: string;
+  /** `PATH` to search when no binary is configured. */
+  readonly searchPath: string;
+  readonly startTimeoutMs?: number;
+}
+
+/** A nats-server child process owned by `dv dev`. */
+export interface EmbeddedNats {
+  readonly url: string;
+  readonly pid: number;
+  readonly version: string;
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s) and resolves when it has exited. */
+  stop(): Promise<void>;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function findBinary(options: EmbeddedNatsOptions): string {
+  if (options.bin) {
+    if (isExecutable(options.bin)) return options.bin;
+    throw new StartupError(
+      StartupErrorCode.NatsServerMissing,
+      `nats-server ${options.bin} (DV_NATS_SERVER_BIN) is not an executable file`,
+      "fix DV_NATS_SERVER_BIN, or run bash hack/nats.sh install",
+    );
+  }
+  const candidates = [
+    join(options.repoRoot, ".cache", "bin", "nats-server"),
+    ...options.searchPath
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, "nats-server")),
+  ];
+  const found = candidates.find(isExecutable);
+  if (found) return found;
+  throw new StartupError(
+    StartupErrorCode.NatsServerMissing,
+    "nats-server not found in .cache/bin or on PATH",
+    "run bash hack/nats.sh install (npm run dev does), set DV_NATS_SERVER_BIN, or set NATS_URL to a running server",
+  );
+}
+
+function versionOf(bin: string): string {
+  const out = execFileSync(bin, ["--version"], { encoding: "utf8" }).trim();
+  return out.split(/\s+/).pop() ?? "unknown";
+}
+
+/** nats-server 2.12 is the first that can fsync every JetStream write (`sync_interval: always`). */
+function canSyncAlways(version: string): boolean {
+  const [major = 0, minor = 0] = version.replace(/^v/, "").split(".").map(Number);
+  return major > 2 || (major === 2 && minor >= 12);
+}
+
+function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolvePromise, reject) => {
+    const attempt = (): void => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        reject(new Error(`exited with ${child.exitCode ?? child.signalCode}`));
+        return;
+      }
+      const socket = tcpConnect({ port, host: "127.0.0.1" });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolvePromise();
+      });
+      socket.once("error", () => {
+        socket.destroy();
+        if (Date.now() > deadline)
+          reject(new Error(`no answer on port ${port} within ${timeoutMs} ms`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+/**
+ * Starts a nats-server with JetStream on loopback as a child of this process, for `dv dev`.
+ * Its log lines are forwarded to `log` at debug level.
+ *
+ * @throws {StartupError} when the binary is missing, the port is taken, or the server fails to start.
+ */
+export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
+  const bin = findBinary(options);
+  const version = versionOf(bin);
+  const port = options.port === 0 ? await freePort() : options.port;
+  if (!(await portIsFree(port))) {
+    throw new StartupError(
+      StartupErrorCode.PortInUse,
+      `port ${port} (DV_NATS_PORT) is already in use, so dv dev cannot start its nats-server`,
+      "stop what uses it, set DV_NATS_PORT to a free port, or set NATS_URL to use a running nats-server",
+    );
+  }
+  const storeDir = resolve(options.storeDir);
+  mkdirSync(storeDir, { recursive: true });
+  const conf = join(storeDir, "nats.conf");
+  const sync = canSyncAlways(version)
+    ? "sync_interval: always"
+    : "# sync_interval: always needs nats-server 2.12 or newer";
+  if (!canSyncAlways(version)) {
+    options.log.warn(
+      { version },
+      "nats-server is older than 2.12: JetStream writes are not fsynced one by one",
+    );
+  }
+  writeFileSync(
+    conf,
+    [
+      "# Written by dv dev at every start; edits are overwritten.",
+      "server_name: dv-dev",
+      `listen: 127.0.0.1:${port}`,
+      "max_payload: 8MB",
+      "jetstream {",
+      `  store_dir: ${JSON.stringify(storeDir)}`,
+      "  max_memory_store: 256MB",
+      "  max_file_store: 4GB",
+      `  ${sync}`,
+      "}",
+      "",
+    ].join("\n"),
+  );
+
+  const child = spawn(bin, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  const log = options.log.child({ component: "nats-server", pid: child.pid });
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on("line", (line) => log.debug({ line }, "nats-server"));
+  }
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  try {
+    await waitForPort(port, child, options.startTimeoutMs ?? 15_000);
+  } catch (err) {
+    await stop();
+    throw new StartupError(
+      StartupErrorCode.NatsServerFailed,
+      `nats-server ${version} (${bin}) did not start: ${(err as Error).message}`,
+      "run with DV_LOG_LEVEL=debug to see its log, or set NATS_URL to a running server",
+      { cause: err },
+    );
+  }
+  log.info({ version, port, storeDir }, "nats-server started");
+  return { url: `nats://127.0.0.1:${port}`, pid: child.pid ?? -1, version, stop };
+}

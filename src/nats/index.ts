@@ -1,0 +1,1 @@
+export { type ConnectNatsOptions, connectNats } from "./connect.js";

@@ -1,0 +1,11 @@
+// Where the integration tier finds the services hack/services.sh started. The defaults match the
+// hack scripts; DV_TEST_PG_PORT and DV_TEST_NATS_PORT move both together.
+
+const pgPort = process.env.DV_TEST_PG_PORT ?? "55432";
+const natsPort = process.env.DV_TEST_NATS_PORT ?? "54222";
+
+/** Superuser URL of the test PostgreSQL server (trust authentication on loopback). */
+export const TEST_DATABASE_URL = `postgres://postgres@127.0.0.1:${pgPort}/postgres`;
+
+/** Client URL of the test nats-server. */
+export const TEST_NATS_URL = `nats://127.0.0.1:${natsPort}`;
