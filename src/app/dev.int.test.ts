@@ -15,8 +15,11 @@ const servers: Server[] = [];
 afterEach(async () => {
   for (const proc of running.splice(0)) {
     if (proc.child.exitCode === null && proc.child.signalCode === null) {
-      proc.child.kill("SIGKILL");
+      // As a user would: Ctrl-C, and only if that does not work, SIGKILL.
+      proc.child.kill("SIGINT");
+      const timer = setTimeout(() => proc.child.kill("SIGKILL"), 10_000);
       await proc.exited;
+      clearTimeout(timer);
     }
   }
   for (const server of servers.splice(0)) await new Promise((r) => server.close(r));
@@ -146,6 +149,21 @@ describe("dv dev", () => {
         `cannot reach NATS at nats://127.0.0.1:${closed} (NATS_URL): ECONNREFUSED`,
       ),
     ]);
+  });
+
+  it("after a SIGKILL, the next dv dev stops the nats-server the killed one left behind", async () => {
+    const env = await isolatedEnv();
+    const first = startDv(["dev"], env);
+    running.push(first);
+    const [, orphanPid] = await first.waitFor(/embedded, pid (\d+)/);
+    first.child.kill("SIGKILL");
+    await first.exited;
+    expect(processExists(Number(orphanPid))).toBe(true);
+
+    const second = startDv(["dev"], { ...env, DV_NATS_PORT: String(await freePort()) });
+    running.push(second);
+    await second.waitFor(/Dataverket control plane is running/);
+    expect(processExists(Number(orphanPid))).toBe(false);
   });
 
   it("refuses a second dv dev on the same embedded database", async () => {

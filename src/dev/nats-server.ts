@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { delimiter, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -99,6 +99,36 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
   });
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops a nats-server left running by an earlier `dv dev` that was killed without a chance to
+ * clean up (SIGKILL, a crash): its pid file is in our store directory and its command line names
+ * our configuration file, so it is ours to stop. Linux only (reads /proc); elsewhere a no-op.
+ */
+async function reapOrphan(pidFile: string, conf: string, log: Logger): Promise<void> {
+  let pid: number;
+  let cmdline: string;
+  try {
+    pid = Number.parseInt(readFileSync(pidFile, "utf8"), 10);
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || !cmdline.split("\0").includes(conf)) return;
+  log.warn({ pid }, "stopping a nats-server left behind by an earlier dv dev");
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  if (alive(pid)) process.kill(pid, "SIGKILL");
+}
+
 /**
  * Starts a nats-server with JetStream on loopback as a child of this process, for `dv dev`.
  * Its log lines are forwarded to `log` at debug level.
@@ -108,6 +138,11 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
 export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const bin = findBinary(options);
   const version = versionOf(bin);
+  const storeDir = resolve(options.storeDir);
+  mkdirSync(storeDir, { recursive: true });
+  const conf = join(storeDir, "nats.conf");
+  const pidFile = join(storeDir, "nats.pid");
+  await reapOrphan(pidFile, conf, options.log);
   const port = options.port === 0 ? await freePort() : options.port;
   if (!(await portIsFree(port))) {
     throw new StartupError(
@@ -116,9 +151,6 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
       "stop what uses it, set DV_NATS_PORT to a free port, or set NATS_URL to use a running nats-server",
     );
   }
-  const storeDir = resolve(options.storeDir);
-  mkdirSync(storeDir, { recursive: true });
-  const conf = join(storeDir, "nats.conf");
   const sync = canSyncAlways(version)
     ? "sync_interval: always"
     : "# sync_interval: always needs nats-server 2.12 or newer";
@@ -134,6 +166,7 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
       "# Written by dv dev at every start; edits are overwritten.",
       "server_name: dv-dev",
       `listen: 127.0.0.1:${port}`,
+      `pid_file: ${JSON.stringify(pidFile)}`,
       "max_payload: 8MB",
       "jetstream {",
       `  store_dir: ${JSON.stringify(storeDir)}`,
@@ -146,7 +179,16 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
   );
 
   const child = spawn(bin, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  // If this process exits for any reason it can still act on (an uncaught error, process.exit),
+  // the server goes with it; after a SIGKILL, the next start reaps it through the pid file.
+  const killOnExit = (): void => void child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  const exited = new Promise<void>((done) =>
+    child.once("exit", () => {
+      process.off("exit", killOnExit);
+      done();
+    }),
+  );
   const log = options.log.child({ component: "nats-server", pid: child.pid });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on("line", (line) => log.debug({ line }, "nats-server"));
