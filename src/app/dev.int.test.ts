@@ -1,7 +1,7 @@
 // `dv dev` as users run it: a real child process, real PGlite, a real nats-server it spawns, or
 // the test PostgreSQL and nats-server when DATABASE_URL / NATS_URL are set.
 import { createServer, type Server } from "node:net";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -35,6 +35,21 @@ async function isolatedEnv(extra: Record<string, string> = {}): Promise<Record<s
     DV_LOG_LEVEL: "info",
     ...extra,
   };
+}
+
+/** Pids of nats-server processes whose command line mentions `dir`. */
+function natsServersUsing(dir: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return cmdline.includes("nats-server") && cmdline.includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 async function get(url: string): Promise<{ status: number; body: string }> {
@@ -149,6 +164,18 @@ describe("dv dev", () => {
         `cannot reach NATS at nats://127.0.0.1:${closed} (NATS_URL): ECONNREFUSED`,
       ),
     ]);
+  });
+
+  it("Ctrl-C in the middle of startup stops what was started and exits cleanly", async () => {
+    const env = await isolatedEnv();
+    const dev = startDv(["dev"], env);
+    running.push(dev);
+    await dev.waitFor(/"msg":"database connected"/);
+    dev.child.kill("SIGINT");
+    const code = await dev.exited;
+    expect(dev.stderr()).not.toContain("control plane is running");
+    expect(code, dev.stderr()).toBe(0);
+    expect(natsServersUsing(env.DV_NATS_STORE_DIR ?? "")).toEqual([]);
   });
 
   it("after a SIGKILL, the next dv dev stops the nats-server the killed one left behind", async () => {

@@ -5,7 +5,7 @@ import {
   type ReadinessCheck,
   registerOpsRoutes,
 } from "../http/index.js";
-import { Lifecycle } from "../lifecycle/index.js";
+import { type Lifecycle, StoppedError } from "../lifecycle/index.js";
 import { createMetricsRegistry, type Logger } from "../observability/index.js";
 import { readPlatformDirectory } from "../platform-config/index.js";
 import { openDatabase, openNats } from "./dependencies.js";
@@ -17,6 +17,8 @@ export interface StartDevOptions {
   readonly repoRoot: string;
   /** `PATH`, to find a nats-server binary. */
   readonly searchPath: string;
+  /** Owns everything started; the caller stops it (on a signal). */
+  readonly lifecycle: Lifecycle;
 }
 
 /** The running control plane of `dv dev`. */
@@ -24,7 +26,6 @@ export interface RunningDev {
   readonly apiUrl: string;
   readonly natsUrl: string;
   readonly database: string;
-  readonly lifecycle: Lifecycle;
   /** Human-readable lines for the terminal. */
   readonly banner: string;
 }
@@ -34,10 +35,12 @@ export interface RunningDev {
  * `/healthz` answers and a taken port fails before anything else starts), then PostgreSQL or
  * embedded PGlite, then NATS or an embedded nats-server. If any step fails, what already
  * started is stopped before the error is rethrown.
+ *
+ * @throws {StoppedError} when `lifecycle` began stopping (a signal) during startup.
+ * @throws {StartupError} when a port is taken or a dependency cannot be reached.
  */
 export async function startDev(options: StartDevOptions): Promise<RunningDev> {
-  const { config, log } = options;
-  const lifecycle = new Lifecycle(log);
+  const { config, log, lifecycle } = options;
   const metrics = createMetricsRegistry();
   const readiness: ReadinessCheck[] = [];
   const deps = { config, log, lifecycle, readiness, role: "dev" };
@@ -51,7 +54,9 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     const port = typeof address === "object" && address ? address.port : config.http.port;
     const apiUrl = `http://${config.http.host}:${port}`;
 
+    lifecycle.throwIfStopping();
     const db = await openDatabase({ ...deps, embedded: true });
+    lifecycle.throwIfStopping();
     const nats = await openNats({
       ...deps,
       embedded: true,
@@ -59,6 +64,7 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       searchPath: options.searchPath,
     });
 
+    lifecycle.throwIfStopping();
     const platformDocs = await readPlatformDirectory(config.platform.configDir);
     const kinds = new Map<string, number>();
     for (const doc of platformDocs) kinds.set(doc.kind, (kinds.get(doc.kind) ?? 0) + 1);
@@ -82,9 +88,12 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       "",
     ].join("\n");
     log.info({ apiUrl, natsUrl: nats.url, database: db.target }, "control plane ready");
-    return { apiUrl, natsUrl: nats.url, database: db.target, lifecycle, banner };
+    return { apiUrl, natsUrl: nats.url, database: db.target, banner };
   } catch (err) {
+    // A step that fails because a signal is already stopping what it needs is not a failure.
+    const interrupted = lifecycle.stopping;
     await lifecycle.stop("startup failed");
+    if (interrupted) throw new StoppedError({ cause: err });
     throw err;
   }
 }

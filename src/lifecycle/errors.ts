@@ -26,3 +26,13 @@ export class StartupError extends Error {
     this.hint = hint;
   }
 }
+
+/** Thrown by a startup step when the process was asked to stop (a signal) while starting. */
+export class StoppedError extends Error {
+  override readonly name = "StoppedError";
+  readonly code = "DV_STOPPED";
+
+  constructor(options?: ErrorOptions) {
+    super("stopped while starting", options);
+  }
+}

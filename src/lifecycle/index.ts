@@ -1,2 +1,2 @@
-export { StartupError, StartupErrorCode } from "./errors.js";
+export { StartupError, StartupErrorCode, StoppedError } from "./errors.js";
 export { Lifecycle, type Stoppable, stopOnSignals } from "./lifecycle.js";

@@ -1,4 +1,5 @@
 import type { Logger } from "../observability/index.js";
+import { StoppedError } from "./errors.js";
 
 /** A resource to release when the process stops. */
 export interface Stoppable {
@@ -21,9 +22,24 @@ export class Lifecycle {
     this.#stepTimeoutMs = stepTimeoutMs;
   }
 
-  /** Registers a resource; it is stopped before everything registered earlier. */
+  /**
+   * Registers a resource; it is stopped before everything registered earlier. A resource that
+   * arrives after stopping began (a signal during startup) is stopped at once.
+   */
   add(name: string, stop: () => Promise<void>): void {
+    if (this.#stopping) {
+      this.#stopping = this.#stopping.then(() => this.#stopStep({ name, stop }));
+      return;
+    }
     this.#steps.push({ name, stop });
+  }
+
+  /**
+   * Throws {@link StoppedError} once stopping has begun: long startups call it between steps so
+   * a Ctrl-C during startup does not start anything more.
+   */
+  throwIfStopping(): void {
+    if (this.#stopping) throw new StoppedError();
   }
 
   /** True once {@link stop} has been called. */
@@ -31,32 +47,41 @@ export class Lifecycle {
     return this.#stopping !== undefined;
   }
 
-  /** Stops every registered resource, newest first; later calls return the same promise. */
-  stop(reason: string): Promise<void> {
+  /**
+   * Stops every registered resource, newest first, and resolves when everything is stopped,
+   * including resources registered while stopping. Later calls wait for the same stop.
+   */
+  async stop(reason: string): Promise<void> {
     this.#stopping ??= this.#run(reason);
-    return this.#stopping;
+    let current: Promise<void>;
+    do {
+      current = this.#stopping;
+      await current;
+    } while (current !== this.#stopping);
   }
 
   async #run(reason: string): Promise<void> {
     this.#log.info({ reason }, "stopping");
-    for (const step of [...this.#steps].reverse()) {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          step.stop(),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`did not stop within ${this.#stepTimeoutMs} ms`)),
-              this.#stepTimeoutMs,
-            );
-          }),
-        ]);
-        this.#log.debug({ step: step.name }, "stopped");
-      } catch (err) {
-        this.#log.error({ err, step: step.name }, "failed to stop cleanly");
-      } finally {
-        clearTimeout(timer);
-      }
+    for (const step of [...this.#steps].reverse()) await this.#stopStep(step);
+  }
+
+  async #stopStep(step: Stoppable): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        step.stop(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`did not stop within ${this.#stepTimeoutMs} ms`)),
+            this.#stepTimeoutMs,
+          );
+        }),
+      ]);
+      this.#log.debug({ step: step.name }, "stopped");
+    } catch (err) {
+      this.#log.error({ err, step: step.name }, "failed to stop cleanly");
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

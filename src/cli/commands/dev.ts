@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { startDev } from "../../app/dev.js";
 import { loadConfig, systemSearchPath } from "../../config/index.js";
 import { packageRoot } from "../../dev/index.js";
-import { stopOnSignals } from "../../lifecycle/index.js";
+import { Lifecycle, StoppedError, stopOnSignals } from "../../lifecycle/index.js";
 import { createLogger } from "../../observability/index.js";
 import { configOverrides, type ProcessFlags } from "../flags.js";
 
@@ -26,13 +26,21 @@ export function registerDev(program: Command): void {
         service: "dv-dev",
         datacenterId: config.datacenterId,
       });
-      const running = await startDev({
-        config,
-        log,
-        repoRoot: packageRoot(),
-        searchPath: systemSearchPath(),
-      });
-      process.stderr.write(running.banner);
-      await stopOnSignals(running.lifecycle, log);
+      // Signals are handled from the first moment, so Ctrl-C during startup also cleans up.
+      const lifecycle = new Lifecycle(log);
+      const stopped = stopOnSignals(lifecycle, log);
+      try {
+        const running = await startDev({
+          config,
+          log,
+          lifecycle,
+          repoRoot: packageRoot(),
+          searchPath: systemSearchPath(),
+        });
+        process.stderr.write(running.banner);
+      } catch (err) {
+        if (!(err instanceof StoppedError)) throw err;
+      }
+      await stopped;
     });
 }
