@@ -50,6 +50,20 @@ export default defineConfig(
           message: "Use an `as const` object and a union type instead of an enum.",
         },
       ],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              // Modules talk through each other's index.ts; reaching into another module's files
+              // couples to its internals (a context's tables above all).
+              regex:
+                "^(\\.\\./)+(app|cli|config|contexts/[a-z]+|db|dev|http|kernel|lifecycle|meta|nats|observability|platform-config)/(?!index\\.js$).+",
+              message: "Import another module through its index.ts.",
+            },
+          ],
+        },
+      ],
       "no-restricted-properties": [
         "error",
         {

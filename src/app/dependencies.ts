@@ -1,6 +1,12 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "../config/index.js";
-import { connectPostgres, type Database, openPglite } from "../db/index.js";
+import {
+  connectPostgres,
+  type Database,
+  migrationStatus,
+  openPglite,
+  runMigrations,
+} from "../db/index.js";
 import { startEmbeddedNats } from "../dev/index.js";
 import type { ReadinessCheck } from "../http/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
@@ -20,10 +26,16 @@ export interface DependencyOptions {
 
 /**
  * Opens the system of record: the PostgreSQL server of `DATABASE_URL`, or, when `embedded` is
- * allowed and no URL is set, PGlite in `database.pgliteDir`.
+ * allowed and no URL is set, PGlite in `database.pgliteDir`; then brings its schema up to date.
+ *
+ * @throws {StartupError} when the server cannot be reached. @throws {MigrationError}
  */
 export async function openDatabase(
-  options: DependencyOptions & { readonly embedded: boolean },
+  options: DependencyOptions & {
+    readonly embedded: boolean;
+    /** Apply pending migrations before returning (all or nothing). */
+    readonly migrate: boolean;
+  },
 ): Promise<Database> {
   const { config, log } = options;
   let db: Database;
@@ -41,6 +53,15 @@ export async function openDatabase(
   }
   log.info({ database: db.target, dialect: db.dialect }, "database connected");
   options.lifecycle.add("database", () => db.close());
+  if (options.migrate) {
+    const before = await migrationStatus(db);
+    await runMigrations(db);
+    const after = await migrationStatus(db);
+    log.info(
+      { applied: after.applied - before.applied, latest: after.latest },
+      "database schema is current",
+    );
+  }
   options.readiness.push({ name: "postgres", check: () => db.ping() });
   return db;
 }

@@ -55,7 +55,7 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     const apiUrl = `http://${config.http.host}:${port}`;
 
     lifecycle.throwIfStopping();
-    const db = await openDatabase({ ...deps, embedded: true });
+    const db = await openDatabase({ ...deps, embedded: true, migrate: true });
     lifecycle.throwIfStopping();
     const nats = await openNats({
       ...deps,

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { registerDev } from "./commands/dev.js";
+import { registerMigrate } from "./commands/migrate.js";
 
 /** The version printed by `dv --version`. */
 export const VERSION = "0.1.0";
@@ -13,5 +14,6 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride();
   registerDev(program);
+  registerMigrate(program);
   return program;
 }

@@ -6,6 +6,12 @@ export type Orm = PgDatabase<PgQueryResultHKT, Record<string, never>>;
 /** Which engine serves the database: a PostgreSQL server, or PGlite embedded in the process. */
 export type Dialect = "postgres" | "pglite";
 
+/** A drizzle transaction over either driver. */
+export type Tx = Parameters<Parameters<Orm["transaction"]>[0]>[0];
+
+/** Isolation of a transaction; PostgreSQL's default is read committed. */
+export type IsolationLevel = "read committed" | "repeatable read" | "serializable";
+
 /** Cancels a `LISTEN` registered with {@link Database.listen}. */
 export type Unlisten = () => Promise<void>;
 
@@ -17,7 +23,16 @@ export interface Database {
   readonly dialect: Dialect;
   /** Where it is, safe to log: `127.0.0.1:5432/dataverket` or `pglite:/path`. */
   readonly target: string;
-  readonly orm: Orm;
+  /**
+   * Runs `fn` in one transaction: everything it does commits together or not at all. Statements
+   * inside run as the login role until a context switches with `actAs`.
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>, isolationLevel?: IsolationLevel): Promise<T>;
+  /**
+   * Runs read-only work as a context's role (see `ContextRole`) outside a transaction, so a
+   * context can read its own tables and no other's, at the cost of one statement per query.
+   */
+  read<T>(role: string, fn: (orm: Orm) => Promise<T>): Promise<T>;
   /** Runs one parameterised statement outside any transaction and returns its rows. */
   query<Row extends Record<string, unknown>>(
     text: string,
@@ -25,6 +40,13 @@ export interface Database {
   ): Promise<Row[]>;
   /** Calls `handler` with the payload of every `NOTIFY` on `channel` until unlistened. */
   listen(channel: string, handler: (payload: string) => void): Promise<Unlisten>;
+  /**
+   * Applies the pending migrations of `folder` in one transaction (all or nothing), serialised
+   * against other processes migrating the same database.
+   *
+   * @throws {MigrationError} when a statement fails; nothing was applied.
+   */
+  migrate(folder: string): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   /** Closes every connection; pending queries finish first. */

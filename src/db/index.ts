@@ -1,3 +1,14 @@
-export type { Database, Dialect, Orm, Unlisten } from "./database.js";
+export { timestamps, timestamptz, versionColumn } from "./columns.js";
+export type { Database, Dialect, IsolationLevel, Orm, Tx, Unlisten } from "./database.js";
+export { constraintOf, DatabaseError, MigrationError, SqlState, sqlStateOf } from "./errors.js";
+export {
+  type MigrationStatus,
+  migrationStatus,
+  migrationsFolder,
+  runMigrations,
+} from "./migrations.js";
 export { type OpenPgliteOptions, openPglite } from "./pglite.js";
 export { type ConnectPostgresOptions, connectPostgres, postgresStartupError } from "./postgres.js";
+export { actAs, ContextRole, inTransaction, type TransactionOptions } from "./tx.js";
+export { ContextStore, mapUniqueViolation } from "./store.js";
+export { labelCondition } from "./labels.js";

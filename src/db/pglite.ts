@@ -2,9 +2,12 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { dirname } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { btree_gist } from "@electric-sql/pglite/contrib/btree_gist";
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/pglite";
+import { migrate } from "drizzle-orm/pglite/migrator";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
-import type { Database, Orm } from "./database.js";
+import type { Database, IsolationLevel, Orm, Tx } from "./database.js";
+import { MigrationError } from "./errors.js";
 
 /** Options of {@link openPglite}. */
 export interface OpenPgliteOptions {
@@ -70,11 +73,22 @@ export async function openPglite(options: OpenPgliteOptions = {}): Promise<Datab
     unlock();
     throw err;
   }
-  const orm = drizzle({ client }) as unknown as Orm;
+  const pgliteOrm = drizzle({ client, casing: "snake_case" });
+  const orm = pgliteOrm as unknown as Orm;
   return {
     dialect: "pglite",
     target: `pglite:${options.dataDir ?? "memory"}`,
-    orm,
+    transaction<T>(fn: (tx: Tx) => Promise<T>, isolationLevel?: IsolationLevel): Promise<T> {
+      return orm.transaction(fn, isolationLevel ? { isolationLevel } : undefined);
+    },
+    async read<T>(role: string, fn: (orm: Orm) => Promise<T>): Promise<T> {
+      // One connection serves every caller here, so the role switch and the reads must be one
+      // transaction: another caller's statements cannot run in between.
+      return pgliteOrm.transaction(async (tx) => {
+        await tx.execute(sql.raw(`SET LOCAL ROLE "${role.replaceAll('"', '""')}"`));
+        return fn(tx);
+      });
+    },
     async query<Row extends Record<string, unknown>>(text: string, params?: readonly unknown[]) {
       const result = await client.query<Row>(text, params as unknown[] | undefined);
       return result.rows;
@@ -82,6 +96,14 @@ export async function openPglite(options: OpenPgliteOptions = {}): Promise<Datab
     async listen(channel, handler) {
       const unsubscribe = await client.listen(channel, handler);
       return async () => unsubscribe();
+    },
+    async migrate(folder: string) {
+      // PGlite has a single connection in this process: nothing else can migrate concurrently.
+      try {
+        await migrate(pgliteOrm, { migrationsFolder: folder });
+      } catch (err) {
+        throw new MigrationError(err);
+      }
     },
     async ping() {
       await client.query("SELECT 1");

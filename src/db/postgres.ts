@@ -1,8 +1,13 @@
 import { drizzle } from "drizzle-orm/node-postgres";
+import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
 import type { Logger } from "../observability/index.js";
-import type { Database, Orm, Unlisten } from "./database.js";
+import type { Database, IsolationLevel, Orm, Tx, Unlisten } from "./database.js";
+import { MigrationError } from "./errors.js";
+
+/** Advisory-lock key that serialises migrators of one database ("dv-migrate"). */
+const MIGRATION_LOCK = 0x64762d6d;
 
 /** Options of {@link connectPostgres}. */
 export interface ConnectPostgresOptions {
@@ -97,7 +102,12 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
     throw postgresStartupError(err, options.url, source);
   }
 
-  const orm = drizzle({ client: pool }) as unknown as Orm;
+  const orm = drizzle({ client: pool, casing: "snake_case" }) as unknown as Orm;
+  // A pooled connection keeps the session role of the last context that read through it, so a
+  // read costs one round trip unless it has to switch roles. Transactions override it with
+  // SET LOCAL ROLE; migrations reset it.
+  const sessionRole = new WeakMap<pg.PoolClient, string>();
+  const clientOrm = new WeakMap<pg.PoolClient, Orm>();
   let listener: pg.Client | undefined;
   const handlers = new Map<string, Set<(payload: string) => void>>();
 
@@ -119,10 +129,43 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
   return {
     dialect: "postgres",
     target,
-    orm,
+    transaction<T>(fn: (tx: Tx) => Promise<T>, isolationLevel?: IsolationLevel): Promise<T> {
+      return orm.transaction(fn, isolationLevel ? { isolationLevel } : undefined);
+    },
+    async read<T>(role: string, fn: (orm: Orm) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      let healthy = true;
+      try {
+        if (sessionRole.get(client) !== role) {
+          await client.query(`SET ROLE ${pg.escapeIdentifier(role)}`);
+          sessionRole.set(client, role);
+        }
+        let bound = clientOrm.get(client);
+        if (!bound) {
+          bound = drizzle({ client, casing: "snake_case" });
+          clientOrm.set(client, bound);
+        }
+        return await fn(bound);
+      } catch (err) {
+        // A connection-level failure must not return the client to the pool.
+        healthy = typeof (err as { code?: unknown }).code === "string";
+        throw err;
+      } finally {
+        client.release(healthy ? undefined : true);
+      }
+    },
     async query<Row extends Record<string, unknown>>(text: string, params?: readonly unknown[]) {
-      const result = await pool.query<Row>(text, params as unknown[] | undefined);
-      return result.rows;
+      const client = await pool.connect();
+      try {
+        if (sessionRole.has(client)) {
+          await client.query("RESET ROLE");
+          sessionRole.delete(client);
+        }
+        const result = await client.query<Row>(text, params as unknown[] | undefined);
+        return result.rows;
+      } finally {
+        client.release();
+      }
     },
     async listen(channel: string, handler: (payload: string) => void): Promise<Unlisten> {
       const client = await ensureListener();
@@ -140,6 +183,25 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
           await client.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`);
         }
       };
+    },
+    async migrate(folder: string) {
+      // One connection holds the advisory lock and runs the migrations, so two processes
+      // starting at once do not both apply them.
+      const client = await pool.connect();
+      try {
+        await client.query("RESET ROLE");
+        sessionRole.delete(client);
+        await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
+        try {
+          await migrate(drizzle({ client, casing: "snake_case" }), { migrationsFolder: folder });
+        } catch (err) {
+          throw new MigrationError(err);
+        } finally {
+          await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]);
+        }
+      } finally {
+        client.release();
+      }
     },
     async ping() {
       await pool.query("SELECT 1");

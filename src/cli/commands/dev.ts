@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { startDev } from "../../app/dev.js";
+import { startDev } from "../../app/index.js";
 import { loadConfig, systemSearchPath } from "../../config/index.js";
-import { packageRoot } from "../../dev/index.js";
+import { packageRoot } from "../../meta/index.js";
 import { Lifecycle, StoppedError, stopOnSignals } from "../../lifecycle/index.js";
 import { createLogger } from "../../observability/index.js";
 import { configOverrides, type ProcessFlags } from "../flags.js";

@@ -1,0 +1,1 @@
+export { type AuditEntry, type AuditFilter, type AuditRecord, AuditStore } from "./store.js";

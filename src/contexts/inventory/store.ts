@@ -1,0 +1,1079 @@
+import { and, asc, count, eq, gt, inArray, isNotNull, isNull, sql } from "drizzle-orm";
+import {
+  ContextRole,
+  ContextStore,
+  type Database,
+  labelCondition,
+  mapUniqueViolation,
+  type Orm,
+  SqlState,
+  sqlStateOf,
+  type Tx,
+} from "../../db/index.js";
+import {
+  AlreadyExistsError,
+  CapacityExhaustedError,
+  InUseError,
+  type ListOptions,
+  NotFoundError,
+  OverlapError,
+  type Page,
+  PoolExhaustedError,
+  toPage,
+  VersionConflictError,
+} from "../../kernel/index.js";
+import { carve, formatPrefix, parent, parsePrefix, buddy, type Prefix } from "./ipmath.js";
+import {
+  capacity,
+  capacityReservations,
+  datacenters,
+  ipBlocks,
+  ipPools,
+  networkPools,
+  resources,
+  serverPools,
+  servers,
+  vlanRanges,
+  vlans,
+} from "./schema.js";
+
+/** Kinds of tenant resources the inventory holds. */
+export const RESOURCE_KINDS = ["network", "server", "cluster", "bucket"] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+export type Resource = Omit<typeof resources.$inferSelect, "kind"> & { kind: ResourceKind };
+export type Server = typeof servers.$inferSelect;
+
+/** Who holds an allocation: a resource of the graph. */
+export interface Owner {
+  readonly kind: string;
+  readonly id: string;
+}
+
+/** A server as a `ServerPool` lists it. */
+export interface ServerSpec {
+  readonly name: string;
+  readonly machineClass: string;
+  readonly cpuCores: number;
+  readonly memoryMib: number;
+  readonly spec?: Record<string, unknown>;
+}
+
+/** What an owner holds. */
+export interface Allocations {
+  readonly vlans: { datacenterId: string; vlanId: number; networkPool: string }[];
+  readonly prefixes: { prefix: string; networkPool: string }[];
+  readonly servers: { id: string; name: string; machineClass: string; pool: string }[];
+  readonly capacity: { datacenterId: string; resource: string; amount: number }[];
+}
+
+/** Free and total counts of a pool, for its status. */
+export interface PoolUsage {
+  readonly total: number;
+  readonly free: number;
+}
+
+const empty = (a: Allocations): boolean =>
+  a.vlans.length + a.prefixes.length + a.servers.length + a.capacity.length === 0;
+
+/**
+ * The inventory context: tenant resources (the graph), the physical inventory synced from
+ * platform configuration, and every scarce-resource allocation. Reservations are decided by the
+ * database: a VLAN id is a primary key per datacenter, IP blocks of a pool cannot overlap
+ * (exclusion constraint), a server row has one owner, capacity cannot go below zero (check).
+ * Free items are picked with `FOR UPDATE SKIP LOCKED`, so contenders never wait on each other.
+ */
+export class InventoryStore extends ContextStore {
+  readonly #newId: () => string;
+
+  constructor(db: Database, newId: () => string) {
+    super(db, ContextRole.inventory);
+    this.#newId = newId;
+  }
+
+  // ---------------------------------------------------------------- physical inventory (sync)
+
+  /** Creates or updates a datacenter from its `Datacenter` resource. */
+  applyDatacenter(
+    tx: Tx,
+    input: {
+      name: string;
+      displayName: string;
+      site: string;
+      failureDomain: string;
+      generation: number;
+      spec: Record<string, unknown>;
+    },
+  ): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      await q
+        .insert(datacenters)
+        .values(input)
+        .onConflictDoUpdate({
+          target: datacenters.name,
+          set: {
+            displayName: input.displayName,
+            site: input.site,
+            failureDomain: input.failureDomain,
+            generation: input.generation,
+            spec: input.spec,
+            version: sql`${datacenters.version} + 1`,
+            updatedAt: sql`now()`,
+          },
+        });
+    });
+  }
+
+  /**
+   * Removes a datacenter.
+   *
+   * @throws {InUseError} while pools or resources are placed in it.
+   */
+  deleteDatacenter(tx: Tx, name: string): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      const users = [
+        ...(
+          await q
+            .select({ n: serverPools.name })
+            .from(serverPools)
+            .where(eq(serverPools.datacenterId, name))
+            .limit(5)
+        ).map((r) => `ServerPool ${r.n}`),
+        ...(
+          await q
+            .select({ n: networkPools.name })
+            .from(networkPools)
+            .where(eq(networkPools.datacenterId, name))
+            .limit(5)
+        ).map((r) => `NetworkPool ${r.n}`),
+      ];
+      if (users.length > 0) throw new InUseError("Datacenter", name, users);
+      await q.delete(capacity).where(eq(capacity.datacenterId, name));
+      await q.delete(datacenters).where(eq(datacenters.name, name));
+    });
+  }
+
+  /**
+   * Makes a server pool hold exactly `servers`: new ones are added, free ones updated, free ones
+   * no longer listed removed. A server that is allocated but no longer listed stays until its
+   * owner releases it, and is returned in `retained`.
+   *
+   * @throws {NotFoundError} when the datacenter is unknown.
+   */
+  applyServerPool(
+    tx: Tx,
+    input: {
+      name: string;
+      datacenterId: string;
+      generation: number;
+      servers: readonly ServerSpec[];
+    },
+  ): Promise<{ retained: string[] }> {
+    return this.inTx(tx, async (q) => {
+      await this.#requireDatacenter(q, input.datacenterId);
+      await q
+        .insert(serverPools)
+        .values({
+          name: input.name,
+          datacenterId: input.datacenterId,
+          generation: input.generation,
+        })
+        .onConflictDoUpdate({
+          target: serverPools.name,
+          set: {
+            generation: input.generation,
+            version: sql`${serverPools.version} + 1`,
+            updatedAt: sql`now()`,
+          },
+        });
+      const existing = await q.select().from(servers).where(eq(servers.pool, input.name));
+      const byName = new Map(existing.map((s) => [s.name, s]));
+      const wanted = new Set(input.servers.map((s) => s.name));
+      for (const spec of input.servers) {
+        const current = byName.get(spec.name);
+        if (!current) {
+          await q.insert(servers).values({
+            id: this.#newId(),
+            pool: input.name,
+            datacenterId: input.datacenterId,
+            name: spec.name,
+            machineClass: spec.machineClass,
+            cpuCores: spec.cpuCores,
+            memoryMib: spec.memoryMib,
+            spec: spec.spec ?? {},
+          });
+        } else if (
+          current.machineClass !== spec.machineClass ||
+          current.cpuCores !== spec.cpuCores ||
+          current.memoryMib !== spec.memoryMib ||
+          JSON.stringify(current.spec) !== JSON.stringify(spec.spec ?? {})
+        ) {
+          await q
+            .update(servers)
+            .set({
+              machineClass: spec.machineClass,
+              cpuCores: spec.cpuCores,
+              memoryMib: spec.memoryMib,
+              spec: spec.spec ?? {},
+              version: sql`${servers.version} + 1`,
+              updatedAt: sql`now()`,
+            })
+            .where(eq(servers.id, current.id));
+        }
+      }
+      const retained: string[] = [];
+      for (const server of existing) {
+        if (wanted.has(server.name)) continue;
+        if (server.ownerId) retained.push(server.name);
+        else await q.delete(servers).where(and(eq(servers.id, server.id), isNull(servers.ownerId)));
+      }
+      return { retained };
+    });
+  }
+
+  /**
+   * Removes a server pool and its servers.
+   *
+   * @throws {InUseError} naming the owners while any server is allocated.
+   */
+  deleteServerPool(tx: Tx, name: string): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      const owned = await q
+        .select({ name: servers.name, ownerKind: servers.ownerKind, ownerId: servers.ownerId })
+        .from(servers)
+        .where(and(eq(servers.pool, name), isNotNull(servers.ownerId)))
+        .limit(5);
+      if (owned.length > 0) {
+        throw new InUseError(
+          "ServerPool",
+          name,
+          owned.map((s) => `${s.ownerKind} ${s.ownerId} (server ${s.name})`),
+        );
+      }
+      await q.delete(servers).where(eq(servers.pool, name));
+      await q.delete(serverPools).where(eq(serverPools.name, name));
+    });
+  }
+
+  /**
+   * Makes a network pool hold exactly these VLAN ranges and IP prefixes. A range or prefix no
+   * longer listed is removed when nothing in it is allocated.
+   *
+   * @throws {InUseError} when a range or prefix to remove still has allocations.
+   * @throws {NotFoundError} when the datacenter is unknown.
+   * Overlaps with another pool of the datacenter are refused by the database (exclusion).
+   */
+  applyNetworkPool(
+    tx: Tx,
+    input: {
+      name: string;
+      datacenterId: string;
+      generation: number;
+      vlanRanges: readonly { first: number; last: number }[];
+      prefixes: readonly string[];
+    },
+  ): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      await this.#requireDatacenter(q, input.datacenterId);
+      await q
+        .insert(networkPools)
+        .values({
+          name: input.name,
+          datacenterId: input.datacenterId,
+          generation: input.generation,
+        })
+        .onConflictDoUpdate({
+          target: networkPools.name,
+          set: {
+            generation: input.generation,
+            version: sql`${networkPools.version} + 1`,
+            updatedAt: sql`now()`,
+          },
+        });
+
+      const ranges = await q
+        .select()
+        .from(vlanRanges)
+        .where(eq(vlanRanges.networkPool, input.name));
+      const key = (r: { first: number; last: number }) => `${r.first}-${r.last}`;
+      const wantedRanges = new Set(input.vlanRanges.map(key));
+      for (const range of ranges) {
+        if (wantedRanges.has(key(range))) continue;
+        const [used] = await q
+          .select({ n: count() })
+          .from(vlans)
+          .where(and(eq(vlans.rangeId, range.id), isNotNull(vlans.ownerId)));
+        if (used && used.n > 0) {
+          throw new InUseError("VLAN range", `${key(range)} of NetworkPool ${input.name}`, [
+            `${used.n} allocated VLANs`,
+          ]);
+        }
+        await q.delete(vlans).where(eq(vlans.rangeId, range.id));
+        await q.delete(vlanRanges).where(eq(vlanRanges.id, range.id));
+      }
+      const haveRanges = new Set(ranges.map(key));
+      for (const range of input.vlanRanges) {
+        if (haveRanges.has(key(range))) continue;
+        const id = this.#newId();
+        await rethrowOverlap(
+          () =>
+            q
+              .insert(vlanRanges)
+              .values({ id, networkPool: input.name, datacenterId: input.datacenterId, ...range }),
+          "VLAN range",
+          key(range),
+          `datacenter ${input.datacenterId}`,
+        );
+        await q.execute(sql`
+          INSERT INTO ${vlans} (datacenter_id, vlan_id, range_id, network_pool)
+          SELECT ${input.datacenterId}, v, ${id}::uuid, ${input.name} FROM generate_series(${range.first}::int, ${range.last}::int) AS v`);
+      }
+
+      const pools = await q
+        .select({ id: ipPools.id, cidr: ipPools.cidr })
+        .from(ipPools)
+        .where(eq(ipPools.networkPool, input.name));
+      const wantedPrefixes = new Set(input.prefixes.map((p) => formatPrefix(parsePrefix(p))));
+      for (const pool of pools) {
+        if (wantedPrefixes.has(pool.cidr)) continue;
+        const [used] = await q
+          .select({ n: count() })
+          .from(ipBlocks)
+          .where(and(eq(ipBlocks.poolId, pool.id), isNotNull(ipBlocks.ownerId)));
+        if (used && used.n > 0) {
+          throw new InUseError("prefix", `${pool.cidr} of NetworkPool ${input.name}`, [
+            `${used.n} allocated blocks`,
+          ]);
+        }
+        await q.delete(ipPools).where(eq(ipPools.id, pool.id));
+      }
+      const havePrefixes = new Set(pools.map((p) => p.cidr));
+      for (const cidr of wantedPrefixes) {
+        if (havePrefixes.has(cidr)) continue;
+        const id = this.#newId();
+        await rethrowOverlap(
+          () =>
+            q
+              .insert(ipPools)
+              .values({ id, networkPool: input.name, datacenterId: input.datacenterId, cidr }),
+          "prefix",
+          cidr,
+          `datacenter ${input.datacenterId}`,
+        );
+        await q.insert(ipBlocks).values({
+          id: this.#newId(),
+          poolId: id,
+          networkPool: input.name,
+          datacenterId: input.datacenterId,
+          prefix: cidr,
+        });
+      }
+    });
+  }
+
+  /**
+   * Removes a network pool with its ranges and prefixes.
+   *
+   * @throws {InUseError} naming the owners while any VLAN or block is allocated.
+   */
+  deleteNetworkPool(tx: Tx, name: string): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      const usedVlans = await q
+        .select({ owner: vlans.ownerId, kind: vlans.ownerKind })
+        .from(vlans)
+        .where(and(eq(vlans.networkPool, name), isNotNull(vlans.ownerId)))
+        .limit(5);
+      const usedBlocks = await q
+        .select({ owner: ipBlocks.ownerId, kind: ipBlocks.ownerKind })
+        .from(ipBlocks)
+        .where(and(eq(ipBlocks.networkPool, name), isNotNull(ipBlocks.ownerId)))
+        .limit(5);
+      const users = [...new Set([...usedVlans, ...usedBlocks].map((u) => `${u.kind} ${u.owner}`))];
+      if (users.length > 0) throw new InUseError("NetworkPool", name, users);
+      await q.delete(vlans).where(eq(vlans.networkPool, name));
+      await q.delete(vlanRanges).where(eq(vlanRanges.networkPool, name));
+      await q.delete(ipPools).where(eq(ipPools.networkPool, name));
+      await q.delete(networkPools).where(eq(networkPools.name, name));
+    });
+  }
+
+  /**
+   * Sets the total of a finite capacity of a datacenter.
+   *
+   * @throws {InUseError} when the new total is below what is already reserved.
+   */
+  setCapacity(
+    tx: Tx,
+    input: { datacenterId: string; resource: string; total: number },
+  ): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      try {
+        await q
+          .insert(capacity)
+          .values(input)
+          .onConflictDoUpdate({
+            target: [capacity.datacenterId, capacity.resource],
+            set: {
+              total: input.total,
+              version: sql`${capacity.version} + 1`,
+              updatedAt: sql`now()`,
+            },
+          });
+      } catch (err) {
+        if (sqlStateOf(err) === SqlState.CheckViolation) {
+          throw new InUseError("capacity", `${input.resource} of ${input.datacenterId}`, [
+            `reservations above the new total ${input.total}`,
+          ]);
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** Totals and free counts of a server pool (servers) and a network pool (VLANs, addresses). */
+  async serverPoolUsage(name: string, tx?: Tx): Promise<PoolUsage & { owners: string[] }> {
+    return this.reading(tx, async (q) => {
+      const rows = await q
+        .select({ ownerKind: servers.ownerKind, ownerId: servers.ownerId })
+        .from(servers)
+        .where(eq(servers.pool, name));
+      const owners = [
+        ...new Set(rows.filter((r) => r.ownerId).map((r) => `${r.ownerKind} ${r.ownerId}`)),
+      ];
+      return { total: rows.length, free: rows.filter((r) => !r.ownerId).length, owners };
+    });
+  }
+
+  async networkPoolUsage(name: string, tx?: Tx): Promise<{ vlans: PoolUsage; owners: string[] }> {
+    return this.reading(tx, async (q) => {
+      const [v] = await q
+        .select({
+          total: count(),
+          free: sql<number>`count(*) FILTER (WHERE ${vlans.ownerId} IS NULL)`,
+        })
+        .from(vlans)
+        .where(eq(vlans.networkPool, name));
+      const owned = await q
+        .selectDistinct({ kind: vlans.ownerKind, id: vlans.ownerId })
+        .from(vlans)
+        .where(and(eq(vlans.networkPool, name), isNotNull(vlans.ownerId)))
+        .union(
+          q
+            .selectDistinct({ kind: ipBlocks.ownerKind, id: ipBlocks.ownerId })
+            .from(ipBlocks)
+            .where(and(eq(ipBlocks.networkPool, name), isNotNull(ipBlocks.ownerId))),
+        );
+      return {
+        vlans: { total: Number(v?.total ?? 0), free: Number(v?.free ?? 0) },
+        owners: owned.map((o) => `${o.kind} ${o.id}`),
+      };
+    });
+  }
+
+  async #requireDatacenter(q: Orm, name: string): Promise<void> {
+    const [dc] = await q
+      .select({ name: datacenters.name })
+      .from(datacenters)
+      .where(eq(datacenters.name, name));
+    if (!dc) throw new NotFoundError("Datacenter", name);
+  }
+
+  // ---------------------------------------------------------------- reservations
+
+  /**
+   * Reserves a free VLAN of the network pool for `owner`, or returns the one it already holds
+   * there (so a reconciler may call it on every pass).
+   *
+   * @throws {PoolExhaustedError} when every VLAN of the pool is taken (or being taken).
+   */
+  reserveVlan(
+    tx: Tx,
+    input: { networkPool: string; owner: Owner },
+  ): Promise<{ datacenterId: string; vlanId: number }> {
+    return this.inTx(tx, async (q) => {
+      const [held] = await q
+        .select({ datacenterId: vlans.datacenterId, vlanId: vlans.vlanId })
+        .from(vlans)
+        .where(and(eq(vlans.networkPool, input.networkPool), eq(vlans.ownerId, input.owner.id)));
+      if (held) return held;
+      const picked = await q.execute(sql`
+        WITH picked AS (
+          SELECT datacenter_id, vlan_id FROM ${vlans}
+          WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
+          ORDER BY vlan_id LIMIT 1
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE ${vlans} v SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now()
+        FROM picked WHERE v.datacenter_id = picked.datacenter_id AND v.vlan_id = picked.vlan_id
+        RETURNING v.datacenter_id, v.vlan_id`);
+      const row = rowsOf<{ datacenter_id: string; vlan_id: number }>(picked)[0];
+      if (!row) throw new PoolExhaustedError("vlan", input.networkPool, "no free VLAN id");
+      return { datacenterId: row.datacenter_id, vlanId: row.vlan_id };
+    });
+  }
+
+  /**
+   * Reserves a free prefix of `prefixLength` from the network pool for `owner` (best fit, then
+   * lowest address), splitting a larger free block when needed; returns the one the owner
+   * already holds there, if any.
+   *
+   * @throws {PoolExhaustedError} when no free block is large enough.
+   */
+  reservePrefix(
+    tx: Tx,
+    input: { networkPool: string; prefixLength: number; family?: 4 | 6; owner: Owner },
+  ): Promise<{ prefix: string; datacenterId: string }> {
+    const family = input.family ?? 4;
+    return this.inTx(tx, async (q) => {
+      const [held] = await q
+        .select({ prefix: ipBlocks.prefix, datacenterId: ipBlocks.datacenterId })
+        .from(ipBlocks)
+        .where(
+          and(
+            eq(ipBlocks.networkPool, input.networkPool),
+            eq(ipBlocks.ownerId, input.owner.id),
+            eq(ipBlocks.prefixLength, input.prefixLength),
+          ),
+        );
+      if (held) return held;
+      const picked = await q.execute(sql`
+        SELECT id, pool_id, datacenter_id, prefix::text AS prefix FROM ${ipBlocks}
+        WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
+          AND prefix_length <= ${input.prefixLength} AND family(prefix) = ${family}
+        ORDER BY prefix_length DESC, prefix
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED`);
+      const block = rowsOf<{ id: string; pool_id: string; datacenter_id: string; prefix: string }>(
+        picked,
+      )[0];
+      if (!block) {
+        throw new PoolExhaustedError(
+          "prefix",
+          input.networkPool,
+          `no free IPv${family} block of /${input.prefixLength} or larger`,
+        );
+      }
+      const { allocated, remainders } = carve(parsePrefix(block.prefix), input.prefixLength);
+      const owner = {
+        ownerKind: input.owner.kind,
+        ownerId: input.owner.id,
+        reservedAt: sql`now()`,
+      };
+      if (remainders.length === 0) {
+        await q.update(ipBlocks).set(owner).where(eq(ipBlocks.id, block.id));
+      } else {
+        await q.delete(ipBlocks).where(eq(ipBlocks.id, block.id));
+        const base = {
+          poolId: block.pool_id,
+          networkPool: input.networkPool,
+          datacenterId: block.datacenter_id,
+        };
+        await q
+          .insert(ipBlocks)
+          .values([
+            { id: this.#newId(), ...base, prefix: formatPrefix(allocated), ...owner },
+            ...remainders.map((r) => ({ id: this.#newId(), ...base, prefix: formatPrefix(r) })),
+          ]);
+      }
+      return { prefix: formatPrefix(allocated), datacenterId: block.datacenter_id };
+    });
+  }
+
+  /**
+   * Reserves `count` free servers of a machine class in a datacenter for `owner`, counting the
+   * ones it already holds; all or nothing.
+   *
+   * @throws {PoolExhaustedError} when fewer free servers are left than needed.
+   */
+  reserveServers(
+    tx: Tx,
+    input: {
+      datacenterId: string;
+      machineClass: string;
+      count: number;
+      pool?: string;
+      owner: Owner;
+    },
+  ): Promise<Server[]> {
+    return this.inTx(tx, async (q) => {
+      const held = await q
+        .select()
+        .from(servers)
+        .where(
+          and(eq(servers.ownerId, input.owner.id), eq(servers.machineClass, input.machineClass)),
+        )
+        .orderBy(asc(servers.name));
+      const missing = input.count - held.length;
+      if (missing <= 0) return held;
+      const picked = await q.execute(sql`
+        WITH picked AS (
+          SELECT id FROM ${servers}
+          WHERE datacenter_id = ${input.datacenterId} AND machine_class = ${input.machineClass}
+            AND owner_id IS NULL ${input.pool ? sql`AND pool = ${input.pool}` : sql``}
+          ORDER BY name LIMIT ${missing}
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE ${servers} s SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now(),
+          version = s.version + 1, updated_at = now()
+        FROM picked WHERE s.id = picked.id
+        RETURNING s.id`);
+      const ids = rowsOf<{ id: string }>(picked).map((r) => r.id);
+      if (ids.length < missing) {
+        // The transaction is rolled back by the caller, which frees what this call took.
+        throw new PoolExhaustedError(
+          "server",
+          input.pool ?? `${input.machineClass} in ${input.datacenterId}`,
+          `${missing} free ${input.machineClass} servers needed, ${ids.length} available`,
+        );
+      }
+      return q
+        .select()
+        .from(servers)
+        .where(eq(servers.ownerId, input.owner.id))
+        .orderBy(asc(servers.name));
+    });
+  }
+
+  /**
+   * Reserves `amount` of a datacenter's finite capacity for `owner`; a second call for the same
+   * owner and resource changes nothing.
+   *
+   * @throws {CapacityExhaustedError} when less than `amount` is available.
+   */
+  reserveCapacity(
+    tx: Tx,
+    input: { datacenterId: string; resource: string; amount: number; owner: Owner },
+  ): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      const inserted = await q
+        .insert(capacityReservations)
+        .values({
+          ownerKind: input.owner.kind,
+          ownerId: input.owner.id,
+          datacenterId: input.datacenterId,
+          resource: input.resource,
+          amount: input.amount,
+        })
+        .onConflictDoNothing()
+        .returning({ amount: capacityReservations.amount });
+      if (inserted.length === 0) return;
+      // The check constraint (total - used >= 0) is the guarantee; the condition here only lets
+      // a loser read how much is left before its transaction is aborted.
+      const [row] = await q
+        .update(capacity)
+        .set({
+          used: sql`${capacity.used} + ${input.amount}`,
+          version: sql`${capacity.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(
+          and(
+            eq(capacity.datacenterId, input.datacenterId),
+            eq(capacity.resource, input.resource),
+            sql`${capacity.total} - ${capacity.used} >= ${input.amount}`,
+          ),
+        )
+        .returning({ used: capacity.used });
+      if (!row) {
+        const [current] = await q
+          .select({ total: capacity.total, used: capacity.used })
+          .from(capacity)
+          .where(
+            and(
+              eq(capacity.datacenterId, input.datacenterId),
+              eq(capacity.resource, input.resource),
+            ),
+          );
+        throw new CapacityExhaustedError(
+          input.datacenterId,
+          input.resource,
+          input.amount,
+          current ? current.total - current.used : 0,
+        );
+      }
+    });
+  }
+
+  /**
+   * Releases everything `owner` holds — VLANs, prefixes (merging free buddies back), servers and
+   * capacity — and returns what was released. Releasing what is not held is a no-op.
+   */
+  releaseAll(tx: Tx, owner: Owner): Promise<Allocations> {
+    return this.inTx(tx, async (q) => {
+      const released = await this.#allocations(q, owner.id);
+      if (empty(released)) return released;
+      await q
+        .update(vlans)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(eq(vlans.ownerId, owner.id));
+      await q
+        .update(servers)
+        .set({
+          ownerKind: null,
+          ownerId: null,
+          reservedAt: null,
+          version: sql`${servers.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(servers.ownerId, owner.id));
+      const blocks = await q
+        .update(ipBlocks)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(eq(ipBlocks.ownerId, owner.id))
+        .returning({ id: ipBlocks.id, poolId: ipBlocks.poolId, prefix: ipBlocks.prefix });
+      for (const block of blocks) await this.#merge(q, block);
+      const reservations = await q
+        .delete(capacityReservations)
+        .where(eq(capacityReservations.ownerId, owner.id))
+        .returning();
+      for (const r of reservations) {
+        await q
+          .update(capacity)
+          .set({
+            used: sql`${capacity.used} - ${r.amount}`,
+            version: sql`${capacity.version} + 1`,
+            updatedAt: sql`now()`,
+          })
+          .where(and(eq(capacity.datacenterId, r.datacenterId), eq(capacity.resource, r.resource)));
+      }
+      return released;
+    });
+  }
+
+  /** Merges a freed block with its free buddy, repeatedly, up to the pool's root. */
+  async #merge(q: Orm, start: { id: string; poolId: string; prefix: string }): Promise<void> {
+    let block = { id: start.id, prefix: parsePrefix(start.prefix) };
+    const [pool] = await q
+      .select({ cidr: ipPools.cidr })
+      .from(ipPools)
+      .where(eq(ipPools.id, start.poolId));
+    if (!pool) return;
+    const root = parsePrefix(pool.cidr);
+    while (block.prefix.length > root.length) {
+      const mate: Prefix = buddy(block.prefix);
+      // A buddy locked by another transaction is being split or merged: leave it; the blocks
+      // stay correct (never overlapping), just less coalesced.
+      const found = await q.execute(sql`
+        SELECT id FROM ${ipBlocks}
+        WHERE pool_id = ${start.poolId} AND prefix = ${formatPrefix(mate)}::cidr AND owner_id IS NULL
+        FOR UPDATE SKIP LOCKED`);
+      const mateRow = rowsOf<{ id: string }>(found)[0];
+      if (!mateRow) return;
+      const merged = parent(block.prefix);
+      await q.delete(ipBlocks).where(inArray(ipBlocks.id, [block.id, mateRow.id]));
+      const id = this.#newId();
+      const [meta] = await q
+        .select({ networkPool: ipPools.networkPool, datacenterId: ipPools.datacenterId })
+        .from(ipPools)
+        .where(eq(ipPools.id, start.poolId));
+      await q.insert(ipBlocks).values({
+        id,
+        poolId: start.poolId,
+        networkPool: meta?.networkPool ?? "",
+        datacenterId: meta?.datacenterId ?? "",
+        prefix: formatPrefix(merged),
+      });
+      block = { id, prefix: merged };
+    }
+  }
+
+  /** What `owner` holds. */
+  allocationsOf(ownerId: string, tx?: Tx): Promise<Allocations> {
+    return this.reading(tx, (q) => this.#allocations(q, ownerId));
+  }
+
+  async #allocations(q: Orm, ownerId: string): Promise<Allocations> {
+    const [v, p, s, c] = await Promise.all([
+      q
+        .select({
+          datacenterId: vlans.datacenterId,
+          vlanId: vlans.vlanId,
+          networkPool: vlans.networkPool,
+        })
+        .from(vlans)
+        .where(eq(vlans.ownerId, ownerId))
+        .orderBy(asc(vlans.vlanId)),
+      q
+        .select({ prefix: ipBlocks.prefix, networkPool: ipBlocks.networkPool })
+        .from(ipBlocks)
+        .where(eq(ipBlocks.ownerId, ownerId))
+        .orderBy(asc(ipBlocks.prefix)),
+      q
+        .select({
+          id: servers.id,
+          name: servers.name,
+          machineClass: servers.machineClass,
+          pool: servers.pool,
+        })
+        .from(servers)
+        .where(eq(servers.ownerId, ownerId))
+        .orderBy(asc(servers.name)),
+      q
+        .select({
+          datacenterId: capacityReservations.datacenterId,
+          resource: capacityReservations.resource,
+          amount: capacityReservations.amount,
+        })
+        .from(capacityReservations)
+        .where(eq(capacityReservations.ownerId, ownerId)),
+    ]);
+    return { vlans: v, prefixes: p, servers: s, capacity: c };
+  }
+
+  // ---------------------------------------------------------------- tenant resources
+
+  /** @throws {AlreadyExistsError} when the environment already has a resource of that kind and name. */
+  createResource(
+    tx: Tx,
+    input: {
+      kind: ResourceKind;
+      tenantId: string;
+      projectId: string;
+      environmentId: string;
+      datacenterId: string;
+      name: string;
+      labels?: Record<string, string>;
+      spec: Record<string, unknown>;
+    },
+  ): Promise<Resource> {
+    return this.inTx(tx, (q) =>
+      mapUniqueViolation(
+        async () => {
+          const [row] = await q
+            .insert(resources)
+            .values({ id: this.#newId(), ...input, labels: input.labels ?? {} })
+            .returning();
+          return row as Resource;
+        },
+        ["resources_environment_kind_name"],
+        (_c, cause) =>
+          new AlreadyExistsError(input.kind, input.name, "this environment", { cause }),
+      ),
+    );
+  }
+
+  /** A tenant's resource. @throws {NotFoundError} also when it belongs to another tenant. */
+  async getResource(tenantId: string, id: string, tx?: Tx): Promise<Resource> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select()
+        .from(resources)
+        .where(and(eq(resources.id, id), eq(resources.tenantId, tenantId))),
+    );
+    if (!row) throw new NotFoundError("resource", id);
+    return row as Resource;
+  }
+
+  /** Any tenant's resource, for reconcilers. @throws {NotFoundError} */
+  async getResourceById(id: string, tx?: Tx): Promise<Resource> {
+    const [row] = await this.reading(tx, (q) =>
+      q.select().from(resources).where(eq(resources.id, id)),
+    );
+    if (!row) throw new NotFoundError("resource", id);
+    return row as Resource;
+  }
+
+  async listResources(
+    filter: { tenantId: string; kind: ResourceKind; projectId?: string; environmentId?: string },
+    options: ListOptions,
+    tx?: Tx,
+  ): Promise<Page<Resource>> {
+    const rows = await this.reading(tx, (q) =>
+      q
+        .select()
+        .from(resources)
+        .where(
+          and(
+            eq(resources.tenantId, filter.tenantId),
+            eq(resources.kind, filter.kind),
+            filter.projectId ? eq(resources.projectId, filter.projectId) : undefined,
+            filter.environmentId ? eq(resources.environmentId, filter.environmentId) : undefined,
+            options.after ? gt(resources.id, options.after) : undefined,
+            labelCondition(resources.labels, options.labels ?? []),
+          ),
+        )
+        .orderBy(asc(resources.id))
+        .limit(options.limit + 1),
+    );
+    return toPage(rows as Resource[], options.limit);
+  }
+
+  /** How many resources live in an environment (it cannot be deleted while any do). */
+  async countInEnvironment(tenantId: string, environmentId: string, tx?: Tx): Promise<number> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select({ n: count() })
+        .from(resources)
+        .where(and(eq(resources.tenantId, tenantId), eq(resources.environmentId, environmentId))),
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Changes what the tenant asked for; `generation` moves when the spec does.
+   *
+   * @throws {NotFoundError} @throws {VersionConflictError}
+   */
+  updateResourceSpec(
+    tx: Tx,
+    tenantId: string,
+    id: string,
+    expectedVersion: number,
+    patch: { spec?: Record<string, unknown>; labels?: Record<string, string> },
+  ): Promise<Resource> {
+    return this.inTx(tx, async (q) => {
+      const [row] = await q
+        .update(resources)
+        .set({
+          ...(patch.spec ? { spec: patch.spec, generation: sql`${resources.generation} + 1` } : {}),
+          ...(patch.labels ? { labels: patch.labels } : {}),
+          version: sql`${resources.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(
+          and(
+            eq(resources.id, id),
+            eq(resources.tenantId, tenantId),
+            eq(resources.version, expectedVersion),
+            isNull(resources.deletionRequestedAt),
+          ),
+        )
+        .returning();
+      if (row) return row as Resource;
+      throw await this.#resourceMiss(q, tenantId, id, expectedVersion);
+    });
+  }
+
+  /**
+   * Marks a resource for deletion; reconcilers tear it down, release what it holds, then
+   * {@link removeResource} it.
+   *
+   * @throws {NotFoundError} @throws {VersionConflictError}
+   */
+  requestResourceDeletion(
+    tx: Tx,
+    tenantId: string,
+    id: string,
+    expectedVersion: number,
+  ): Promise<Resource> {
+    return this.inTx(tx, async (q) => {
+      const [row] = await q
+        .update(resources)
+        .set({
+          deletionRequestedAt: sql`coalesce(${resources.deletionRequestedAt}, now())`,
+          generation: sql`${resources.generation} + 1`,
+          version: sql`${resources.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(
+          and(
+            eq(resources.id, id),
+            eq(resources.tenantId, tenantId),
+            eq(resources.version, expectedVersion),
+          ),
+        )
+        .returning();
+      if (row) return row as Resource;
+      throw await this.#resourceMiss(q, tenantId, id, expectedVersion);
+    });
+  }
+
+  /**
+   * Records observed state. With `expectedVersion` it is optimistic like any edit; without, it
+   * applies to whatever version is current (reconcilers own status).
+   *
+   * @throws {NotFoundError} @throws {VersionConflictError}
+   */
+  updateResourceStatus(
+    tx: Tx,
+    id: string,
+    status: Record<string, unknown>,
+    observedGeneration: number,
+    expectedVersion?: number,
+  ): Promise<Resource> {
+    return this.inTx(tx, async (q) => {
+      const [row] = await q
+        .update(resources)
+        .set({
+          status,
+          observedGeneration,
+          version: sql`${resources.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(
+          and(
+            eq(resources.id, id),
+            expectedVersion === undefined ? undefined : eq(resources.version, expectedVersion),
+          ),
+        )
+        .returning();
+      if (row) return row as Resource;
+      const [current] = await q
+        .select({ version: resources.version })
+        .from(resources)
+        .where(eq(resources.id, id));
+      if (!current) throw new NotFoundError("resource", id);
+      throw new VersionConflictError("resource", id, expectedVersion ?? -1, current.version);
+    });
+  }
+
+  /**
+   * Deletes a resource whose deletion was requested and which holds nothing any more.
+   *
+   * @throws {InUseError} while it still holds allocations.
+   */
+  removeResource(tx: Tx, id: string): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      const held = await this.#allocations(q, id);
+      if (!empty(held)) {
+        throw new InUseError("resource", id, [
+          ...held.vlans.map((v) => `VLAN ${v.vlanId}`),
+          ...held.prefixes.map((p) => `prefix ${p.prefix}`),
+          ...held.servers.map((s) => `server ${s.name}`),
+          ...held.capacity.map((c) => `${c.amount} ${c.resource}`),
+        ]);
+      }
+      await q
+        .delete(resources)
+        .where(and(eq(resources.id, id), isNotNull(resources.deletionRequestedAt)));
+    });
+  }
+
+  async #resourceMiss(
+    q: Orm,
+    tenantId: string,
+    id: string,
+    expectedVersion: number,
+  ): Promise<Error> {
+    const [current] = await q
+      .select({ version: resources.version, deleting: resources.deletionRequestedAt })
+      .from(resources)
+      .where(and(eq(resources.id, id), eq(resources.tenantId, tenantId)));
+    if (!current) return new NotFoundError("resource", id);
+    if (current.deleting && current.version === expectedVersion) {
+      return new InUseError("resource", id, ["its own deletion, already under way"]);
+    }
+    return new VersionConflictError("resource", id, expectedVersion, current.version);
+  }
+}
+
+/** Turns the database's exclusion-constraint refusal into an {@link OverlapError}. */
+async function rethrowOverlap(
+  fn: () => Promise<unknown>,
+  kind: string,
+  value: string,
+  scope: string,
+): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (sqlStateOf(err) === SqlState.ExclusionViolation)
+      throw new OverlapError(kind, value, scope, { cause: err });
+    throw err;
+  }
+}
+
+/** Rows of a raw `execute` result from either driver (both return `{ rows }`). */
+function rowsOf<T>(result: unknown): T[] {
+  return (result as { rows: T[] }).rows;
+}

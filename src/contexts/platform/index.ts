@@ -1,0 +1,1 @@
+export { type PlatformObject, PlatformStore } from "./store.js";

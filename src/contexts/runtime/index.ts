@@ -1,0 +1,1 @@
+export { type OutboxMessage, OutboxStore } from "./outbox.js";

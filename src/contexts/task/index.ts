@@ -1,0 +1,8 @@
+export {
+  type NewTask,
+  type Task,
+  type TaskEvent,
+  TaskStore,
+  type TransitionInput,
+  type TransitionResult,
+} from "./store.js";

@@ -1,0 +1,246 @@
+import { and, asc, desc, eq, gt, max, sql } from "drizzle-orm";
+import { ContextRole, ContextStore, type Database, type Orm, type Tx } from "../../db/index.js";
+import {
+  InvalidTransitionError,
+  isTerminal,
+  type ListOptions,
+  nextTaskState,
+  NotFoundError,
+  type Page,
+  type TaskState,
+  type TaskVerb,
+  toPage,
+} from "../../kernel/index.js";
+import { taskEvents, tasks } from "./schema.js";
+
+export type Task = Omit<typeof tasks.$inferSelect, "state"> & { state: TaskState };
+export type TaskEvent = Omit<typeof taskEvents.$inferSelect, "verb"> & { verb: TaskVerb };
+
+/** What a new task is about. */
+export interface NewTask {
+  readonly operation: string;
+  readonly resourceKind: string;
+  readonly resourceId: string;
+  readonly tenantId?: string | null;
+  readonly projectId?: string | null;
+  readonly environmentId?: string | null;
+  readonly datacenterId: string;
+  readonly actor: string;
+  readonly correlationId: string;
+}
+
+/** Details of one transition. */
+export interface TransitionInput {
+  readonly actor: string;
+  /** Progress text, or the reason of a failure or cancellation. */
+  readonly message?: string;
+  /** 0–100, for `progress`. */
+  readonly percent?: number;
+}
+
+/** The outcome of {@link TaskStore.transition}. */
+export interface TransitionResult {
+  readonly task: Task;
+  /** False when the task was already in the target state and nothing was recorded. */
+  readonly changed: boolean;
+}
+
+/**
+ * The task context: the state machine of long-running operations (seed 001's verbs) with an
+ * append-only history. Illegal transitions are refused; a terminal task never moves again,
+ * except by an operator's explicit replay.
+ */
+export class TaskStore extends ContextStore {
+  readonly #newId: () => string;
+
+  constructor(db: Database, newId: () => string) {
+    super(db, ContextRole.task);
+    this.#newId = newId;
+  }
+
+  /** Creates a task in state `created`, with its first history event. */
+  create(tx: Tx, input: NewTask): Promise<Task> {
+    return this.inTx(tx, async (q) => {
+      const [row] = await q
+        .insert(tasks)
+        .values({ id: this.#newId(), ...input, state: "created" })
+        .returning();
+      const task = row as Task;
+      await q
+        .insert(taskEvents)
+        .values({ taskId: task.id, seq: 1, verb: "created", actor: input.actor });
+      return task;
+    });
+  }
+
+  /**
+   * Applies a lifecycle verb. `progress` keeps the task `started` and records the percentage;
+   * `failed` and `cancelled` record the reason.
+   *
+   * @throws {NotFoundError}
+   * @throws {InvalidTransitionError} when the state machine does not allow it (a terminal task).
+   */
+  transition(
+    tx: Tx,
+    id: string,
+    verb: TaskVerb,
+    input: TransitionInput,
+  ): Promise<TransitionResult> {
+    return this.inTx(tx, async (q) => {
+      const current = await this.#lock(q, id);
+      const next = nextTaskState(current.state, verb);
+      if (!next) throw new InvalidTransitionError("task", id, current.state, verb);
+      const terminal = isTerminal(next);
+      const percent =
+        verb === "succeeded" ? 100 : verb === "progress" ? clampPercent(input.percent) : undefined;
+      const [row] = await q
+        .update(tasks)
+        .set({
+          state: next,
+          ...(percent === undefined ? {} : { progressPercent: percent }),
+          ...(verb === "progress" || verb === "started"
+            ? { progressMessage: input.message ?? "" }
+            : {}),
+          ...(verb === "failed" || verb === "cancelled" ? { reason: input.message ?? verb } : {}),
+          ...(terminal ? { finishedAt: sql`now()` } : {}),
+          version: sql`${tasks.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(tasks.id, id))
+        .returning();
+      await this.#append(q, id, verb, input, percent);
+      return { task: row as Task, changed: true };
+    });
+  }
+
+  /**
+   * Puts a failed task back to `queued` for an operator's replay of its dead letter; the only
+   * way out of a terminal state, recorded in the history with the actor and reason.
+   *
+   * @throws {InvalidTransitionError} unless the task is `failed`.
+   */
+  requeueForReplay(tx: Tx, id: string, input: { actor: string; reason: string }): Promise<Task> {
+    return this.inTx(tx, async (q) => {
+      const current = await this.#lock(q, id);
+      if (current.state !== "failed")
+        throw new InvalidTransitionError("task", id, current.state, "queued (replay)");
+      const [row] = await q
+        .update(tasks)
+        .set({
+          state: "queued",
+          finishedAt: null,
+          progressPercent: 0,
+          progressMessage: "",
+          reason: "",
+          version: sql`${tasks.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(tasks.id, id))
+        .returning();
+      await this.#append(
+        q,
+        id,
+        "queued",
+        { actor: input.actor, message: `replay: ${input.reason}` },
+        undefined,
+      );
+      return row as Task;
+    });
+  }
+
+  /** A task; with `tenantId`, only that tenant's. @throws {NotFoundError} */
+  async get(id: string, scope: { tenantId?: string } = {}, tx?: Tx): Promise<Task> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select()
+        .from(tasks)
+        .where(
+          and(eq(tasks.id, id), scope.tenantId ? eq(tasks.tenantId, scope.tenantId) : undefined),
+        ),
+    );
+    if (!row) throw new NotFoundError("task", id);
+    return row as Task;
+  }
+
+  /** The history of a task, oldest first. */
+  history(id: string, tx?: Tx): Promise<TaskEvent[]> {
+    return this.reading(tx, async (q) => {
+      const rows = await q
+        .select()
+        .from(taskEvents)
+        .where(eq(taskEvents.taskId, id))
+        .orderBy(asc(taskEvents.seq));
+      return rows as TaskEvent[];
+    });
+  }
+
+  /** Tasks, oldest first; filtered by tenant, resource and state. */
+  async list(
+    filter: { tenantId?: string; resourceId?: string; state?: TaskState },
+    options: ListOptions,
+    tx?: Tx,
+  ): Promise<Page<Task>> {
+    const rows = await this.reading(tx, (q) =>
+      q
+        .select()
+        .from(tasks)
+        .where(
+          and(
+            filter.tenantId ? eq(tasks.tenantId, filter.tenantId) : undefined,
+            filter.resourceId ? eq(tasks.resourceId, filter.resourceId) : undefined,
+            filter.state ? eq(tasks.state, filter.state) : undefined,
+            options.after ? gt(tasks.id, options.after) : undefined,
+          ),
+        )
+        .orderBy(asc(tasks.id))
+        .limit(options.limit + 1),
+    );
+    return toPage(rows as Task[], options.limit);
+  }
+
+  /** The newest task acting on a resource, if any. */
+  async latestFor(resourceId: string, tx?: Tx): Promise<Task | undefined> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select()
+        .from(tasks)
+        .where(eq(tasks.resourceId, resourceId))
+        .orderBy(desc(tasks.createdAt), desc(tasks.id))
+        .limit(1),
+    );
+    return row as Task | undefined;
+  }
+
+  async #lock(q: Orm, id: string): Promise<Task> {
+    const [row] = await q.select().from(tasks).where(eq(tasks.id, id)).for("update");
+    if (!row) throw new NotFoundError("task", id);
+    return row as Task;
+  }
+
+  async #append(
+    q: Orm,
+    id: string,
+    verb: TaskVerb,
+    input: TransitionInput,
+    percent: number | undefined,
+  ): Promise<void> {
+    // The task row is locked by this transaction, so computing the next seq cannot race.
+    const [last] = await q
+      .select({ seq: max(taskEvents.seq) })
+      .from(taskEvents)
+      .where(eq(taskEvents.taskId, id));
+    await q.insert(taskEvents).values({
+      taskId: id,
+      seq: (last?.seq ?? 0) + 1,
+      verb,
+      actor: input.actor,
+      message: input.message ?? "",
+      percent: percent ?? null,
+    });
+  }
+}
+
+function clampPercent(value: number | undefined): number {
+  if (value === undefined || Number.isNaN(value)) return 0;
+  return Math.max(0, Math.min(100, Math.round(value)));
+}

@@ -1,0 +1,84 @@
+/** PostgreSQL error codes (SQLSTATE) the control plane branches on. */
+export const SqlState = {
+  UniqueViolation: "23505",
+  ExclusionViolation: "23P01",
+  CheckViolation: "23514",
+  ForeignKeyViolation: "23503",
+  NotNullViolation: "23502",
+  InsufficientPrivilege: "42501",
+  SerializationFailure: "40001",
+  DeadlockDetected: "40P01",
+  LockNotAvailable: "55P03",
+  ReadOnlyTransaction: "25006",
+  QueryCanceled: "57014",
+  AdminShutdown: "57P01",
+  CannotConnectNow: "57P03",
+  RaiseException: "P0001",
+} as const;
+
+interface PgErrorFields {
+  code?: unknown;
+  constraint?: unknown;
+  table?: unknown;
+  schema?: unknown;
+  detail?: unknown;
+  message?: unknown;
+  cause?: unknown;
+}
+
+/** The first error in `err`'s cause chain that carries a SQLSTATE (drizzle wraps driver errors). */
+function driverError(err: unknown): PgErrorFields | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const fields = e as PgErrorFields;
+    if (typeof fields.code === "string" && /^[0-9A-Z]{5}$/.test(fields.code)) return fields;
+    e = fields.cause;
+  }
+  return undefined;
+}
+
+/** The SQLSTATE of a PostgreSQL error from either driver, or undefined for other errors. */
+export function sqlStateOf(err: unknown): string | undefined {
+  return driverError(err)?.code as string | undefined;
+}
+
+/** The constraint a PostgreSQL integrity error names, if any. */
+export function constraintOf(err: unknown): string | undefined {
+  const name = driverError(err)?.constraint;
+  return typeof name === "string" ? name : undefined;
+}
+
+/**
+ * Thrown when PostgreSQL refuses a statement for a reason no context turned into a domain error.
+ * The message is PostgreSQL's own (no query text, no parameters); the SQLSTATE is in `sqlState`.
+ */
+export class DatabaseError extends Error {
+  override readonly name = "DatabaseError";
+  readonly code = "DV_DATABASE";
+  readonly sqlState: string | undefined;
+  readonly constraint: string | undefined;
+
+  constructor(err: unknown) {
+    const fields = driverError(err);
+    const message = typeof fields?.message === "string" ? fields.message : "database error";
+    super(message, { cause: err });
+    this.sqlState = fields?.code as string | undefined;
+    this.constraint = typeof fields?.constraint === "string" ? fields.constraint : undefined;
+  }
+}
+
+/** Thrown when applying migrations fails; the database is left as it was before the run. */
+export class MigrationError extends Error {
+  override readonly name = "MigrationError";
+  readonly code = "DV_MIGRATION";
+  readonly sqlState: string | undefined;
+
+  constructor(err: unknown) {
+    const fields = driverError(err);
+    const reason = typeof fields?.message === "string" ? fields.message : String(err);
+    const state = typeof fields?.code === "string" ? ` (SQLSTATE ${fields.code})` : "";
+    super(`migration failed, nothing was applied: ${reason}${state}`, {
+      cause: err,
+    });
+    this.sqlState = fields?.code as string | undefined;
+  }
+}

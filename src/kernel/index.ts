@@ -1,0 +1,28 @@
+export {
+  AlreadyExistsError,
+  CapacityExhaustedError,
+  InUseError,
+  InvalidTransitionError,
+  NotFoundError,
+  OverlapError,
+  type PoolResource,
+  PoolExhaustedError,
+  VersionConflictError,
+} from "./errors.js";
+export {
+  isTerminal,
+  nextTaskState,
+  TASK_STATES,
+  TASK_VERBS,
+  type TaskState,
+  type TaskVerb,
+  TERMINAL_STATES,
+} from "./tasks.js";
+export {
+  type LabelRequirement,
+  LabelSelectorError,
+  matchesLabels,
+  parseLabelSelector,
+} from "./labels.js";
+export { type ListOptions, type Page, toPage } from "./pagination.js";
+export { type IdGenerator, newId } from "./ids.js";

@@ -1,0 +1,67 @@
+// A fresh database per test file, cloned from the migrated template (see template.ts).
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { inject } from "vitest";
+import { connectPostgres, type Database } from "../../src/db/index.js";
+import { createLogger } from "../../src/observability/index.js";
+import { TEST_DATABASE_URL } from "./services.js";
+import { APP_ROLE, databaseUrl } from "./template.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    dvTemplateDatabase: string;
+  }
+}
+
+/** A database of its own for one test file. */
+export interface TestDatabase {
+  readonly name: string;
+  /** Connected as `dv_app`: may act only as the context roles. */
+  readonly db: Database;
+  /** Connected as the superuser, for assertions on raw tables. */
+  readonly admin: Database;
+  /** Another connection as `dv_app`, with its own pool size (concurrency tests). */
+  connect(poolMax: number): Promise<Database>;
+  drop(): Promise<void>;
+}
+
+const silent = createLogger({ level: "silent", service: "test", datacenterId: "dc1" });
+
+/** Clones the template into a new database and connects to it. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const template = inject("dvTemplateDatabase");
+  const name = `dv_test_${randomBytes(6).toString("hex")}`;
+  const client = new pg.Client(TEST_DATABASE_URL);
+  await client.connect();
+  try {
+    await client.query(
+      `CREATE DATABASE ${pg.escapeIdentifier(name)} TEMPLATE ${pg.escapeIdentifier(template)}`,
+    );
+  } finally {
+    await client.end();
+  }
+  const extra: Database[] = [];
+  const connect = async (poolMax: number): Promise<Database> => {
+    const db = await connectPostgres({ url: databaseUrl(name, APP_ROLE), poolMax, log: silent });
+    extra.push(db);
+    return db;
+  };
+  const db = await connectPostgres({ url: databaseUrl(name, APP_ROLE), poolMax: 10, log: silent });
+  const admin = await connectPostgres({ url: databaseUrl(name), poolMax: 2, log: silent });
+  return {
+    name,
+    db,
+    admin,
+    connect,
+    async drop() {
+      await Promise.all([db.close(), admin.close(), ...extra.map((d) => d.close())]);
+      const dropper = new pg.Client(TEST_DATABASE_URL);
+      await dropper.connect();
+      try {
+        await dropper.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+      } finally {
+        await dropper.end();
+      }
+    },
+  };
+}
