@@ -155,7 +155,8 @@ running() {
 # Returns once the process has exec'd the binary, so `running` is true from then on.
 launch() {
   local pidfile=$1 name=$2 log=$3; shift 3
-  setsid nohup "$BIN/$name" "$@" >>"$log" 2>&1 </dev/null &
+  # 8>&- 9>&-: the daemon must not inherit (and so hold) the start and build locks.
+  setsid nohup "$BIN/$name" "$@" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
   local pid=$! i
   echo "$pid" >"$pidfile"
   for ((i = 0; i < 100; i++)); do
