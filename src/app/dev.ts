@@ -5,7 +5,15 @@ import {
   type ReadinessCheck,
   registerOpsRoutes,
 } from "../http/index.js";
-import { type Lifecycle, StoppedError } from "../lifecycle/index.js";
+import { loadDevKey, mintToken } from "../auth/index.js";
+import { portIsFree } from "../dev/index.js";
+import {
+  type Lifecycle,
+  StartupError,
+  StartupErrorCode,
+  StoppedError,
+} from "../lifecycle/index.js";
+import { mountApi } from "./api.js";
 import { createMetricsRegistry, type Logger } from "../observability/index.js";
 import { readPlatformDirectory } from "../platform-config/index.js";
 import { openDatabase, openNats } from "./dependencies.js";
@@ -28,6 +36,8 @@ export interface RunningDev {
   readonly database: string;
   /** Human-readable lines for the terminal. */
   readonly banner: string;
+  /** A development operator token, valid 12 hours. */
+  readonly operatorToken: string;
 }
 
 /**
@@ -46,13 +56,16 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
   const deps = { config, log, lifecycle, readiness, role: "dev" };
 
   try {
+    // Fail before starting anything when the HTTP port is taken; listen once all routes exist.
+    if (config.http.port !== 0 && !(await portIsFree(config.http.port, config.http.host))) {
+      throw new StartupError(
+        StartupErrorCode.PortInUse,
+        `port ${config.http.port} (DV_HTTP_PORT) on ${config.http.host} is already in use`,
+        "stop what uses it or set DV_HTTP_PORT to another port",
+      );
+    }
     const app = createHttpServer({ log, metrics, bodyLimitBytes: config.http.bodyLimitBytes });
     registerOpsRoutes(app, { metrics, readiness: () => readiness });
-    await listenHttp(app, config.http.host, config.http.port);
-    lifecycle.add("http", () => app.close());
-    const address = app.server.address();
-    const port = typeof address === "object" && address ? address.port : config.http.port;
-    const apiUrl = `http://${config.http.host}:${port}`;
 
     lifecycle.throwIfStopping();
     const db = await openDatabase({ ...deps, embedded: true, migrate: true });
@@ -65,6 +78,24 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     });
 
     lifecycle.throwIfStopping();
+    await mountApi({ app, config, db, log, metrics, lifecycle, allowDevKey: true });
+    const key = await loadDevKey(config.auth.devKeyFile, false);
+    const operatorToken = await mintToken({
+      key,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      subject: "dev-operator",
+      role: "operator",
+      ttlSeconds: 12 * 3600,
+    });
+
+    lifecycle.throwIfStopping();
+    await listenHttp(app, config.http.host, config.http.port);
+    lifecycle.add("http", () => app.close());
+    const address = app.server.address();
+    const port = typeof address === "object" && address ? address.port : config.http.port;
+    const apiUrl = `http://${config.http.host}:${port}`;
+
     const platformDocs = await readPlatformDirectory(config.platform.configDir);
     const kinds = new Map<string, number>();
     for (const doc of platformDocs) kinds.set(doc.kind, (kinds.get(doc.kind) ?? 0) + 1);
@@ -84,11 +115,16 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       `  NATS       ${nats.url}${nats.embeddedPid === undefined ? "" : ` (embedded, pid ${nats.embeddedPid})`}`,
       `  platform   ${config.platform.configDir} (${platformSummary})`,
       "  logs       JSON lines on stdout (this banner is on stderr)",
+      "",
+      "  A development operator token (12 h):",
+      `    export DV_TOKEN=${operatorToken}`,
+      `  Try:  curl -s -H "Authorization: Bearer $DV_TOKEN" ${apiUrl}/api/v1/tenants`,
+      "  Tenant tokens:  npx dv token create --role tenant-admin --tenant <name>",
       "  stop       Ctrl-C",
       "",
     ].join("\n");
     log.info({ apiUrl, natsUrl: nats.url, database: db.target }, "control plane ready");
-    return { apiUrl, natsUrl: nats.url, database: db.target, banner };
+    return { apiUrl, natsUrl: nats.url, database: db.target, banner, operatorToken };
   } catch (err) {
     // A step that fails because a signal is already stopping what it needs is not a failure.
     const interrupted = lifecycle.stopping;

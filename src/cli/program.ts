@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { registerDev } from "./commands/dev.js";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerToken } from "./commands/token.js";
 
 /** The version printed by `dv --version`. */
 export const VERSION = "0.1.0";
@@ -15,5 +16,6 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDev(program);
   registerMigrate(program);
+  registerToken(program);
   return program;
 }

@@ -49,6 +49,17 @@ const natsUrls = z.string().refine(
 
 const path = z.string().min(1, { error: "must be a non-empty path" });
 
+/** JWS algorithms a deployment may pin (asymmetric only: the API never holds a shared secret). */
+export const JWT_ALGORITHMS = ["ES256", "ES384", "EdDSA", "RS256", "PS256"] as const;
+
+const commaList = (value: unknown): unknown =>
+  typeof value === "string"
+    ? value
+        .split(",")
+        .map((v) => v.trim())
+        .filter(Boolean)
+    : value;
+
 /**
  * The process configuration of every Dataverket role (`dv dev`, `dv api`, `dv controller`,
  * `dv worker`). Each leaf can come from the YAML file or from the environment variable that
@@ -100,6 +111,37 @@ export const configSchema = z.strictObject({
       configDir: path.default("config/platform"),
     })
     .prefault({}),
+  auth: z
+    .strictObject({
+      /** Expected `iss` of bearer tokens. */
+      issuer: z.string().min(1).default("https://dataverket.local/dev"),
+      /** Expected `aud` of bearer tokens. */
+      audience: z.string().min(1).default("dataverket-api"),
+      algorithms: z
+        .preprocess(
+          commaList,
+          z
+            .array(z.enum(JWT_ALGORITHMS, { error: `must be one of ${JWT_ALGORITHMS.join(", ")}` }))
+            .min(1, { error: "must name at least one algorithm" }),
+        )
+        .default(["ES256"]),
+      /** Where verification keys come from: a JWKS URL (an identity provider)… */
+      jwksUrl: urlWithProtocols(["https:", "http:"]).optional(),
+      /** …or a PEM public key file… */
+      publicKeyFile: path.optional(),
+      /** …or, for `dv dev` and `dv token create`, a signing key kept here (created when missing). */
+      devKeyFile: path.default(".cache/dev/jwt-signing-key.json"),
+    })
+    .prefault({}),
+  api: z
+    .strictObject({
+      /** Requests one tenant may make per window before it gets 429. */
+      rateLimit: intInRange(1, 1_000_000).default(100),
+      rateWindowMs: intInRange(100, 3_600_000).default(1000),
+      /** How long an Idempotency-Key is remembered. */
+      idempotencyTtlHours: intInRange(24, 24 * 30).default(24),
+    })
+    .prefault({}),
 });
 
 /** The validated, frozen process configuration. */
@@ -127,6 +169,15 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   { env: "DV_NATS_STORE_DIR", path: ["nats", "storeDir"] },
   { env: "KUBECONFIG", path: ["kubernetes", "kubeconfig"] },
   { env: "DV_PLATFORM_CONFIG_DIR", path: ["platform", "configDir"] },
+  { env: "DV_AUTH_ISSUER", path: ["auth", "issuer"] },
+  { env: "DV_AUTH_AUDIENCE", path: ["auth", "audience"] },
+  { env: "DV_AUTH_ALGORITHMS", path: ["auth", "algorithms"] },
+  { env: "DV_AUTH_JWKS_URL", path: ["auth", "jwksUrl"] },
+  { env: "DV_AUTH_PUBLIC_KEY_FILE", path: ["auth", "publicKeyFile"] },
+  { env: "DV_AUTH_DEV_KEY_FILE", path: ["auth", "devKeyFile"] },
+  { env: "DV_API_RATE_LIMIT", path: ["api", "rateLimit"] },
+  { env: "DV_API_RATE_WINDOW_MS", path: ["api", "rateWindowMs"] },
+  { env: "DV_API_IDEMPOTENCY_TTL_HOURS", path: ["api", "idempotencyTtlHours"] },
 ];
 
 /** Fields holding file-system paths, resolved against the working directory at load. */
@@ -136,4 +187,6 @@ export const PATH_FIELDS: readonly (readonly string[])[] = [
   ["nats", "storeDir"],
   ["kubernetes", "kubeconfig"],
   ["platform", "configDir"],
+  ["auth", "publicKeyFile"],
+  ["auth", "devKeyFile"],
 ];

@@ -1,5 +1,6 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { Histogram } from "prom-client";
+import { newId } from "../kernel/index.js";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
 import type { Logger, Registry } from "../observability/index.js";
 
@@ -23,6 +24,18 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     loggerInstance: options.log.child({ component: "http" }) as FastifyBaseLogger,
     bodyLimit: options.bodyLimitBytes,
     return503OnClosing: true,
+    // The correlation id of a request: the caller's X-Correlation-Id when it is sane, else a new
+    // time-ordered id; logged as correlation_id and echoed in the response.
+    genReqId: (request) => {
+      const given = request.headers["x-correlation-id"];
+      return typeof given === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : newId();
+    },
+    logController: new LogController({
+      requestIdLogLabel: "correlation_id",
+      // Probes and scrapes every few seconds would drown the log.
+      disableRequestLogging: (request) =>
+        ["/healthz", "/readyz", "/metrics"].includes(request.url ?? ""),
+    }),
     forceCloseConnections: "idle",
   });
   const duration = new Histogram({
@@ -31,6 +44,9 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     labelNames: ["method", "route", "status"] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [options.metrics],
+  });
+  app.addHook("onRequest", async (request, reply) => {
+    void reply.header("x-correlation-id", request.id);
   });
   app.addHook("onResponse", async (request, reply) => {
     duration.observe(

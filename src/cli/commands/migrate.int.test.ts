@@ -1,10 +1,18 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDv } from "../../../test/support/process.js";
 import { TEST_DATABASE_URL } from "../../../test/support/services.js";
 import { databaseUrl } from "../../../test/support/template.js";
+import { migrationsFolder } from "../../db/index.js";
 
 const name = `dv_test_cli_migrate_${process.pid}`;
+const journal = JSON.parse(
+  readFileSync(join(migrationsFolder(), "meta", "_journal.json"), "utf8"),
+) as { entries: { tag: string }[] };
+const total = journal.entries.length;
+const latest = journal.entries.at(-1)?.tag ?? "";
 
 async function admin(statement: string): Promise<void> {
   const client = new pg.Client(TEST_DATABASE_URL);
@@ -26,15 +34,15 @@ describe("dv migrate", () => {
     const status = await runDv(["migrate", "--status"], env);
     expect(status).toMatchObject({
       code: 0,
-      stdout: `127.0.0.1:${new URL(TEST_DATABASE_URL).port}/${name}: 0 of 2 migrations applied; latest none\n`,
+      stdout: `127.0.0.1:${new URL(TEST_DATABASE_URL).port}/${name}: 0 of ${total} migrations applied; latest none\n`,
     });
     const first = await runDv(["migrate"], env);
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(
-      /2 of 2 migrations applied \(2 now\); latest 0001_boundaries_and_invariants/,
+    expect(first.stdout).toContain(
+      `${total} of ${total} migrations applied (${total} now); latest ${latest}`,
     );
     const second = await runDv(["migrate"], env);
-    expect(second.stdout).toMatch(/2 of 2 migrations applied \(0 now\)/);
+    expect(second.stdout).toContain(`${total} of ${total} migrations applied (0 now)`);
   });
 
   it("fails in one line with a non-zero exit when the database is unreachable", async () => {

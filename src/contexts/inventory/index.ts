@@ -1,6 +1,7 @@
 export { formatPrefix, parsePrefix, type Prefix, PrefixError } from "./ipmath.js";
 export {
   type Allocations,
+  INTENT_CHANNEL,
   InventoryStore,
   type Owner,
   type PoolUsage,

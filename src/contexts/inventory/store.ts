@@ -37,6 +37,9 @@ import {
   vlans,
 } from "./schema.js";
 
+/** The channel every change of tenant intent is announced on (`<kind>:<id>`), after commit. */
+export const INTENT_CHANNEL = "dv_intent";
+
 /** Kinds of tenant resources the inventory holds. */
 export const RESOURCE_KINDS = ["network", "server", "cluster", "bucket"] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
@@ -777,6 +780,15 @@ export class InventoryStore extends ContextStore {
     }
   }
 
+  /** A datacenter as synced from platform configuration. @throws {NotFoundError} */
+  async getDatacenter(name: string, tx?: Tx): Promise<typeof datacenters.$inferSelect> {
+    const [row] = await this.reading(tx, (q) =>
+      q.select().from(datacenters).where(eq(datacenters.name, name)),
+    );
+    if (!row) throw new NotFoundError("Datacenter", name);
+    return row;
+  }
+
   /** What `owner` holds. */
   allocationsOf(ownerId: string, tx?: Tx): Promise<Allocations> {
     return this.reading(tx, (q) => this.#allocations(q, ownerId));
@@ -843,7 +855,9 @@ export class InventoryStore extends ContextStore {
             .insert(resources)
             .values({ id: this.#newId(), ...input, labels: input.labels ?? {} })
             .returning();
-          return row as Resource;
+          const resource = row as Resource;
+          await announce(q, resource);
+          return resource;
         },
         ["resources_environment_kind_name"],
         (_c, cause) =>
@@ -939,7 +953,10 @@ export class InventoryStore extends ContextStore {
           ),
         )
         .returning();
-      if (row) return row as Resource;
+      if (row) {
+        await announce(q, row);
+        return row as Resource;
+      }
       throw await this.#resourceMiss(q, tenantId, id, expectedVersion);
     });
   }
@@ -973,7 +990,10 @@ export class InventoryStore extends ContextStore {
           ),
         )
         .returning();
-      if (row) return row as Resource;
+      if (row) {
+        await announce(q, row);
+        return row as Resource;
+      }
       throw await this.#resourceMiss(q, tenantId, id, expectedVersion);
     });
   }
@@ -1055,6 +1075,11 @@ export class InventoryStore extends ContextStore {
     }
     return new VersionConflictError("resource", id, expectedVersion, current.version);
   }
+}
+
+/** Tells reconcilers (LISTEN dv_intent) that a resource's intent changed; sent on commit. */
+async function announce(q: Orm, resource: { kind: string; id: string }): Promise<void> {
+  await q.execute(sql`SELECT pg_notify(${INTENT_CHANNEL}, ${`${resource.kind}:${resource.id}`})`);
 }
 
 /** Turns the database's exclusion-constraint refusal into an {@link OverlapError}. */

@@ -90,3 +90,27 @@ export const deadLetters = runtime.table(
       .where(sql`${t.state} = 'open'`),
   ],
 );
+
+/**
+ * Responses of POSTs sent with an `Idempotency-Key`, written in the same transaction as the
+ * change, so a retry gets the first response and never a second change.
+ */
+export const idempotencyKeys = runtime.table(
+  "idempotency_keys",
+  {
+    /** Whose key it is (the caller's subject and tenant): keys of different callers never meet. */
+    scope: text().notNull(),
+    key: text().notNull(),
+    /** SHA-256 of method, path and body: the same key with another request is refused. */
+    requestHash: text().notNull(),
+    statusCode: integer().notNull(),
+    body: jsonb().$type<unknown>().notNull(),
+    location: text(),
+    createdAt: timestamptz().notNull().defaultNow(),
+    expiresAt: timestamptz().notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "idempotency_keys_pkey", columns: [t.scope, t.key] }),
+    index("idempotency_keys_expiry").on(t.expiresAt),
+  ],
+);

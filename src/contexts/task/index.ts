@@ -1,4 +1,5 @@
 export {
+  TASK_CHANNEL,
   type NewTask,
   type Task,
   type TaskEvent,

@@ -1,5 +1,14 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, pgSchema, primaryKey, text, uuid } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  check,
+  index,
+  integer,
+  pgSchema,
+  primaryKey,
+  text,
+  uuid,
+} from "drizzle-orm/pg-core";
 import { timestamps, timestamptz, versionColumn } from "../../db/index.js";
 
 /** The task context: long-running operations, their state machine and their history. */
@@ -17,6 +26,8 @@ export const tasks = task.table(
     operation: text().notNull(),
     resourceKind: text().notNull(),
     resourceId: uuid().notNull(),
+    /** The resource generation this task asks for; it succeeds once that generation is reached. */
+    resourceGeneration: bigint({ mode: "number" }).notNull().default(0),
     state: text().notNull(),
     progressPercent: integer().notNull().default(0),
     progressMessage: text().notNull().default(""),

@@ -21,6 +21,8 @@ export interface NewTask {
   readonly operation: string;
   readonly resourceKind: string;
   readonly resourceId: string;
+  /** The resource generation the task asks for (0 when it is not about a generation). */
+  readonly resourceGeneration?: number;
   readonly tenantId?: string | null;
   readonly projectId?: string | null;
   readonly environmentId?: string | null;
@@ -44,6 +46,9 @@ export interface TransitionResult {
   /** False when the task was already in the target state and nothing was recorded. */
   readonly changed: boolean;
 }
+
+/** The channel every task change is announced on (payload: the task id), after commit. */
+export const TASK_CHANNEL = "dv_task";
 
 /**
  * The task context: the state machine of long-running operations (seed 001's verbs) with an
@@ -69,6 +74,7 @@ export class TaskStore extends ContextStore {
       await q
         .insert(taskEvents)
         .values({ taskId: task.id, seq: 1, verb: "created", actor: input.actor });
+      await notify(q, task.id);
       return task;
     });
   }
@@ -109,6 +115,7 @@ export class TaskStore extends ContextStore {
         .where(eq(tasks.id, id))
         .returning();
       await this.#append(q, id, verb, input, percent);
+      await notify(q, id);
       return { task: row as Task, changed: true };
     });
   }
@@ -144,6 +151,7 @@ export class TaskStore extends ContextStore {
         { actor: input.actor, message: `replay: ${input.reason}` },
         undefined,
       );
+      await notify(q, id);
       return row as Task;
     });
   }
@@ -162,13 +170,13 @@ export class TaskStore extends ContextStore {
     return row as Task;
   }
 
-  /** The history of a task, oldest first. */
-  history(id: string, tx?: Tx): Promise<TaskEvent[]> {
+  /** The history of a task, oldest first; with `afterSeq`, only what came after it. */
+  history(id: string, tx?: Tx, afterSeq = 0): Promise<TaskEvent[]> {
     return this.reading(tx, async (q) => {
       const rows = await q
         .select()
         .from(taskEvents)
-        .where(eq(taskEvents.taskId, id))
+        .where(and(eq(taskEvents.taskId, id), gt(taskEvents.seq, afterSeq)))
         .orderBy(asc(taskEvents.seq));
       return rows as TaskEvent[];
     });
@@ -238,6 +246,11 @@ export class TaskStore extends ContextStore {
       percent: percent ?? null,
     });
   }
+}
+
+/** Announces a task change to listeners (`LISTEN dv_task`); delivered only if the transaction commits. */
+async function notify(q: Orm, taskId: string): Promise<void> {
+  await q.execute(sql`SELECT pg_notify(${TASK_CHANNEL}, ${taskId})`);
 }
 
 function clampPercent(value: number | undefined): number {

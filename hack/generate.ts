@@ -1,0 +1,17 @@
+// Regenerates the committed files that are generated from code. `npm run generate` writes them;
+// `hack/check-generated.sh` runs this into a scratch folder and fails on any difference.
+//
+//   docs/api/openapi.json   the OpenAPI 3.1 document of /api/v1 (from src/api's zod schemas)
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { buildOpenApiDocument } from "../src/api/index.js";
+
+const root = resolve(process.argv[2] ?? join(import.meta.dirname, ".."));
+
+function write(relative: string, text: string): void {
+  const path = join(root, relative);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+}
+
+write("docs/api/openapi.json", `${JSON.stringify(await buildOpenApiDocument(), null, 2)}\n`);

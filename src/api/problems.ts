@@ -1,0 +1,236 @@
+import {
+  hasZodFastifySchemaValidationErrors,
+  isResponseSerializationError,
+} from "fastify-type-provider-zod";
+import { AuthenticationError, ForbiddenError } from "../auth/index.js";
+import {
+  AlreadyExistsError,
+  CapacityExhaustedError,
+  InUseError,
+  InvalidTransitionError,
+  LabelSelectorError,
+  NotFoundError,
+  OverlapError,
+  PoolExhaustedError,
+  VersionConflictError,
+} from "../kernel/index.js";
+
+/** Base of the `type` URIs of our problems; each is documented in docs/api.md. */
+export const PROBLEM_BASE = "https://dataverket.io/problems/";
+
+/** A problem response (RFC 9457) before serialisation. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  correlationId?: string;
+  errors?: { pointer: string; message: string }[];
+}
+
+/** Thrown by handlers for request problems the schemas cannot express (a bad cursor, …). */
+export class RequestError extends Error {
+  override readonly name = "RequestError";
+  readonly code = "DV_BAD_REQUEST";
+  readonly status: number;
+  readonly slug: string;
+  readonly title: string;
+  readonly errors: { pointer: string; message: string }[];
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    slug: string,
+    title: string,
+    detail: string,
+    extra: {
+      errors?: { pointer: string; message: string }[];
+      headers?: Record<string, string>;
+    } = {},
+  ) {
+    super(detail);
+    this.status = status;
+    this.slug = slug;
+    this.title = title;
+    this.errors = extra.errors ?? [];
+    this.headers = extra.headers ?? {};
+  }
+}
+
+const problem = (status: number, slug: string, title: string, detail: string): ProblemBody => ({
+  type: `${PROBLEM_BASE}${slug}`,
+  title,
+  status,
+  detail,
+});
+
+/**
+ * Maps any error thrown while handling a request to a problem and any headers it needs. Known
+ * errors keep their message (written for users); unknown ones become a bare 500 — no stack, no
+ * SQL, no driver text ever reaches a client.
+ */
+export function toProblem(err: unknown): {
+  body: ProblemBody;
+  headers: Record<string, string>;
+  expected: boolean;
+} {
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const part = (err as { validationContext?: string }).validationContext ?? "body";
+    const errors = err.validation.flatMap((v) => {
+      const at = `/${part}${v.instancePath === "/" ? "" : v.instancePath}`;
+      const keys = (v.params as { keys?: unknown }).keys;
+      if (v.keyword === "unrecognized_keys" && Array.isArray(keys)) {
+        return keys.map((k) => ({
+          pointer: `${at}/${String(k)}`,
+          message: "unknown field; remove it",
+        }));
+      }
+      return [{ pointer: at, message: v.message ?? "invalid" }];
+    });
+    const detail = errors.map((e) => `${e.pointer}: ${e.message}`).join("; ");
+    return {
+      body: { ...problem(400, "invalid-request", "The request is not valid", detail), errors },
+      headers: {},
+      expected: true,
+    };
+  }
+  if (err instanceof RequestError) {
+    const body = problem(err.status, err.slug, err.title, err.message);
+    return {
+      body: err.errors.length > 0 ? { ...body, errors: err.errors } : body,
+      headers: err.headers,
+      expected: true,
+    };
+  }
+  if (err instanceof AuthenticationError) {
+    const description = err.message.replaceAll('"', "'");
+    return {
+      body: problem(401, "unauthorized", "Authentication is required", err.message),
+      headers: {
+        "www-authenticate":
+          err.failure === "missing"
+            ? 'Bearer realm="dataverket"'
+            : `Bearer realm="dataverket", error="invalid_token", error_description="${description}"`,
+      },
+      expected: true,
+    };
+  }
+  if (err instanceof ForbiddenError)
+    return {
+      body: problem(403, "forbidden", "Not allowed", err.message),
+      headers: {},
+      expected: true,
+    };
+  if (err instanceof NotFoundError)
+    return {
+      body: problem(404, "not-found", "Not found", err.message),
+      headers: {},
+      expected: true,
+    };
+  if (err instanceof VersionConflictError) {
+    return {
+      body: problem(
+        412,
+        "precondition-failed",
+        "The resource changed since you read it",
+        `${err.message}; GET it for the current ETag`,
+      ),
+      headers: {},
+      expected: true,
+    };
+  }
+  if (err instanceof AlreadyExistsError)
+    return {
+      body: problem(409, "already-exists", "The name is taken", err.message),
+      headers: {},
+      expected: true,
+    };
+  if (err instanceof PoolExhaustedError) {
+    return {
+      body: problem(409, "pool-exhausted", "Nothing left to allocate", err.message),
+      headers: {},
+      expected: true,
+    };
+  }
+  if (err instanceof CapacityExhaustedError) {
+    return {
+      body: problem(409, "capacity-exhausted", "Not enough capacity", err.message),
+      headers: {},
+      expected: true,
+    };
+  }
+  if (err instanceof InUseError)
+    return {
+      body: problem(409, "in-use", "Still in use", err.message),
+      headers: {},
+      expected: true,
+    };
+  if (err instanceof OverlapError)
+    return {
+      body: problem(409, "overlap", "Overlaps an existing range", err.message),
+      headers: {},
+      expected: true,
+    };
+  if (err instanceof InvalidTransitionError) {
+    return {
+      body: problem(409, "invalid-state", "Not possible in the current state", err.message),
+      headers: {},
+      expected: true,
+    };
+  }
+  if (err instanceof LabelSelectorError) {
+    return {
+      body: {
+        ...problem(400, "invalid-request", "The request is not valid", err.message),
+        errors: [{ pointer: "/querystring/labelSelector", message: err.message }],
+      },
+      headers: {},
+      expected: true,
+    };
+  }
+  if (isResponseSerializationError(err)) {
+    return {
+      body: problem(
+        500,
+        "internal",
+        "Internal error",
+        "the server failed to answer; the error is logged",
+      ),
+      headers: {},
+      expected: false,
+    };
+  }
+  const status = (err as { statusCode?: unknown }).statusCode;
+  const code = (err as { code?: unknown }).code;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    // Fastify's own request errors: body too large, bad JSON, unsupported media type, …
+    const known: Record<string, [string, string]> = {
+      FST_ERR_CTP_BODY_TOO_LARGE: ["payload-too-large", "The body is too large"],
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: ["unsupported-media-type", "Send application/json"],
+      FST_ERR_CTP_INVALID_CONTENT_LENGTH: ["invalid-request", "The request is not valid"],
+      FST_ERR_CTP_EMPTY_JSON_BODY: ["invalid-request", "The request is not valid"],
+    };
+    const [slug, title] = (typeof code === "string" ? known[code] : undefined) ?? [
+      "invalid-request",
+      "The request is not valid",
+    ];
+    const detail =
+      err instanceof SyntaxError
+        ? "the body is not valid JSON"
+        : err instanceof Error
+          ? err.message
+          : "bad request";
+    return { body: problem(status, slug, title, detail), headers: {}, expected: true };
+  }
+  return {
+    body: problem(
+      500,
+      "internal",
+      "Internal error",
+      "the server failed to answer; the error is logged",
+    ),
+    headers: {},
+    expected: false,
+  };
+}

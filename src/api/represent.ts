@@ -1,0 +1,183 @@
+import type { z } from "zod";
+import type { AuditRecord as AuditRow } from "../contexts/audit/index.js";
+import type { Resource as ResourceRow } from "../contexts/inventory/index.js";
+import type { Task as TaskRow, TaskEvent as TaskEventRow } from "../contexts/task/index.js";
+import type {
+  Environment as EnvironmentRow,
+  Project as ProjectRow,
+  Tenant as TenantRow,
+} from "../contexts/tenancy/index.js";
+import type {
+  AuditRecord,
+  Environment,
+  KindPath,
+  Project,
+  RESOURCE_SCHEMAS,
+  Task,
+  TaskEvent,
+  Tenant,
+} from "./schemas.js";
+import { KINDS } from "./schemas.js";
+
+/** The path segment of each resource kind. */
+export const KIND_PATH: Readonly<Record<string, KindPath>> = {
+  network: "networks",
+  server: "servers",
+  cluster: "clusters",
+  bucket: "buckets",
+};
+
+const iso = (d: Date): string => d.toISOString();
+
+export function tenantOut(row: TenantRow): z.input<typeof Tenant> {
+  return {
+    kind: "Tenant",
+    metadata: {
+      id: row.id,
+      name: row.name,
+      labels: row.labels,
+      version: row.version,
+      createdAt: iso(row.createdAt),
+      updatedAt: iso(row.updatedAt),
+    },
+    spec: { displayName: row.displayName },
+  };
+}
+
+export function projectOut(row: ProjectRow): z.input<typeof Project> {
+  return {
+    kind: "Project",
+    metadata: {
+      id: row.id,
+      name: row.name,
+      tenantId: row.tenantId,
+      labels: row.labels,
+      version: row.version,
+      createdAt: iso(row.createdAt),
+      updatedAt: iso(row.updatedAt),
+    },
+    spec: { displayName: row.displayName },
+  };
+}
+
+export function environmentOut(row: EnvironmentRow): z.input<typeof Environment> {
+  return {
+    kind: "Environment",
+    metadata: {
+      id: row.id,
+      name: row.name,
+      tenantId: row.tenantId,
+      projectId: row.projectId,
+      labels: row.labels,
+      version: row.version,
+      createdAt: iso(row.createdAt),
+      updatedAt: iso(row.updatedAt),
+    },
+    spec: { datacenter: row.datacenterId },
+  };
+}
+
+export function resourceOut(
+  row: ResourceRow,
+): z.input<(typeof RESOURCE_SCHEMAS)[KindPath]["resource"]> {
+  const path = KIND_PATH[row.kind] ?? "networks";
+  const status = row.status as { observedGeneration?: number; conditions?: unknown[] };
+  return {
+    kind: KINDS[path].title,
+    metadata: {
+      id: row.id,
+      name: row.name,
+      tenantId: row.tenantId,
+      projectId: row.projectId,
+      environmentId: row.environmentId,
+      datacenter: row.datacenterId,
+      labels: row.labels,
+      version: row.version,
+      generation: row.generation,
+      deletionRequestedAt: row.deletionRequestedAt ? iso(row.deletionRequestedAt) : null,
+      createdAt: iso(row.createdAt),
+      updatedAt: iso(row.updatedAt),
+    },
+    spec: row.spec,
+    status: {
+      ...status,
+      observedGeneration: row.observedGeneration,
+      conditions: (status.conditions ?? []) as never[],
+    },
+  };
+}
+
+/** The API path of a resource. */
+export function resourceHref(row: {
+  tenantId: string;
+  projectId: string;
+  environmentId: string;
+  kind: string;
+  id: string;
+}): string {
+  const path = KIND_PATH[row.kind] ?? row.kind;
+  return `/api/v1/tenants/${row.tenantId}/projects/${row.projectId}/environments/${row.environmentId}/${path}/${row.id}`;
+}
+
+export function taskHref(row: { tenantId: string | null; id: string }): string {
+  return `/api/v1/tenants/${row.tenantId ?? "-"}/tasks/${row.id}`;
+}
+
+export function taskEventOut(row: TaskEventRow): z.input<typeof TaskEvent> {
+  return {
+    seq: row.seq,
+    verb: row.verb,
+    at: iso(row.at),
+    actor: row.actor,
+    message: row.message,
+    percent: row.percent,
+  };
+}
+
+export function taskOut(row: TaskRow, history?: TaskEventRow[]): z.input<typeof Task> {
+  const href =
+    row.tenantId && row.projectId && row.environmentId
+      ? resourceHref({
+          tenantId: row.tenantId,
+          projectId: row.projectId,
+          environmentId: row.environmentId,
+          kind: row.resourceKind,
+          id: row.resourceId,
+        })
+      : "";
+  return {
+    kind: "Task",
+    id: row.id,
+    operation: row.operation,
+    state: row.state,
+    progress: { percent: row.progressPercent, message: row.progressMessage },
+    reason: row.reason,
+    resource: {
+      kind: row.resourceKind,
+      id: row.resourceId,
+      generation: row.resourceGeneration,
+      href,
+    },
+    actor: row.actor,
+    correlationId: row.correlationId,
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+    finishedAt: row.finishedAt ? iso(row.finishedAt) : null,
+    ...(history ? { history: history.map(taskEventOut) } : {}),
+  };
+}
+
+export function auditOut(row: AuditRow): z.input<typeof AuditRecord> {
+  return {
+    id: String(row.id),
+    at: iso(row.at),
+    actor: row.actor,
+    tenantId: row.tenantId,
+    datacenter: row.datacenterId,
+    action: row.action,
+    resource: { kind: row.resourceKind, id: row.resourceId },
+    before: row.before,
+    after: row.after,
+    correlationId: row.correlationId,
+  };
+}

@@ -1,0 +1,375 @@
+import { z } from "zod";
+import { TASK_STATES, TASK_VERBS } from "../kernel/index.js";
+
+/**
+ * The public representations of /api/v1, as zod schemas: one source for request validation,
+ * response serialisation and the OpenAPI document. Request bodies are strict (an unknown field is
+ * a 400, never silently ignored).
+ */
+
+const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const Name = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+    error:
+      "must be a DNS label: lower-case letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit",
+  })
+  .refine((v) => !UUID_SHAPE.test(v), {
+    error: "must not look like a UUID (paths take a name or an id)",
+  })
+  .meta({ description: "A DNS label, unique among its siblings.", example: "web" });
+
+export const Id = z
+  .uuid()
+  .meta({ description: "A UUID (v7).", example: "0195e1b2-7c3a-7d10-9a4e-2f1c3b5d6e7f" });
+
+/** A path segment that is either an id or a name. */
+export const Ref = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9][-a-z0-9]*$/, { error: "must be an id or a name" })
+  .meta({ description: "The id or the name of the object.", example: "acme" });
+
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+export const Labels = z
+  .record(
+    z
+      .string()
+      .max(253)
+      .regex(LABEL_KEY, { error: "label keys are [prefix/]name, like Kubernetes labels" }),
+    z.string().regex(LABEL_VALUE, {
+      error: "label values are at most 63 letters, digits, '-', '_' or '.'",
+    }),
+  )
+  .refine((labels) => Object.keys(labels).length <= 64, { error: "at most 64 labels" })
+  .meta({ description: "Labels for selection, as in Kubernetes.", example: { team: "payments" } });
+
+const Timestamp = z.iso.datetime().meta({ description: "RFC 3339, UTC." });
+
+export const Metadata = z.object({
+  id: Id,
+  name: Name,
+  labels: Labels,
+  /** The optimistic-concurrency token; also the ETag. */
+  version: z.number().int(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+// ------------------------------------------------------------------ tenancy
+
+export const Tenant = z
+  .object({
+    kind: z.literal("Tenant"),
+    metadata: Metadata,
+    spec: z.object({ displayName: z.string() }),
+  })
+  .meta({ id: "Tenant" });
+
+export const TenantCreate = z
+  .strictObject({
+    name: Name,
+    displayName: z.string().max(200).optional(),
+    labels: Labels.optional(),
+  })
+  .meta({ id: "TenantCreate" });
+
+export const TenancyPatch = z
+  .strictObject({ displayName: z.string().max(200).optional(), labels: Labels.optional() })
+  .refine((p) => p.displayName !== undefined || p.labels !== undefined, {
+    error: "name at least one field to change",
+  })
+  .meta({ id: "TenancyPatch" });
+
+export const Project = z
+  .object({
+    kind: z.literal("Project"),
+    metadata: Metadata.extend({ tenantId: Id }),
+    spec: z.object({ displayName: z.string() }),
+  })
+  .meta({ id: "Project" });
+
+export const ProjectCreate = TenantCreate.meta({ id: "ProjectCreate" });
+
+export const Environment = z
+  .object({
+    kind: z.literal("Environment"),
+    metadata: Metadata.extend({ tenantId: Id, projectId: Id }),
+    spec: z.object({ datacenter: Name }),
+  })
+  .meta({ id: "Environment" });
+
+export const EnvironmentCreate = z
+  .strictObject({
+    name: Name,
+    datacenter: Name.meta({
+      description: "The Datacenter its resources are placed in.",
+      example: "dc1",
+    }),
+    labels: Labels.optional(),
+  })
+  .meta({ id: "EnvironmentCreate" });
+
+export const EnvironmentPatch = z.strictObject({ labels: Labels }).meta({ id: "EnvironmentPatch" });
+
+// ------------------------------------------------------------------ infrastructure resources
+
+export const NetworkSpec = z
+  .strictObject({
+    prefixLength: z
+      .number()
+      .int()
+      .min(16)
+      .max(29)
+      .default(24)
+      .meta({ description: "Size of the IPv4 prefix to allocate." }),
+    networkPool: Name.optional().meta({
+      description: "The NetworkPool to allocate from; the datacenter's default when absent.",
+    }),
+  })
+  .meta({ id: "NetworkSpec" });
+
+export const ServerSpec = z
+  .strictObject({
+    machineClass: Name.meta({
+      description: "A MachineClass the platform offers.",
+      example: "m1-large",
+    }),
+    image: z.string().min(1).max(200).default("debian-12"),
+    network: Name.optional().meta({
+      description: "A network of the same environment to attach to.",
+    }),
+  })
+  .meta({ id: "ServerSpec" });
+
+export const ClusterSpec = z
+  .strictObject({
+    version: z
+      .string()
+      .regex(/^1\.\d{1,2}$/, { error: "must be a Kubernetes minor version like 1.34" })
+      .default("1.34"),
+    machineClass: Name,
+    workers: z.number().int().min(1).max(50).default(3),
+    prefixLength: z.number().int().min(16).max(28).default(24),
+  })
+  .meta({ id: "ClusterSpec" });
+
+export const BucketSpec = z
+  .strictObject({
+    quotaGiB: z.number().int().min(1).max(1_000_000),
+    versioning: z.boolean().default(false),
+  })
+  .meta({ id: "BucketSpec" });
+
+/** The four kinds, by their path segment. */
+export const KINDS = {
+  networks: { kind: "network", title: "Network", spec: NetworkSpec, service: "nett" },
+  servers: { kind: "server", title: "Server", spec: ServerSpec, service: "maskin" },
+  clusters: { kind: "cluster", title: "Cluster", spec: ClusterSpec, service: "plattform" },
+  buckets: { kind: "bucket", title: "Bucket", spec: BucketSpec, service: "objekt" },
+} as const;
+export type KindPath = keyof typeof KINDS;
+
+export const Condition = z
+  .object({
+    type: z.enum(["Ready", "Reconciling", "Stalled"]),
+    status: z.enum(["True", "False", "Unknown"]),
+    reason: z.string(),
+    message: z.string(),
+    lastTransitionTime: Timestamp,
+    observedGeneration: z.number().int(),
+  })
+  .meta({ id: "Condition" });
+
+export const ResourceStatus = z
+  .looseObject({
+    observedGeneration: z.number().int(),
+    conditions: z.array(Condition),
+  })
+  .meta({
+    id: "ResourceStatus",
+    description:
+      "What the platform observed. Kinds add their own fields (a network's vlanId and cidr, …).",
+  });
+
+const ResourceMetadata = Metadata.extend({
+  tenantId: Id,
+  projectId: Id,
+  environmentId: Id,
+  datacenter: z.string(),
+  generation: z.number().int().meta({ description: "Moves when the spec changes." }),
+  deletionRequestedAt: Timestamp.nullable(),
+});
+
+const resourceSchema = (path: KindPath) =>
+  z
+    .object({
+      kind: z.literal(KINDS[path].title),
+      metadata: ResourceMetadata,
+      spec: KINDS[path].spec,
+      status: ResourceStatus,
+    })
+    .meta({ id: KINDS[path].title });
+
+const resourceCreateSchema = (path: KindPath) =>
+  z
+    .strictObject({ name: Name, labels: Labels.optional(), spec: KINDS[path].spec })
+    .meta({ id: `${KINDS[path].title}Create` });
+
+const resourcePatchSchema = (path: KindPath) =>
+  z
+    .strictObject({
+      labels: Labels.optional(),
+      spec: KINDS[path].spec.optional().meta({ description: "Replaces the whole spec." }),
+    })
+    .refine((p) => p.labels !== undefined || p.spec !== undefined, {
+      error: "name at least one field to change",
+    })
+    .meta({ id: `${KINDS[path].title}Patch` });
+
+/** Representation, create body and patch body of each kind, built once (their ids are global). */
+export const RESOURCE_SCHEMAS = {
+  networks: {
+    resource: resourceSchema("networks"),
+    create: resourceCreateSchema("networks"),
+    patch: resourcePatchSchema("networks"),
+  },
+  servers: {
+    resource: resourceSchema("servers"),
+    create: resourceCreateSchema("servers"),
+    patch: resourcePatchSchema("servers"),
+  },
+  clusters: {
+    resource: resourceSchema("clusters"),
+    create: resourceCreateSchema("clusters"),
+    patch: resourcePatchSchema("clusters"),
+  },
+  buckets: {
+    resource: resourceSchema("buckets"),
+    create: resourceCreateSchema("buckets"),
+    patch: resourcePatchSchema("buckets"),
+  },
+} as const;
+
+// ------------------------------------------------------------------ tasks
+
+export const TaskEvent = z
+  .object({
+    seq: z.number().int(),
+    verb: z.enum(TASK_VERBS),
+    at: Timestamp,
+    actor: z.string(),
+    message: z.string(),
+    percent: z.number().int().nullable(),
+  })
+  .meta({ id: "TaskEvent" });
+
+export const Task = z
+  .object({
+    kind: z.literal("Task"),
+    id: Id,
+    operation: z.string().meta({ example: "network.create" }),
+    state: z.enum(TASK_STATES),
+    progress: z.object({ percent: z.number().int().min(0).max(100), message: z.string() }),
+    reason: z.string().meta({ description: "Why it failed or was cancelled." }),
+    resource: z.object({
+      kind: z.string(),
+      id: Id,
+      generation: z.number().int(),
+      href: z.string(),
+    }),
+    actor: z.string(),
+    correlationId: z.string(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    finishedAt: Timestamp.nullable(),
+    history: z.array(TaskEvent).optional(),
+  })
+  .meta({ id: "Task" });
+
+// ------------------------------------------------------------------ audit
+
+export const AuditRecord = z
+  .object({
+    id: z.string(),
+    at: Timestamp,
+    actor: z.string(),
+    tenantId: Id.nullable(),
+    datacenter: z.string(),
+    action: z.string(),
+    resource: z.object({ kind: z.string(), id: z.string() }),
+    before: z.record(z.string(), z.unknown()).nullable(),
+    after: z.record(z.string(), z.unknown()).nullable(),
+    correlationId: z.string(),
+  })
+  .meta({ id: "AuditRecord" });
+
+// ------------------------------------------------------------------ common
+
+export const listOf = <T extends z.ZodType>(item: T, id: string) =>
+  z
+    .object({
+      items: z.array(item),
+      nextCursor: z
+        .string()
+        .optional()
+        .meta({ description: "Pass as `cursor` to get the next page; absent on the last." }),
+    })
+    .meta({ id });
+
+export const ListQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+  labelSelector: z
+    .string()
+    .max(2000)
+    .optional()
+    .meta({ description: "Kubernetes label selector: `tier=web,env!=prod,team`." }),
+});
+
+export const Problem = z
+  .object({
+    type: z.string().meta({ description: "A URI naming the kind of problem; stable." }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    correlationId: z.string().optional(),
+    errors: z
+      .array(
+        z.object({
+          pointer: z
+            .string()
+            .meta({ description: "JSON pointer into the request: /body/spec/prefixLength" }),
+          message: z.string(),
+        }),
+      )
+      .optional(),
+  })
+  .meta({ id: "Problem", description: "RFC 9457 problem details." });
+
+export const IfMatchHeaders = z.object({
+  "if-match": z
+    .string()
+    .max(100)
+    .optional()
+    .meta({ description: 'The ETag you read ("<version>"); required.' }),
+});
+
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/, { error: "must be 1–255 visible ASCII characters" })
+    .optional()
+    .meta({
+      description:
+        "Repeat a POST safely: the same key and body return the first response for 24 hours.",
+    }),
+});

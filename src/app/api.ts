@@ -1,0 +1,45 @@
+import type { FastifyInstance } from "fastify";
+import { ApiFacade, registerApi, TaskWatcher } from "../api/index.js";
+import { createTokenVerifier, type TokenVerifier } from "../auth/index.js";
+import type { Config } from "../config/index.js";
+import type { Database } from "../db/index.js";
+import type { Lifecycle } from "../lifecycle/index.js";
+import { newId } from "../kernel/index.js";
+import type { Logger, Registry } from "../observability/index.js";
+
+/** Options of {@link mountApi}. */
+export interface MountApiOptions {
+  readonly app: FastifyInstance;
+  readonly config: Config;
+  readonly db: Database;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  readonly lifecycle: Lifecycle;
+  /** Only `dv dev` may verify tokens with (and create) the development key. */
+  readonly allowDevKey: boolean;
+}
+
+/** Wires the public API onto an HTTP server: facade, token verifier, task watcher, routes. */
+export async function mountApi(
+  options: MountApiOptions,
+): Promise<{ facade: ApiFacade; verifier: TokenVerifier }> {
+  const { config, log } = options;
+  const facade = new ApiFacade({ db: options.db, newId, now: () => new Date() });
+  const verifier = await createTokenVerifier(config.auth, options.allowDevKey);
+  log.info(
+    { keys: verifier.keySource, issuer: config.auth.issuer, audience: config.auth.audience },
+    "verifying bearer tokens",
+  );
+  const watcher = new TaskWatcher(options.db, log.child({ component: "task-watcher" }));
+  await watcher.start();
+  options.lifecycle.add("task-watcher", () => watcher.stop());
+  await registerApi(options.app, {
+    facade,
+    verifier,
+    watcher,
+    metrics: options.metrics,
+    rateLimit: { max: config.api.rateLimit, windowMs: config.api.rateWindowMs },
+    idempotencyTtlHours: config.api.idempotencyTtlHours,
+  });
+  return { facade, verifier };
+}

@@ -1,0 +1,152 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { base64url, generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  AuthenticationError,
+  createTokenVerifier,
+  type DevKey,
+  loadDevKey,
+  mintToken,
+  type TokenVerifier,
+} from "./index.js";
+
+const settings = (devKeyFile: string) => ({
+  issuer: "https://issuer.test",
+  audience: "dataverket-api",
+  algorithms: ["ES256"],
+  devKeyFile,
+});
+
+let key: DevKey;
+let verifier: TokenVerifier;
+let keyFile: string;
+
+beforeAll(async () => {
+  keyFile = join(mkdtempSync(join(tmpdir(), "dv-auth-")), "key.json");
+  verifier = await createTokenVerifier(settings(keyFile), true);
+  key = await loadDevKey(keyFile, false);
+});
+
+const mint = (over: Partial<Parameters<typeof mintToken>[0]> = {}) =>
+  mintToken({
+    key,
+    issuer: "https://issuer.test",
+    audience: "dataverket-api",
+    subject: "alice",
+    role: "tenant-admin",
+    tenant: "acme",
+    ttlSeconds: 600,
+    ...over,
+  });
+
+async function failure(authorization: string | undefined): Promise<string> {
+  try {
+    await verifier.verify(authorization);
+  } catch (err) {
+    expect(err).toBeInstanceOf(AuthenticationError);
+    return (err as AuthenticationError).failure;
+  }
+  throw new Error("the token was accepted");
+}
+
+describe("token verification", () => {
+  it("accepts a token it minted and returns who calls, with which role and tenant", async () => {
+    expect(await verifier.verify(`Bearer ${await mint({ project: "web" })}`)).toEqual({
+      subject: "alice",
+      role: "tenant-admin",
+      tenant: "acme",
+      project: "web",
+    });
+    expect(
+      await verifier.verify(`Bearer ${await mint({ role: "operator", tenant: undefined })}`),
+    ).toEqual({ subject: "alice", role: "operator" });
+  });
+
+  it("refuses a missing or malformed header", async () => {
+    expect(await failure(undefined)).toBe("missing");
+    expect(await failure("Basic YWxpY2U6cHc=")).toBe("malformed");
+    expect(await failure("Bearer not-a-jwt")).toBe("malformed");
+  });
+
+  it("refuses alg none", async () => {
+    const unsecured = new UnsecuredJWT({ dv_role: "operator" })
+      .setIssuer("https://issuer.test")
+      .setAudience("dataverket-api")
+      .setSubject("mallory")
+      .setIssuedAt()
+      .setExpirationTime("10m")
+      .encode();
+    expect(await failure(`Bearer ${unsecured}`)).toMatch(/algorithm|malformed/);
+  });
+
+  it("refuses an algorithm that is not pinned (HS256 with the public key as secret, ES384)", async () => {
+    const hs = await new SignJWT({ dv_role: "operator" })
+      .setProtectedHeader({ alg: "HS256", kid: key.kid })
+      .setIssuer("https://issuer.test")
+      .setAudience("dataverket-api")
+      .setSubject("mallory")
+      .setIssuedAt()
+      .setExpirationTime("10m")
+      .sign(new TextEncoder().encode(JSON.stringify(key.publicJwk)));
+    expect(await failure(`Bearer ${hs}`)).toBe("algorithm");
+    const other = await generateKeyPair("ES384");
+    const es384 = await new SignJWT({ dv_role: "operator" })
+      .setProtectedHeader({ alg: "ES384", kid: key.kid })
+      .setIssuer("https://issuer.test")
+      .setAudience("dataverket-api")
+      .setSubject("mallory")
+      .setIssuedAt()
+      .setExpirationTime("10m")
+      .sign(other.privateKey);
+    expect(await failure(`Bearer ${es384}`)).toBe("algorithm");
+  });
+
+  it("refuses the wrong issuer or audience", async () => {
+    expect(await failure(`Bearer ${await mint({ issuer: "https://evil.test" })}`)).toBe(
+      "wrong_claims",
+    );
+    expect(await failure(`Bearer ${await mint({ audience: "another-api" })}`)).toBe("wrong_claims");
+  });
+
+  it("refuses an expired token", async () => {
+    expect(
+      await failure(
+        `Bearer ${await mint({ now: new Date(Date.now() - 3_600_000), ttlSeconds: 60 })}`,
+      ),
+    ).toBe("expired");
+  });
+
+  it("refuses a token signed by a key it does not know", async () => {
+    const stranger = await loadDevKey(
+      join(mkdtempSync(join(tmpdir(), "dv-auth-")), "other.json"),
+      true,
+    );
+    expect(await failure(`Bearer ${await mint({ key: stranger })}`)).toBe("unknown_key");
+  });
+
+  it("refuses a tampered token", async () => {
+    const [header, payload, signature] = (await mint()).split(".") as [string, string, string];
+    const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload))) as Record<
+      string,
+      unknown
+    >;
+    const forged = base64url.encode(JSON.stringify({ ...claims, dv_role: "operator" }));
+    expect(await failure(`Bearer ${header}.${forged}.${signature}`)).toBe("invalid_signature");
+    const flipped = signature.slice(0, -2) + (signature.endsWith("AA") ? "BB" : "AA");
+    expect(await failure(`Bearer ${header}.${payload}.${flipped}`)).toBe("invalid_signature");
+  });
+
+  it("refuses a tenant role without a tenant, or an unknown role", async () => {
+    expect(await failure(`Bearer ${await mint({ tenant: undefined })}`)).toBe("wrong_claims");
+    expect(await failure(`Bearer ${await mint({ role: "root" as never })}`)).toBe("wrong_claims");
+  });
+
+  it("does not create a signing key outside dv dev", async () => {
+    const missing = join(mkdtempSync(join(tmpdir(), "dv-auth-")), "none.json");
+    await expect(createTokenVerifier(settings(missing), false)).rejects.toThrow(
+      "DV_AUTH_JWKS_URL or DV_AUTH_PUBLIC_KEY_FILE",
+    );
+  });
+});

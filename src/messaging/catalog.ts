@@ -1,0 +1,8 @@
+import { MessageRegistry } from "./registry.js";
+import { defineTaskEvents } from "./tasks.js";
+
+/** Every message type of the platform, shared by producers and consumers. */
+export const messages = new MessageRegistry();
+
+/** `task.created` … `task.cancelled` on `dv.task.evt.<verb>`. */
+export const taskEvents = defineTaskEvents(messages);

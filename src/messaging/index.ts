@@ -1,0 +1,28 @@
+export { messages, taskEvents } from "./catalog.js";
+export {
+  ENVELOPE_SPEC_VERSION,
+  type Envelope,
+  envelopeSchema,
+  receivedEnvelopeSchema,
+} from "./envelope.js";
+export {
+  createEnvelope,
+  type MessageContext,
+  type MessageDefinition,
+  MessageError,
+  MessageRegistry,
+} from "./registry.js";
+export {
+  buildSubject,
+  commandSubject,
+  eventSubject,
+  parseSubject,
+  SERVICES,
+  type Service,
+  SubjectError,
+  type SubjectParts,
+  taskSubject,
+  WORKER_SERVICES,
+  type WorkerService,
+} from "./subjects.js";
+export { taskEventData } from "./tasks.js";

@@ -1,0 +1,1 @@
+export { type TaskEventContext, TaskService } from "./tasks.js";

@@ -1,0 +1,125 @@
+import type { Tx } from "../db/index.js";
+import type { NewTask, Task, TaskStore, TransitionInput } from "../contexts/task/index.js";
+import type { OutboxStore } from "../contexts/runtime/index.js";
+import type { IdGenerator, TaskVerb } from "../kernel/index.js";
+import { createEnvelope, taskEvents } from "../messaging/index.js";
+
+/** Where and for whom the events of a task are emitted. */
+export interface TaskEventContext {
+  readonly correlationId: string;
+  readonly causationId?: string | null;
+}
+
+/**
+ * Task lifecycle with its events: every transition is recorded in the task context and its
+ * `dv.task.evt.<verb>` envelope is written to the outbox in the same transaction, so the history
+ * in PostgreSQL and the events on NATS cannot disagree.
+ */
+export class TaskService {
+  readonly #tasks: TaskStore;
+  readonly #outbox: OutboxStore;
+  readonly #newId: IdGenerator;
+  readonly #now: () => Date;
+
+  constructor(deps: {
+    tasks: TaskStore;
+    outbox: OutboxStore;
+    newId: IdGenerator;
+    now: () => Date;
+  }) {
+    this.#tasks = deps.tasks;
+    this.#outbox = deps.outbox;
+    this.#newId = deps.newId;
+    this.#now = deps.now;
+  }
+
+  /** Creates a task (`created`) and emits `task.created`. */
+  async create(
+    tx: Tx,
+    input: NewTask,
+    context: TaskEventContext & { causationId?: string | null } = {
+      correlationId: input.correlationId,
+    },
+  ): Promise<Task> {
+    const task = await this.#tasks.create(tx, input);
+    await this.#emit(tx, task, "created", { actor: input.actor }, context);
+    return task;
+  }
+
+  /**
+   * Moves a task and emits the event of the verb.
+   *
+   * @throws {InvalidTransitionError} when the state machine forbids it.
+   */
+  async transition(
+    tx: Tx,
+    id: string,
+    verb: TaskVerb,
+    input: TransitionInput,
+    context?: TaskEventContext,
+  ): Promise<Task> {
+    const { task } = await this.#tasks.transition(tx, id, verb, input);
+    await this.#emit(tx, task, verb, input, context ?? { correlationId: task.correlationId });
+    return task;
+  }
+
+  /** Puts a failed task back to `queued` for a replay, and emits `task.queued`. */
+  async requeueForReplay(
+    tx: Tx,
+    id: string,
+    input: { actor: string; reason: string },
+    context: TaskEventContext,
+  ): Promise<Task> {
+    const task = await this.#tasks.requeueForReplay(tx, id, input);
+    await this.#emit(
+      tx,
+      task,
+      "queued",
+      { actor: input.actor, message: `replay: ${input.reason}` },
+      context,
+    );
+    return task;
+  }
+
+  async #emit(
+    tx: Tx,
+    task: Task,
+    verb: TaskVerb,
+    input: TransitionInput,
+    context: TaskEventContext,
+  ): Promise<void> {
+    const definition = taskEvents[verb];
+    const envelope = createEnvelope(
+      definition,
+      {
+        task_id: task.id,
+        operation: task.operation,
+        state: task.state,
+        resource_kind: task.resourceKind,
+        resource_id: task.resourceId,
+        ...(verb === "progress" || verb === "succeeded" ? { percent: task.progressPercent } : {}),
+        ...(input.message ? { message: input.message } : {}),
+      },
+      {
+        id: this.#newId(),
+        time: this.#now(),
+        subject: task.id,
+        actor: input.actor,
+        correlationId: context.correlationId,
+        causationId: context.causationId ?? null,
+        tenantId: task.tenantId,
+        projectId: task.projectId,
+        environmentId: task.environmentId,
+        datacenterId: task.datacenterId,
+      },
+    );
+    await this.#outbox.enqueue(tx, [
+      {
+        id: envelope.id,
+        subject: definition.subject,
+        envelope,
+        headers: { "dv-correlation-id": context.correlationId },
+      },
+    ]);
+  }
+}
