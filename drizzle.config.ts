@@ -6,9 +6,9 @@ import { defineConfig } from "drizzle-kit";
 
 export default defineConfig({
   dialect: "postgresql",
-  schema: "./src/contexts/*/schema.ts",
+  schema: ["./src/contexts/*/schema.ts", "./src/simulator/schema.ts"],
   out: "./src/db/migrations",
   casing: "snake_case",
-  schemaFilter: ["tenancy", "inventory", "task", "audit", "platform", "runtime"],
+  schemaFilter: ["tenancy", "inventory", "task", "audit", "platform", "runtime", "simulator"],
   migrations: { prefix: "index" },
 });

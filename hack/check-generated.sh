@@ -10,7 +10,7 @@ cd "$ROOT"
 work="$CACHE/generated-check"
 rm -rf "$work" && mkdir -p "$work"
 cp -r src/db/migrations "$work/migrations"
-npx --no-install drizzle-kit generate --dialect postgresql --schema './src/contexts/*/schema.ts' \
+npx --no-install drizzle-kit generate --dialect postgresql --schema './src/contexts/*/schema.ts' --schema './src/simulator/schema.ts' \
   --out "$work/migrations" --casing snake_case >"$work/drizzle.log" 2>&1 \
   || { cat "$work/drizzle.log" >&2; die "drizzle-kit generate failed"; }
 if ! diff -r src/db/migrations "$work/migrations" >"$work/diff" 2>&1; then

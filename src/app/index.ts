@@ -1,2 +1,9 @@
 export { type DependencyOptions, openDatabase, openNats } from "./dependencies.js";
 export { type RunningDev, type StartDevOptions, startDev } from "./dev.js";
+export {
+  startAdvisoryProcessor,
+  startRelay,
+  startWorker,
+  type WorkerSettings,
+} from "./messaging.js";
+export { createServices, type Services } from "./services.js";

@@ -10,7 +10,15 @@ import { createTestDatabase, type TestDatabase } from "../../test/support/databa
 import { packageRoot } from "../meta/index.js";
 import { SqlState, sqlStateOf } from "./index.js";
 
-const CONTEXTS = ["tenancy", "inventory", "task", "audit", "platform", "runtime"] as const;
+const CONTEXTS = [
+  "tenancy",
+  "inventory",
+  "task",
+  "audit",
+  "platform",
+  "runtime",
+  "simulator",
+] as const;
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -92,11 +100,12 @@ describe("schema boundaries", () => {
       `SELECT schemaname AS schema, tablename AS "table" FROM pg_tables WHERE schemaname = ANY($1)`,
       [CONTEXTS],
     );
-    const root = join(packageRoot(), "src", "contexts");
+    const dirOf = (ctx: string) =>
+      join(packageRoot(), "src", ctx === "simulator" ? "simulator" : `contexts/${ctx}`);
     const violations: string[] = [];
     for (const ctx of CONTEXTS) {
-      for (const file of readdirSync(join(root, ctx)).filter((f) => f.endsWith(".ts"))) {
-        const text = readFileSync(join(root, ctx, file), "utf8");
+      for (const file of readdirSync(dirOf(ctx)).filter((f) => f.endsWith(".ts"))) {
+        const text = readFileSync(join(dirOf(ctx), file), "utf8");
         for (const other of CONTEXTS.filter((c) => c !== ctx)) {
           if (text.includes(`from "../${other}/`))
             violations.push(`${ctx}/${file} imports the ${other} module's internals`);

@@ -13,6 +13,8 @@ export const ContextRole = {
   audit: "dv_audit",
   platform: "dv_platform",
   runtime: "dv_runtime",
+  /** Not a Sentral context: the simulated domain services' own store. */
+  simulator: "dv_simulator",
 } as const;
 export type ContextRole = (typeof ContextRole)[keyof typeof ContextRole];
 

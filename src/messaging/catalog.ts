@@ -1,3 +1,4 @@
+import { defineDeadLetterEvents, defineDomainMessages } from "./domain.js";
 import { MessageRegistry } from "./registry.js";
 import { defineTaskEvents } from "./tasks.js";
 
@@ -6,3 +7,9 @@ export const messages = new MessageRegistry();
 
 /** `task.created` … `task.cancelled` on `dv.task.evt.<verb>`. */
 export const taskEvents = defineTaskEvents(messages);
+
+/** The domain services' commands and the events that answer them, by service and action. */
+export const domainCommands = defineDomainMessages(messages);
+
+/** Sentral's dead-letter events. */
+export const deadLetterEvents = defineDeadLetterEvents(messages);

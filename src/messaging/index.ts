@@ -1,4 +1,5 @@
-export { messages, taskEvents } from "./catalog.js";
+export { deadLetterEvents, domainCommands, messages, taskEvents } from "./catalog.js";
+export { type CommandSpec, commandBase, deadLetterEventData, eventBase } from "./domain.js";
 export {
   ENVELOPE_SPEC_VERSION,
   type Envelope,
@@ -26,3 +27,4 @@ export {
   type WorkerService,
 } from "./subjects.js";
 export { taskEventData } from "./tasks.js";
+export { renderMessageCatalog } from "./catalog-docs.js";

@@ -20,6 +20,7 @@ const CONTEXT_ROLES = [
   "dv_audit",
   "dv_platform",
   "dv_runtime",
+  "dv_simulator",
 ];
 
 function migrationsHash(): string {
@@ -45,6 +46,15 @@ export function databaseUrl(name: string, user = "postgres"): string {
   return url.toString();
 }
 
+/** Makes the `dv_app` login a member of every context role (roles are cluster-wide). */
+async function grantAppRole(admin: pg.Client): Promise<void> {
+  await admin.query(`
+    DO $$ BEGIN
+      CREATE ROLE ${APP_ROLE} LOGIN NOINHERIT;
+    EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+  await admin.query(`GRANT ${CONTEXT_ROLES.join(", ")} TO ${APP_ROLE}`);
+}
+
 /** Creates (once per migration set) and returns the name of the template database. */
 export async function ensureTemplate(): Promise<string> {
   const name = `dv_tpl_${migrationsHash()}`;
@@ -60,7 +70,10 @@ export async function ensureTemplate(): Promise<string> {
       await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(datname)} IS_TEMPLATE false`);
       await admin.query(`DROP DATABASE ${pg.escapeIdentifier(datname)} WITH (FORCE)`);
     }
-    if (rows.some((r) => r.datname === name)) return name;
+    if (rows.some((r) => r.datname === name)) {
+      await grantAppRole(admin);
+      return name;
+    }
 
     const building = `${name}_build`;
     await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(building)} WITH (FORCE)`);
@@ -72,11 +85,7 @@ export async function ensureTemplate(): Promise<string> {
     } finally {
       await db.close();
     }
-    await admin.query(`
-      DO $$ BEGIN
-        CREATE ROLE ${APP_ROLE} LOGIN NOINHERIT;
-      EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
-    await admin.query(`GRANT ${CONTEXT_ROLES.join(", ")} TO ${APP_ROLE}`);
+    await grantAppRole(admin);
     await admin.query(
       `ALTER DATABASE ${pg.escapeIdentifier(building)} RENAME TO ${pg.escapeIdentifier(name)}`,
     );

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  boolean,
   check,
   cidr,
   index,
@@ -89,6 +90,8 @@ export const servers = inventory.table(
 
 export const networkPools = inventory.table("network_pools", {
   name: text().primaryKey(),
+  /** The pool networks of the datacenter use when they name none. */
+  isDefault: boolean().notNull().default(false),
   datacenterId: text()
     .notNull()
     .references(() => datacenters.name, { onDelete: "restrict" }),

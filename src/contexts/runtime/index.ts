@@ -1,2 +1,16 @@
+export {
+  DEAD_LETTER_STATES,
+  type DeadLetter,
+  type DeadLetterState,
+  DeadLetterStore,
+  type NewDeadLetter,
+} from "./dead-letters.js";
 export { IdempotencyKeyTakenError, IdempotencyStore, type StoredResponse } from "./idempotency.js";
-export { type OutboxMessage, OutboxStore } from "./outbox.js";
+export { type Attempt, InboxStore, type Outcome } from "./inbox.js";
+export {
+  OUTBOX_CHANNEL,
+  type OutboxMessage,
+  OutboxStore,
+  type PendingMessage,
+  type PublishOutcome,
+} from "./outbox.js";

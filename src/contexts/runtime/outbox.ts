@@ -1,5 +1,9 @@
+import { asc, inArray, lte, sql } from "drizzle-orm";
 import { ContextRole, ContextStore, type Database, type Tx } from "../../db/index.js";
 import { outbox } from "./schema.js";
+
+/** The channel the outbox announces new rows on, so the relay wakes at once. */
+export const OUTBOX_CHANNEL = "dv_outbox";
 
 /** A message to send once the transaction that produced it commits. */
 export interface OutboxMessage {
@@ -8,6 +12,19 @@ export interface OutboxMessage {
   readonly subject: string;
   readonly envelope: Record<string, unknown>;
   readonly headers?: Record<string, string>;
+}
+
+/** A claimed row, with how often it was tried. */
+export interface PendingMessage extends OutboxMessage {
+  readonly headers: Record<string, string>;
+  readonly attempts: number;
+  readonly createdAt: Date;
+}
+
+/** What the relay did with each claimed message. */
+export interface PublishOutcome {
+  readonly sent: readonly string[];
+  readonly failed: readonly { id: string; error: string; retryInMs: number }[];
 }
 
 /**
@@ -20,11 +37,73 @@ export class OutboxStore extends ContextStore {
     super(db, ContextRole.runtime);
   }
 
-  /** Adds messages to the outbox inside the caller's transaction. */
-  enqueue(tx: Tx, messages: readonly OutboxMessage[]): Promise<void> {
+  /**
+   * Adds messages to the outbox inside the caller's transaction and wakes the relay on commit.
+   * With `ifAbsent`, a message whose id is already waiting is left as it is (re-announcing).
+   */
+  enqueue(
+    tx: Tx,
+    messages: readonly OutboxMessage[],
+    options: { ifAbsent?: boolean } = {},
+  ): Promise<void> {
     if (messages.length === 0) return Promise.resolve();
     return this.inTx(tx, async (q) => {
-      await q.insert(outbox).values(messages.map((m) => ({ ...m, headers: m.headers ?? {} })));
+      const insert = q
+        .insert(outbox)
+        .values(messages.map((m) => ({ ...m, headers: m.headers ?? {} })));
+      await (options.ifAbsent ? insert.onConflictDoNothing() : insert);
+      await q.execute(sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`);
     });
+  }
+
+  /**
+   * Claims up to `limit` due messages (oldest first; rows other relays hold are skipped, not
+   * waited for), lets `publish` send them while the rows stay locked, then deletes what was
+   * sent and postpones what failed — all in one transaction. A relay that dies mid-way leaves
+   * its rows to the next claim; their ids make a re-publish harmless.
+   */
+  relay(
+    limit: number,
+    publish: (messages: PendingMessage[]) => Promise<PublishOutcome>,
+  ): Promise<number> {
+    return this.db.transaction(async (tx) =>
+      this.inTx(tx, async (q) => {
+        const rows = await q
+          .select()
+          .from(outbox)
+          .where(lte(outbox.availableAt, sql`now()`))
+          .orderBy(asc(outbox.availableAt), asc(outbox.createdAt))
+          .limit(limit)
+          .for("update", { skipLocked: true });
+        if (rows.length === 0) return 0;
+        const outcome = await publish(rows);
+        if (outcome.sent.length > 0)
+          await q.delete(outbox).where(inArray(outbox.id, [...outcome.sent]));
+        for (const failure of outcome.failed) {
+          await q
+            .update(outbox)
+            .set({
+              attempts: sql`${outbox.attempts} + 1`,
+              lastError: failure.error.slice(0, 1000),
+              availableAt: sql`now() + make_interval(secs => ${failure.retryInMs / 1000})`,
+            })
+            .where(inArray(outbox.id, [failure.id]));
+        }
+        return outcome.sent.length;
+      }),
+    );
+  }
+
+  /** How many messages wait, and how old the oldest is. */
+  async backlog(): Promise<{ count: number; oldestAgeSeconds: number }> {
+    const [row] = await this.reading(undefined, (q) =>
+      q
+        .select({
+          count: sql<number>`count(*)::int`,
+          age: sql<number>`coalesce(extract(epoch from now() - min(${outbox.createdAt})), 0)::float8`,
+        })
+        .from(outbox),
+    );
+    return { count: row?.count ?? 0, oldestAgeSeconds: row?.age ?? 0 };
   }
 }

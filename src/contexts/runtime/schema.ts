@@ -28,7 +28,10 @@ export const leases = runtime.table("leases", {
   expiresAt: timestamptz(),
 });
 
-/** Messages committed with the state change that caused them, waiting for the relay. */
+/**
+ * Messages committed with the state change that caused them, waiting for the relay. A row is
+ * deleted once JetStream acknowledged it; a failed publish waits until `available_at`.
+ */
 export const outbox = runtime.table(
   "outbox",
   {
@@ -38,24 +41,25 @@ export const outbox = runtime.table(
     envelope: jsonb().$type<Record<string, unknown>>().notNull(),
     headers: jsonb().$type<Record<string, string>>().notNull().default({}),
     createdAt: timestamptz().notNull().defaultNow(),
-    sentAt: timestamptz(),
+    availableAt: timestamptz().notNull().defaultNow(),
     attempts: integer().notNull().default(0),
     lastError: text(),
   },
-  (t) => [
-    index("outbox_pending")
-      .on(t.createdAt)
-      .where(sql`${t.sentAt} IS NULL`),
-  ],
+  (t) => [index("outbox_available").on(t.availableAt, t.createdAt)],
 );
 
-/** Message ids a consumer has handled, written in the same transaction as the effect. */
+/**
+ * Message ids a consumer has handled, written in the same transaction as the effect, with the
+ * outcome it announced — re-announced when the same message arrives again.
+ */
 export const inbox = runtime.table(
   "inbox",
   {
     consumer: text().notNull(),
     messageId: text().notNull(),
     handledAt: timestamptz().notNull().defaultNow(),
+    /** The event published for this message (subject and envelope), if any. */
+    outcome: jsonb().$type<{ subject: string; envelope: Record<string, unknown> } | null>(),
   },
   (t) => [primaryKey({ name: "inbox_pkey", columns: [t.consumer, t.messageId] })],
 );
@@ -112,5 +116,21 @@ export const idempotencyKeys = runtime.table(
   (t) => [
     primaryKey({ name: "idempotency_keys_pkey", columns: [t.scope, t.key] }),
     index("idempotency_keys_expiry").on(t.expiresAt),
+  ],
+);
+
+/** Every failed attempt at a command, so a dead letter carries all of its errors. */
+export const commandAttempts = runtime.table(
+  "command_attempts",
+  {
+    consumer: text().notNull(),
+    messageId: text().notNull(),
+    attempt: integer().notNull(),
+    at: timestamptz().notNull().defaultNow(),
+    code: text().notNull(),
+    message: text().notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "command_attempts_pkey", columns: [t.consumer, t.messageId, t.attempt] }),
   ],
 );

@@ -1,0 +1,310 @@
+// The messaging backbone against a real nats-server and PostgreSQL: topology, outbox relay,
+// workers with inbox, retries and dead letters, and the advisory path.
+import { headers } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Backbone, eventually, startBackbone } from "../../test/support/backbone.js";
+import { inTransaction } from "../db/index.js";
+import { newId } from "../kernel/index.js";
+import { DEFAULT_TOPOLOGY, ensureTopology, STREAMS } from "../nats/index.js";
+
+let b: Backbone;
+beforeAll(async () => {
+  b = await startBackbone({ maxDeliver: 4 });
+  await b.worker("nett");
+});
+afterAll(async () => b.close());
+
+const apply = (resourceId: string, taskId: string | null, extra: Record<string, unknown> = {}) => ({
+  resource_kind: "network",
+  resource_id: resourceId,
+  generation: 1,
+  task_id: taskId,
+  step: "main",
+  vlan_id: 100,
+  cidr: "10.0.0.0/24",
+  ...extra,
+});
+
+async function eventsFor(
+  resourceId: string,
+): Promise<{ subject: string; data: Record<string, unknown> }[]> {
+  const info = await b.nats.jsm.streams.info(STREAMS.events);
+  const found: { subject: string; data: Record<string, unknown> }[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await b.nats.jsm.streams.getMessage(STREAMS.events, { seq }).catch(() => null);
+    if (!m) continue;
+    const envelope = m.json<{ data: Record<string, unknown> }>();
+    if (envelope.data.resource_id === resourceId)
+      found.push({ subject: m.subject, data: envelope.data });
+  }
+  return found;
+}
+
+async function deadLetterFor(messageId: string) {
+  const page = await b.services.deadLetterStore.list({}, { limit: 500 });
+  return page.items.find((d) => d.messageId === messageId);
+}
+
+describe("topology", () => {
+  it("declares the streams and durable consumers, idempotently", async () => {
+    await ensureTopology(b.nats.jsm, undefined, {
+      ...DEFAULT_TOPOLOGY,
+      maxDeliver: 4,
+      ackWaitMs: 2_000,
+    });
+    const commands = await b.nats.jsm.streams.info(STREAMS.commands);
+    expect(commands.config.retention).toBe("workqueue");
+    expect(commands.config.subjects).toEqual(["dv.*.cmd.>"]);
+    for (const name of Object.values(STREAMS))
+      expect((await b.nats.jsm.streams.info(name)).config.name).toBe(name);
+    const nett = await b.nats.jsm.consumers.info(STREAMS.commands, "dv-nett");
+    expect(nett.config).toMatchObject({
+      filter_subject: "dv.nett.cmd.>",
+      ack_policy: "explicit",
+      max_deliver: 4,
+    });
+  });
+});
+
+describe("outbox relay", () => {
+  it("publishes committed messages with their envelope id as Nats-Msg-Id; a re-publish is dropped", async () => {
+    const task = await b.task();
+    const msgs = await eventually(
+      async () => {
+        const info = await b.nats.jsm.streams.info(STREAMS.taskEvents);
+        return info.state.messages >= 1 ? info.state : undefined;
+      },
+      10_000,
+      "the task.created event",
+    );
+    const stored = await b.nats.jsm.streams.getMessage(STREAMS.taskEvents, { seq: msgs.last_seq });
+    const envelope = stored?.json<{ id: string; type: string; data: { task_id: string } }>();
+    expect(envelope).toMatchObject({ type: "task.created", data: { task_id: task.id } });
+    expect(stored?.header?.get("Nats-Msg-Id")).toBe(envelope?.id);
+    expect(stored?.header?.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    // The relay dying after publish and before delete re-publishes the same id: JetStream drops it.
+    const h = headers();
+    const again = await b.nats.js.publish(stored?.subject ?? "", stored?.data ?? new Uint8Array(), {
+      msgID: envelope?.id ?? "",
+      headers: h,
+    });
+    expect(again.duplicate).toBe(true);
+    expect((await b.services.outbox.backlog()).count).toBe(0);
+  });
+
+  it("does not publish what a rolled-back transaction wrote", async () => {
+    const before = (await b.nats.jsm.streams.info(STREAMS.taskEvents)).state.messages;
+    await expect(
+      inTransaction(b.t.db, async (tx) => {
+        await b.services.tasks.create(tx, {
+          operation: "x.create",
+          resourceKind: "network",
+          resourceId: newId(),
+          datacenterId: "dc1",
+          actor: "t",
+          correlationId: "c",
+        });
+        throw new Error("abort");
+      }),
+    ).rejects.toThrow("abort");
+    await b.relay.drain();
+    expect((await b.nats.jsm.streams.info(STREAMS.taskEvents)).state.messages).toBe(before);
+  });
+});
+
+describe("workers", () => {
+  it("apply a command once, record it in the inbox, announce the event and start the task", async () => {
+    const task = await b.task();
+    const cmd = await b.command("nett", "apply", apply(task.resourceId, task.id));
+    const [event] = await eventually(
+      async () => {
+        const found = await eventsFor(task.resourceId);
+        return found.length > 0 ? found : undefined;
+      },
+      10_000,
+      "network.applied",
+    );
+    expect(event).toMatchObject({
+      subject: "dv.nett.evt.network.applied",
+      data: { command_id: cmd.id, vlan_id: 100, gateway: "10.0.0.1", generation: 1 },
+    });
+    expect(await b.services.simulator.effectsOf(task.resourceId)).toHaveLength(1);
+    expect(await b.services.inbox.handled("dv-nett", cmd.id)).toMatchObject({
+      subject: "dv.nett.evt.network.applied",
+    });
+    expect((await b.services.taskStore.get(task.id)).state).toBe("started");
+    expect((await b.nats.jsm.streams.info(STREAMS.commands)).state.messages).toBe(0);
+  });
+
+  it("re-announce instead of acting again when a handled command comes back", async () => {
+    const resourceId = newId();
+    const cmd = await b.command("nett", "apply", apply(resourceId, null));
+    await eventually(
+      async () => ((await eventsFor(resourceId)).length === 1 ? true : undefined),
+      10_000,
+      "the first event",
+    );
+    // Re-sent from PostgreSQL after the duplicate window: a new Nats-Msg-Id, the same envelope.
+    await b.nats.js.publish("dv.nett.cmd.apply", JSON.stringify(cmd), { msgID: newId() });
+    await eventually(async () =>
+      (await b.services.outbox.backlog()).count === 0 &&
+      (await b.nats.jsm.streams.info(STREAMS.commands)).state.messages === 0
+        ? true
+        : undefined,
+    );
+    expect(await b.services.simulator.effectsOf(resourceId)).toHaveLength(1);
+    expect(await b.services.simulator.duplicateEffects()).toEqual([]);
+  });
+
+  it("retry transient failures with backoff and succeed, keeping every error", async () => {
+    const resourceId = newId();
+    await b.services.simulator.setFault({
+      service: "nett",
+      resourceId,
+      mode: "transient",
+      remaining: 2,
+      message: "switch busy",
+    });
+    const cmd = await b.command("nett", "apply", apply(resourceId, null));
+    await eventually(
+      async () => ((await eventsFor(resourceId)).length === 1 ? true : undefined),
+      10_000,
+      "the event after retries",
+    );
+    expect(
+      (await b.services.inbox.attempts("dv-nett", cmd.id)).map((a) => [a.attempt, a.message]),
+    ).toEqual([
+      [1, "injected transient fault: switch busy"],
+      [2, "injected transient fault: switch busy"],
+    ]);
+    expect(await b.services.simulator.effectsOf(resourceId)).toHaveLength(1);
+  });
+
+  it("dead-letter a permanent failure at once, with its context, and fail the task", async () => {
+    const task = await b.task();
+    await b.services.simulator.setFault({
+      service: "nett",
+      resourceId: task.resourceId,
+      mode: "permanent",
+      message: "VLAN refused by the switch",
+    });
+    const cmd = await b.command("nett", "apply", apply(task.resourceId, task.id));
+    const dead = await eventually(() => deadLetterFor(cmd.id), 10_000, "the dead letter");
+    expect(dead).toMatchObject({
+      state: "open",
+      service: "nett",
+      subject: "dv.nett.cmd.apply",
+      type: "nett.network.apply",
+      deliveryCount: 1,
+      correlationId: cmd.correlation_id,
+      taskId: task.id,
+      reason: "permanent_failure: injected fault: VLAN refused by the switch",
+    });
+    expect(dead.envelope).toMatchObject({ id: cmd.id, data: { vlan_id: 100 } });
+    expect(dead.errors).toEqual([
+      expect.objectContaining({
+        code: "permanent",
+        message: "injected fault: VLAN refused by the switch",
+      }),
+    ]);
+    expect(
+      await eventually(async () =>
+        (await b.services.taskStore.get(task.id)).state === "failed" ? true : undefined,
+      ),
+    ).toBe(true);
+    expect((await b.services.taskStore.get(task.id)).reason).toBe(dead.reason);
+    expect((await b.nats.jsm.streams.info(STREAMS.commands)).state.messages).toBe(0);
+    expect(await b.services.simulator.effectsOf(task.resourceId)).toEqual([]);
+  });
+
+  it("dead-letter a command that keeps failing after the configured attempts, with every error", async () => {
+    const resourceId = newId();
+    await b.services.simulator.setFault({
+      service: "nett",
+      resourceId,
+      mode: "transient",
+      remaining: 99,
+      message: "timeout",
+    });
+    const cmd = await b.command("nett", "apply", apply(resourceId, null));
+    const dead = await eventually(() => deadLetterFor(cmd.id), 10_000, "the dead letter");
+    expect(dead.deliveryCount).toBe(3);
+    expect(dead.errors.map((e) => e.message)).toEqual(
+      Array(3).fill("injected transient fault: timeout"),
+    );
+    expect(dead.reason).toBe(
+      "retries_exhausted: 3 attempts, last: injected transient fault: timeout",
+    );
+  });
+
+  it("dead-letter unparseable messages and payloads that break their schema, but accept unknown fields", async () => {
+    await b.nats.js.publish("dv.nett.cmd.apply", "{not json", { msgID: "garbage-1" });
+    const garbage = await eventually(
+      () => deadLetterFor("garbage-1"),
+      10_000,
+      "the unparseable dead letter",
+    );
+    expect(garbage.reason).toMatch(/^invalid_message: /);
+    expect(garbage.envelope).toEqual({ raw: "{not json" });
+
+    const bad = await b.command("nett", "apply", apply(newId(), null));
+    const tampered = { ...bad, id: newId(), data: { ...bad.data, vlan_id: "one hundred" } };
+    await b.nats.js.publish("dv.nett.cmd.apply", JSON.stringify(tampered), { msgID: tampered.id });
+    const schema = await eventually(
+      () => deadLetterFor(tampered.id),
+      10_000,
+      "the schema dead letter",
+    );
+    expect(schema.reason).toContain("vlan_id");
+
+    const resourceId = newId();
+    const future = await b.command("nett", "apply", apply(resourceId, null));
+    const extended = {
+      ...future,
+      id: newId(),
+      extension: "x",
+      data: { ...future.data, resource_id: resourceId, new_field: true },
+    };
+    await b.nats.js.publish("dv.nett.cmd.apply", JSON.stringify(extended), { msgID: extended.id });
+    await eventually(
+      async () => (await b.services.inbox.handled("dv-nett", extended.id)) ?? undefined,
+      10_000,
+      "the extended command",
+    );
+    expect(await deadLetterFor(extended.id)).toBeUndefined();
+  });
+});
+
+describe("advisories", () => {
+  it("dead-letter a command whose worker never answers, and remove it from the stream", async () => {
+    const resourceId = newId();
+    const cmd = await b.command("objekt", "create_bucket", {
+      resource_kind: "bucket",
+      resource_id: resourceId,
+      generation: 1,
+      task_id: null,
+      step: "main",
+      quota_bytes: 1024,
+      versioning: false,
+    });
+    // Workers that take every delivery and die before answering, again and again (max_deliver 4):
+    // they keep pulling, and the server gives up on the message.
+    const consumer = await b.nats.js.consumers.get(STREAMS.commands, "dv-objekt");
+    const deliveries: number[] = [];
+    const dead = await eventually(
+      async () => {
+        const m = await consumer.next({ expires: 1_000 });
+        if (m) deliveries.push(m.info.deliveryCount);
+        return deadLetterFor(cmd.id);
+      },
+      30_000,
+      "the advisory dead letter",
+    );
+    expect(deliveries).toEqual([1, 2, 3, 4]);
+    expect(dead).toMatchObject({ service: "objekt", deliveryCount: 4 });
+    expect(dead.reason).toMatch(/^max_deliveries: no answer after 4 deliveries/);
+    await eventually(async () =>
+      (await b.nats.jsm.streams.info(STREAMS.commands)).state.messages === 0 ? true : undefined,
+    );
+  });
+});

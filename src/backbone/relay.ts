@@ -1,0 +1,164 @@
+import { type JetStreamClient } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { Counter, Gauge } from "prom-client";
+import type { OutboxStore, PendingMessage, PublishOutcome } from "../contexts/runtime/index.js";
+import { OUTBOX_CHANNEL } from "../contexts/runtime/index.js";
+import type { Database, Unlisten } from "../db/index.js";
+import type { Logger, Registry } from "../observability/index.js";
+
+/** Options of {@link OutboxRelay}. */
+export interface OutboxRelayOptions {
+  readonly db: Database;
+  readonly outbox: OutboxStore;
+  readonly js: JetStreamClient;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  /** Messages claimed and published together. */
+  readonly batchSize?: number;
+  /** Poll interval when no notification comes (NOTIFY is only a wake-up). */
+  readonly pollMs?: number;
+  /** How long to wait for JetStream's ack of one publish. */
+  readonly publishTimeoutMs?: number;
+}
+
+/**
+ * Publishes the outbox: claims due rows (`FOR UPDATE SKIP LOCKED`, so several relays share the
+ * work), publishes them to JetStream with their envelope id as `Nats-Msg-Id`, waits for the acks,
+ * and deletes what was stored — in one transaction. Woken by `LISTEN dv_outbox`, with a poll as a
+ * fallback. When NATS is down the rows wait in PostgreSQL with a growing back-off and drain once
+ * it is back. A relay killed between publish and delete re-publishes the same ids; JetStream's
+ * duplicate window (or the consumers' inbox) drops them.
+ */
+export class OutboxRelay {
+  readonly #options: Required<
+    Omit<OutboxRelayOptions, "db" | "outbox" | "js" | "log" | "metrics">
+  > &
+    OutboxRelayOptions;
+  readonly #published: Counter<"subject_family">;
+  readonly #failures: Counter;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #unlisten: Unlisten | undefined;
+
+  constructor(options: OutboxRelayOptions) {
+    this.#options = { batchSize: 256, pollMs: 1000, publishTimeoutMs: 5000, ...options };
+    this.#published = new Counter({
+      name: "dataverket_outbox_published_total",
+      help: "Messages the outbox relay published and JetStream stored",
+      labelNames: ["subject_family"] as const,
+      registers: [options.metrics],
+    });
+    this.#failures = new Counter({
+      name: "dataverket_outbox_publish_failures_total",
+      help: "Publishes that failed and will be retried from PostgreSQL",
+      registers: [options.metrics],
+    });
+    const outbox = options.outbox;
+    new Gauge({
+      name: "dataverket_outbox_backlog",
+      help: "Messages waiting in the outbox",
+      registers: [options.metrics],
+      async collect() {
+        this.set((await outbox.backlog()).count);
+      },
+    });
+    new Gauge({
+      name: "dataverket_outbox_oldest_age_seconds",
+      help: "Age of the oldest message waiting in the outbox",
+      registers: [options.metrics],
+      async collect() {
+        this.set((await outbox.backlog()).oldestAgeSeconds);
+      },
+    });
+  }
+
+  /** Starts relaying until {@link stop}. */
+  async start(): Promise<void> {
+    this.#running = true;
+    this.#unlisten = await this.#options.db.listen(OUTBOX_CHANNEL, () => this.#wake?.());
+    this.#loop = this.#run();
+  }
+
+  /** Stops after the batch in flight. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#wake?.();
+    await this.#loop;
+    await this.#unlisten?.();
+  }
+
+  /** Relays until the outbox has nothing due; returns how many were sent (tests, benchmarks). */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const sent = await this.#options.outbox.relay(this.#options.batchSize, (rows) =>
+        this.#publish(rows),
+      );
+      total += sent;
+      if (sent === 0) return total;
+    }
+  }
+
+  async #run(): Promise<void> {
+    const { log, pollMs, batchSize } = this.#options;
+    while (this.#running) {
+      let sent = 0;
+      try {
+        sent = await this.#options.outbox.relay(batchSize, (rows) => this.#publish(rows));
+      } catch (err) {
+        log.warn({ err }, "outbox relay pass failed; retrying");
+      }
+      if (sent >= batchSize || !this.#running) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, sent > 0 ? 0 : pollMs);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#wake = done;
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  async #publish(rows: PendingMessage[]): Promise<PublishOutcome> {
+    const { js, publishTimeoutMs } = this.#options;
+    const results = await Promise.allSettled(
+      rows.map((row) => {
+        const h = natsHeaders();
+        for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
+        return js.publish(row.subject, JSON.stringify(row.envelope), {
+          msgID: row.id,
+          headers: h,
+          timeout: publishTimeoutMs,
+        });
+      }),
+    );
+    const sent: string[] = [];
+    const failed: { id: string; error: string; retryInMs: number }[] = [];
+    results.forEach((result, i) => {
+      const row = rows[i] as PendingMessage;
+      if (result.status === "fulfilled") {
+        sent.push(row.id);
+        this.#published.inc({ subject_family: row.subject.split(".").slice(0, 3).join(".") });
+      } else {
+        const error =
+          result.reason instanceof Error ? result.reason.message : String(result.reason);
+        failed.push({
+          id: row.id,
+          error,
+          retryInMs: Math.min(30_000, 250 * 2 ** Math.min(row.attempts, 7)),
+        });
+        this.#failures.inc();
+      }
+    });
+    if (failed.length > 0) {
+      this.#options.log.warn(
+        { failed: failed.length, sent: sent.length, error: failed[0]?.error },
+        "publishing to JetStream failed; the messages wait in the outbox",
+      );
+    }
+    return { sent, failed };
+  }
+}

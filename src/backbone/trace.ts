@@ -1,0 +1,38 @@
+import { randomBytes } from "node:crypto";
+
+/** Header names every message carries besides `Nats-Msg-Id`. */
+export const HEADERS = {
+  correlationId: "dv-correlation-id",
+  traceparent: "traceparent",
+  fencingToken: "dv-fencing-token",
+} as const;
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * A W3C `traceparent` for a message caused by `parent` (same trace, new span), or a new trace when
+ * there is no valid parent.
+ */
+export function childTraceparent(parent: string | undefined): string {
+  const match = parent ? TRACEPARENT.exec(parent) : null;
+  const traceId =
+    match?.[1] && match[1] !== "0".repeat(32) ? match[1] : randomBytes(16).toString("hex");
+  const flags = match?.[3] ?? "01";
+  return `00-${traceId}-${randomBytes(8).toString("hex")}-${flags}`;
+}
+
+/** The trace id of a `traceparent`, if valid. */
+export function traceIdOf(traceparent: string | undefined): string | undefined {
+  return traceparent ? TRACEPARENT.exec(traceparent)?.[1] : undefined;
+}
+
+/** The headers of a message in a workflow: correlation id and trace context. */
+export function messageHeaders(
+  correlationId: string,
+  parentTraceparent?: string,
+): Record<string, string> {
+  return {
+    [HEADERS.correlationId]: correlationId,
+    [HEADERS.traceparent]: childTraceparent(parentTraceparent),
+  };
+}

@@ -1,0 +1,90 @@
+import { and, asc, eq, sql } from "drizzle-orm";
+import { ContextRole, ContextStore, type Database, type Tx } from "../../db/index.js";
+import { commandAttempts, inbox } from "./schema.js";
+
+/** The event a handled message announced, re-announced when the message comes again. */
+export interface Outcome {
+  readonly subject: string;
+  readonly envelope: Record<string, unknown>;
+}
+
+/** One failed attempt at a command. */
+export interface Attempt {
+  readonly attempt: number;
+  readonly at: Date;
+  readonly code: string;
+  readonly message: string;
+}
+
+/**
+ * The consumers' inbox: which message ids each consumer has handled, written in the same
+ * transaction as the effect, so a redelivered message changes nothing a second time.
+ */
+export class InboxStore extends ContextStore {
+  constructor(db: Database) {
+    super(db, ContextRole.runtime);
+  }
+
+  /** The recorded outcome of a handled message, `null` when handled without one, `undefined` when new. */
+  async handled(consumer: string, messageId: string, tx?: Tx): Promise<Outcome | null | undefined> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select({ outcome: inbox.outcome })
+        .from(inbox)
+        .where(and(eq(inbox.consumer, consumer), eq(inbox.messageId, messageId))),
+    );
+    return row ? row.outcome : undefined;
+  }
+
+  /**
+   * Records a message as handled inside the effect's transaction. Returns false when it already
+   * was (a concurrent duplicate committed first): the caller rolls back its effect.
+   */
+  record(tx: Tx, consumer: string, messageId: string, outcome: Outcome | null): Promise<boolean> {
+    return this.inTx(tx, async (q) => {
+      const rows = await q
+        .insert(inbox)
+        .values({ consumer, messageId, outcome })
+        .onConflictDoNothing()
+        .returning({ id: inbox.messageId });
+      return rows.length === 1;
+    });
+  }
+
+  /** Records a failed attempt (in its own transaction: it must survive the rollback of the effect). */
+  async recordAttempt(
+    consumer: string,
+    messageId: string,
+    attempt: Omit<Attempt, "at">,
+  ): Promise<void> {
+    await this.db.transaction((tx) =>
+      this.inTx(tx, async (q) => {
+        await q
+          .insert(commandAttempts)
+          .values({ consumer, messageId, ...attempt })
+          .onConflictDoUpdate({
+            target: [commandAttempts.consumer, commandAttempts.messageId, commandAttempts.attempt],
+            set: { code: attempt.code, message: attempt.message, at: sql`now()` },
+          });
+      }),
+    );
+  }
+
+  /** Every failed attempt at a message, in order. */
+  attempts(consumer: string, messageId: string, tx?: Tx): Promise<Attempt[]> {
+    return this.reading(tx, (q) =>
+      q
+        .select({
+          attempt: commandAttempts.attempt,
+          at: commandAttempts.at,
+          code: commandAttempts.code,
+          message: commandAttempts.message,
+        })
+        .from(commandAttempts)
+        .where(
+          and(eq(commandAttempts.consumer, consumer), eq(commandAttempts.messageId, messageId)),
+        )
+        .orderBy(asc(commandAttempts.attempt)),
+    );
+  }
+}

@@ -1,0 +1,1 @@
+export { type Device, type Effect, type Fault, SimulatorStore } from "./store.js";

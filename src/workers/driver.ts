@@ -1,0 +1,42 @@
+import type { Tx } from "../db/index.js";
+import type { WorkerService } from "../messaging/index.js";
+
+/** One operation a worker asks its driver to carry out. */
+export interface DriverRequest {
+  readonly service: WorkerService;
+  readonly operation: "provision" | "update" | "delete" | "observe";
+  readonly resourceKind: string;
+  readonly resourceId: string;
+  readonly generation: number;
+  readonly step: string;
+  /** The command's payload (without the common fields). */
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly messageId: string;
+  readonly datacenterId: string | null;
+}
+
+/** Reports progress of long work: keeps the delivery alive and tells the task. */
+export type ProgressReporter = (percent: number, message: string) => Promise<void>;
+
+/**
+ * A domain service's driver: how Nett talks to switches, Maskin to server BMCs, and so on.
+ * `prepare` does the slow part and reports progress; `apply` makes the effect and returns the
+ * fields of the event that announces it. `apply` runs in the transaction that also records the
+ * message in the inbox, so an effect and its record commit together.
+ */
+export interface Driver {
+  prepare(request: DriverRequest, progress: ProgressReporter): Promise<void>;
+  apply(tx: Tx, request: DriverRequest): Promise<Record<string, unknown>>;
+}
+
+/** Thrown by a driver for a failure worth retrying (a device timed out, a lock was busy). */
+export class TransientDriverError extends Error {
+  override readonly name = "TransientDriverError";
+  readonly code = "DV_DRIVER_TRANSIENT";
+}
+
+/** Thrown by a driver for a failure no retry will fix (the request is impossible, the device refuses). */
+export class PermanentDriverError extends Error {
+  override readonly name = "PermanentDriverError";
+  readonly code = "DV_DRIVER_PERMANENT";
+}

@@ -1,0 +1,122 @@
+import { createHash } from "node:crypto";
+import type { Tx } from "../db/index.js";
+import type { SimulatorStore } from "../simulator/index.js";
+import {
+  type Driver,
+  type DriverRequest,
+  PermanentDriverError,
+  type ProgressReporter,
+  TransientDriverError,
+} from "./driver.js";
+
+/** Options of {@link SimulatedDriver}. */
+export interface SimulatedDriverOptions {
+  readonly store: SimulatorStore;
+  /** How long one operation takes. */
+  readonly latencyMs: number;
+  /** Probability (0–1) that an operation fails transiently. */
+  readonly failureRate: number;
+  readonly random: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+function firstHost(cidr: string): string {
+  const [address = "0.0.0.0"] = cidr.split("/");
+  const parts = address.split(".").map(Number);
+  parts[3] = (parts[3] ?? 0) + 1;
+  return parts.join(".");
+}
+
+function addressFor(id: string): string {
+  const digest = createHash("sha256").update(id).digest();
+  return `10.${digest[0] ?? 0}.${digest[1] ?? 0}.${Math.max(2, digest[2] ?? 2)}`;
+}
+
+/**
+ * A driver that keeps its devices in PostgreSQL (the `simulator` schema) and records every side
+ * effect in a ledger, with configurable latency, a random transient failure rate, and faults an
+ * operator injects per resource (`dv sim fault`). It lets tests and demos exercise every path a
+ * real device would: slow work, retries, permanent failure, drift.
+ */
+export class SimulatedDriver implements Driver {
+  readonly #options: SimulatedDriverOptions;
+
+  constructor(options: SimulatedDriverOptions) {
+    this.#options = options;
+  }
+
+  async prepare(request: DriverRequest, progress: ProgressReporter): Promise<void> {
+    const { latencyMs, sleep } = this.#options;
+    if (latencyMs <= 0 || request.operation === "observe") return;
+    // Long work reports progress in quarters; short work just takes its time.
+    if (latencyMs < 2000) {
+      await sleep(latencyMs);
+      return;
+    }
+    for (const percent of [25, 50, 75]) {
+      await sleep(latencyMs / 4);
+      await progress(percent, `${request.step}: ${request.operation} ${percent}% done`);
+    }
+    await sleep(latencyMs / 4);
+  }
+
+  async apply(tx: Tx, request: DriverRequest): Promise<Record<string, unknown>> {
+    const { store, random, failureRate } = this.#options;
+    const fault = await store.takeFault(request.service, request.resourceId, request.step);
+    if (fault?.mode === "permanent")
+      throw new PermanentDriverError(`injected fault: ${fault.message}`);
+    if (fault?.mode === "transient")
+      throw new TransientDriverError(`injected transient fault: ${fault.message}`);
+    if (request.operation !== "observe" && failureRate > 0 && random() < failureRate) {
+      throw new TransientDriverError(`simulated ${request.service} device timed out`);
+    }
+    const key = { service: request.service, resourceId: request.resourceId, step: request.step };
+    switch (request.operation) {
+      case "provision":
+      case "update": {
+        await store.apply(tx, {
+          ...key,
+          generation: request.generation,
+          state: { ...request.data },
+          operation: request.operation,
+          messageId: request.messageId,
+        });
+        return this.#result(request);
+      }
+      case "delete":
+        await store.remove(tx, { ...key, messageId: request.messageId });
+        return request.service === "maskin" ? { server_id: request.data.server_id } : {};
+      case "observe": {
+        const device = await store.getDevice(request.service, request.resourceId, request.step, tx);
+        return {
+          present: device !== undefined,
+          vlan_id: typeof device?.state.vlan_id === "number" ? device.state.vlan_id : null,
+          cidr: typeof device?.state.cidr === "string" ? device.state.cidr : null,
+        };
+      }
+    }
+  }
+
+  #result(request: DriverRequest): Record<string, unknown> {
+    const dc = request.datacenterId ?? "local";
+    switch (request.service) {
+      case "nett":
+        return {
+          vlan_id: request.data.vlan_id,
+          cidr: request.data.cidr,
+          gateway: firstHost(String(request.data.cidr)),
+        };
+      case "maskin":
+        return {
+          server_id: request.data.server_id,
+          address: addressFor(String(request.data.server_id)),
+        };
+      case "plattform":
+        return {
+          endpoint: `https://${request.resourceId.slice(0, 8)}.k8s.${dc}.dataverket.local:6443`,
+        };
+      case "objekt":
+        return { endpoint: `https://${request.resourceId}.s3.${dc}.dataverket.local` };
+    }
+  }
+}
