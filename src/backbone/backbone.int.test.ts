@@ -55,8 +55,9 @@ describe("topology", () => {
     const commands = await b.nats.jsm.streams.info(STREAMS.commands);
     expect(commands.config.retention).toBe("workqueue");
     expect(commands.config.subjects).toEqual(["dv.*.cmd.>"]);
-    for (const name of Object.values(STREAMS))
+    for (const name of Object.values<string>(STREAMS)) {
       expect((await b.nats.jsm.streams.info(name)).config.name).toBe(name);
+    }
     const nett = await b.nats.jsm.consumers.info(STREAMS.commands, "dv-nett");
     expect(nett.config).toMatchObject({
       filter_subject: "dv.nett.cmd.>",

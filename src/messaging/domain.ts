@@ -63,9 +63,9 @@ function define(
     data: eventBase.extend(spec.event.shape),
   });
   return {
-    command: command as unknown as MessageDefinition,
+    command: command,
     operation: spec.operation,
-    event: event as unknown as MessageDefinition,
+    event: event,
   };
 }
 

@@ -346,7 +346,7 @@ export class Worker {
         }));
         await this.#deadLetter(msg, {
           messageId: envelope.id,
-          envelope: envelope as unknown as Record<string, unknown>,
+          envelope: envelope,
           errors,
           reason:
             err instanceof PermanentDriverError

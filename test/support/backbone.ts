@@ -73,7 +73,7 @@ export async function eventually<T>(
     }
     if (Date.now() > deadline)
       throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`,
+        `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`,
       );
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -86,7 +86,7 @@ export async function startBackbone(topology: Partial<TopologyOptions> = {}): Pr
   await ensureTopology(nats.jsm, undefined, { ...DEFAULT_TOPOLOGY, ackWaitMs: 2_000, ...topology });
   // DV_TEST_LOG=debug shows what the backbone does while a test runs.
   const log = createLogger({
-    level: (process.env.DV_TEST_LOG ?? "silent") as "silent",
+    level: (process.env.DV_TEST_LOG ?? "silent"),
     service: "test-backbone",
     datacenterId: "dc1",
   });
