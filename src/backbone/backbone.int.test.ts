@@ -55,7 +55,14 @@ describe("topology", () => {
     const commands = await b.nats.jsm.streams.info(STREAMS.commands);
     expect(commands.config.retention).toBe("workqueue");
     expect(commands.config.subjects).toEqual(["dv.*.cmd.>"]);
-    for (const name of Object.values<string>(STREAMS)) {
+    const names: string[] = [
+      STREAMS.commands,
+      STREAMS.events,
+      STREAMS.taskEvents,
+      STREAMS.deadLetters,
+      STREAMS.advisories,
+    ];
+    for (const name of names) {
       expect((await b.nats.jsm.streams.info(name)).config.name).toBe(name);
     }
     const nett = await b.nats.jsm.consumers.info(STREAMS.commands, "dv-nett");

@@ -169,7 +169,7 @@ export class DeadLetterService {
         service: deadLetter.service,
         reason,
         taskId: deadLetter.taskId,
-        data: (original.data ?? {}),
+        data: original.data ?? {},
         correlationId: deadLetter.correlationId,
         traceparent: undefined,
       });
@@ -205,7 +205,7 @@ export class DeadLetterService {
         service: deadLetter.service,
         reason,
         taskId: deadLetter.taskId,
-        data: (original.data ?? {}),
+        data: original.data ?? {},
         correlationId: deadLetter.correlationId,
         traceparent: undefined,
       });
