@@ -15,7 +15,14 @@ import {
 } from "../lifecycle/index.js";
 import { mountApi } from "./api.js";
 import { createMetricsRegistry, type Logger } from "../observability/index.js";
-import { readPlatformDirectory } from "../platform-config/index.js";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { newId } from "../kernel/index.js";
+import { WORKER_SERVICES } from "../messaging/index.js";
+import { DEFAULT_TOPOLOGY, ensureTopology } from "../nats/index.js";
+import { startControllers } from "./controllers.js";
+import { startAdvisoryProcessor, startRelay, startWorker } from "./messaging.js";
+import { syncPlatformDirectory } from "./platform.js";
+import { createServices } from "./services.js";
 import { openDatabase, openNats } from "./dependencies.js";
 
 /** Options of {@link startDev}. */
@@ -78,6 +85,34 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     });
 
     lifecycle.throwIfStopping();
+    const jsm = await jetstreamManager(nats.nc);
+    await ensureTopology(jsm, undefined, {
+      ...DEFAULT_TOPOLOGY,
+      ackWaitMs: config.worker.ackWaitMs,
+      maxDeliver: config.worker.maxAttempts + 3,
+    });
+    const js = jetstream(nats.nc);
+    const services = createServices(db, newId);
+    const platform = await syncPlatformDirectory(
+      services,
+      config.platform.configDir,
+      log.child({ component: "platform" }),
+    );
+    await startRelay(services, js, log, metrics, lifecycle);
+    await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
+    for (const service of WORKER_SERVICES)
+      await startWorker(service, services, js, config.worker, log, metrics, lifecycle);
+    await startControllers({
+      services,
+      js,
+      settings: config.controller,
+      datacenterId: config.datacenterId,
+      log,
+      metrics,
+      lifecycle,
+    });
+
+    lifecycle.throwIfStopping();
     await mountApi({ app, config, db, log, metrics, lifecycle, allowDevKey: true });
     const key = await loadDevKey(config.auth.devKeyFile, false);
     const operatorToken = await mintToken({
@@ -96,14 +131,8 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     const port = typeof address === "object" && address ? address.port : config.http.port;
     const apiUrl = `http://${config.http.host}:${port}`;
 
-    const platformDocs = await readPlatformDirectory(config.platform.configDir);
-    const kinds = new Map<string, number>();
-    for (const doc of platformDocs) kinds.set(doc.kind, (kinds.get(doc.kind) ?? 0) + 1);
-    const platformSummary = [...kinds].map(([kind, n]) => `${n} ${kind}`).join(", ") || "empty";
-    log.info(
-      { dir: config.platform.configDir, kinds: Object.fromEntries(kinds) },
-      "platform configuration read",
-    );
+    const platformSummary =
+      [...platform.applied].map(([kind, n]) => `${n} ${kind}`).join(", ") || "empty";
 
     const banner = [
       "",
@@ -113,7 +142,8 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       `  metrics    ${apiUrl}/metrics`,
       `  database   ${db.target}`,
       `  NATS       ${nats.url}${nats.embeddedPid === undefined ? "" : ` (embedded, pid ${nats.embeddedPid})`}`,
-      `  platform   ${config.platform.configDir} (${platformSummary})`,
+      `  platform   ${config.platform.configDir} (${platformSummary}${platform.refused > 0 ? `; ${platform.refused} refused, see the log` : ""})`,
+      `  workers    ${WORKER_SERVICES.join(", ")} (simulated drivers, ${config.worker.simLatencyMs} ms per operation)`,
       "  logs       JSON lines on stdout (this banner is on stderr)",
       "",
       "  A development operator token (12 h):",

@@ -7,3 +7,8 @@ export {
   type WorkerSettings,
 } from "./messaging.js";
 export { createServices, type Services } from "./services.js";
+export {
+  type ControlPlane,
+  startControllers,
+  type StartControllersOptions,
+} from "./controllers.js";

@@ -4,7 +4,7 @@ import { Counter, Gauge } from "prom-client";
 import type { OutboxStore, PendingMessage, PublishOutcome } from "../contexts/runtime/index.js";
 import { OUTBOX_CHANNEL } from "../contexts/runtime/index.js";
 import type { Database, Unlisten } from "../db/index.js";
-import type { Logger, Registry } from "../observability/index.js";
+import { type Logger, metricOnce, type Registry } from "../observability/index.js";
 
 /** Options of {@link OutboxRelay}. */
 export interface OutboxRelayOptions {
@@ -43,34 +43,46 @@ export class OutboxRelay {
 
   constructor(options: OutboxRelayOptions) {
     this.#options = { batchSize: 256, pollMs: 1000, publishTimeoutMs: 5000, ...options };
-    this.#published = new Counter({
-      name: "dataverket_outbox_published_total",
-      help: "Messages the outbox relay published and JetStream stored",
-      labelNames: ["subject_family"] as const,
-      registers: [options.metrics],
-    });
-    this.#failures = new Counter({
-      name: "dataverket_outbox_publish_failures_total",
-      help: "Publishes that failed and will be retried from PostgreSQL",
-      registers: [options.metrics],
-    });
+    this.#published = metricOnce(
+      options.metrics,
+      "dataverket_outbox_published_total",
+      () =>
+        new Counter({
+          name: "dataverket_outbox_published_total",
+          help: "Messages the outbox relay published and JetStream stored",
+          labelNames: ["subject_family"] as const,
+          registers: [options.metrics],
+        }),
+    );
+    this.#failures = metricOnce(
+      options.metrics,
+      "dataverket_outbox_publish_failures_total",
+      () =>
+        new Counter({
+          name: "dataverket_outbox_publish_failures_total",
+          help: "Publishes that failed and will be retried from PostgreSQL",
+          registers: [options.metrics],
+        }),
+    );
     const outbox = options.outbox;
-    new Gauge({
-      name: "dataverket_outbox_backlog",
-      help: "Messages waiting in the outbox",
-      registers: [options.metrics],
-      async collect() {
-        this.set((await outbox.backlog()).count);
-      },
-    });
-    new Gauge({
-      name: "dataverket_outbox_oldest_age_seconds",
-      help: "Age of the oldest message waiting in the outbox",
-      registers: [options.metrics],
-      async collect() {
-        this.set((await outbox.backlog()).oldestAgeSeconds);
-      },
-    });
+    if (!options.metrics.getSingleMetric("dataverket_outbox_backlog"))
+      new Gauge({
+        name: "dataverket_outbox_backlog",
+        help: "Messages waiting in the outbox",
+        registers: [options.metrics],
+        async collect() {
+          this.set((await outbox.backlog()).count);
+        },
+      });
+    if (!options.metrics.getSingleMetric("dataverket_outbox_oldest_age_seconds"))
+      new Gauge({
+        name: "dataverket_outbox_oldest_age_seconds",
+        help: "Age of the oldest message waiting in the outbox",
+        registers: [options.metrics],
+        async collect() {
+          this.set((await outbox.backlog()).oldestAgeSeconds);
+        },
+      });
   }
 
   /** Starts relaying until {@link stop}. */

@@ -133,6 +133,49 @@ export const configSchema = z.strictObject({
       devKeyFile: path.default(".cache/dev/jwt-signing-key.json"),
     })
     .prefault({}),
+  controller: z
+    .strictObject({
+      /** Keys are spread over this many shards, each leased by one replica at a time. */
+      shards: intInRange(1, 4096).default(32),
+      /** Lease duration, renew interval and acquire retry (Kubernetes: 15 s, 10 s, 2 s). */
+      leaseTtlMs: intInRange(1000, 600_000).default(15_000),
+      leaseRenewMs: intInRange(200, 600_000).default(10_000),
+      leaseRetryMs: intInRange(100, 600_000).default(2_000),
+      /** Every key of the shards held is looked at again this often (with jitter). */
+      resyncMs: intInRange(1000, 86_400_000).default(60_000),
+      /** Reconcile passes at once, per kind. */
+      concurrency: intInRange(1, 1024).default(16),
+      /** A command unanswered this long is sent again (de-duplicated by its id). */
+      redispatchAfterMs: intInRange(1000, 86_400_000).default(60_000),
+      /** How often a ready network is checked for drift. */
+      observeEveryMs: intInRange(1000, 86_400_000).default(300_000),
+    })
+    .refine((c) => c.leaseRenewMs < c.leaseTtlMs, {
+      error: "leaseRenewMs must be below leaseTtlMs, or leases expire before they are renewed",
+      path: ["leaseRenewMs"],
+    })
+    .prefault({}),
+  worker: z
+    .strictObject({
+      concurrency: intInRange(1, 1024).default(16),
+      maxAttempts: intInRange(1, 100).default(5),
+      backoffBaseMs: intInRange(1, 600_000).default(200),
+      backoffMaxMs: intInRange(1, 3_600_000).default(30_000),
+      ackWaitMs: intInRange(1000, 3_600_000).default(30_000),
+      /** How long a simulated device takes per operation. */
+      simLatencyMs: intInRange(0, 3_600_000).default(50),
+      /** Probability (0–1) that a simulated operation fails transiently. */
+      simFailureRate: z
+        .preprocess(
+          (v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v),
+          z
+            .number({ error: "must be a number from 0 to 1" })
+            .min(0, { error: "must be a number from 0 to 1" })
+            .max(1, { error: "must be a number from 0 to 1" }),
+        )
+        .default(0),
+    })
+    .prefault({}),
   api: z
     .strictObject({
       /** Requests one tenant may make per window before it gets 429. */
@@ -175,6 +218,21 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   { env: "DV_AUTH_JWKS_URL", path: ["auth", "jwksUrl"] },
   { env: "DV_AUTH_PUBLIC_KEY_FILE", path: ["auth", "publicKeyFile"] },
   { env: "DV_AUTH_DEV_KEY_FILE", path: ["auth", "devKeyFile"] },
+  { env: "DV_CONTROLLER_SHARDS", path: ["controller", "shards"] },
+  { env: "DV_LEASE_TTL_MS", path: ["controller", "leaseTtlMs"] },
+  { env: "DV_LEASE_RENEW_MS", path: ["controller", "leaseRenewMs"] },
+  { env: "DV_LEASE_RETRY_MS", path: ["controller", "leaseRetryMs"] },
+  { env: "DV_RESYNC_MS", path: ["controller", "resyncMs"] },
+  { env: "DV_CONTROLLER_CONCURRENCY", path: ["controller", "concurrency"] },
+  { env: "DV_REDISPATCH_AFTER_MS", path: ["controller", "redispatchAfterMs"] },
+  { env: "DV_OBSERVE_EVERY_MS", path: ["controller", "observeEveryMs"] },
+  { env: "DV_WORKER_CONCURRENCY", path: ["worker", "concurrency"] },
+  { env: "DV_WORKER_MAX_ATTEMPTS", path: ["worker", "maxAttempts"] },
+  { env: "DV_WORKER_BACKOFF_BASE_MS", path: ["worker", "backoffBaseMs"] },
+  { env: "DV_WORKER_BACKOFF_MAX_MS", path: ["worker", "backoffMaxMs"] },
+  { env: "DV_WORKER_ACK_WAIT_MS", path: ["worker", "ackWaitMs"] },
+  { env: "DV_SIM_LATENCY_MS", path: ["worker", "simLatencyMs"] },
+  { env: "DV_SIM_FAILURE_RATE", path: ["worker", "simFailureRate"] },
   { env: "DV_API_RATE_LIMIT", path: ["api", "rateLimit"] },
   { env: "DV_API_RATE_WINDOW_MS", path: ["api", "rateWindowMs"] },
   { env: "DV_API_IDEMPOTENCY_TTL_HOURS", path: ["api", "idempotencyTtlHours"] },

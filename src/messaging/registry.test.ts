@@ -58,9 +58,7 @@ describe("the envelope and the registry", () => {
   });
 
   it("refuses unknown or invalid payload fields when producing", () => {
-    expect(() => createEnvelope(apply, { ...data, colour: "red" }, context)).toThrow(
-      MessageError,
-    );
+    expect(() => createEnvelope(apply, { ...data, colour: "red" }, context)).toThrow(MessageError);
     expect(() => createEnvelope(apply, { ...data, vlan_id: 5000 }, context)).toThrow("vlan_id");
   });
 

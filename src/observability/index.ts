@@ -5,4 +5,4 @@ export {
   REDACT_PATHS,
   redactUrl,
 } from "./logger.js";
-export { createMetricsRegistry, type Registry } from "./metrics.js";
+export { createMetricsRegistry, metricOnce, type Registry } from "./metrics.js";

@@ -13,3 +13,11 @@ export function createMetricsRegistry(): Registry {
   collectDefaultMetrics({ register: registry });
   return registry;
 }
+
+/**
+ * Returns the metric `name` of `registry`, creating it with `create` the first time: several
+ * instances of a component (four workers, two relays) share one series family.
+ */
+export function metricOnce<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}

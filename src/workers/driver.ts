@@ -20,9 +20,10 @@ export type ProgressReporter = (percent: number, message: string) => Promise<voi
 
 /**
  * A domain service's driver: how Nett talks to switches, Maskin to server BMCs, and so on.
- * `prepare` does the slow part and reports progress; `apply` makes the effect and returns the
- * fields of the event that announces it. `apply` runs in the transaction that also records the
- * message in the inbox, so an effect and its record commit together.
+ * `prepare` does the slow part, reports progress, and throws when the device refuses; `apply`
+ * makes the effect and returns the fields of the event that announces it. `apply` runs in the
+ * transaction that also records the message in the inbox, so an effect and its record commit
+ * together; it must only use that transaction (on an embedded database there is no other).
  */
 export interface Driver {
   prepare(request: DriverRequest, progress: ProgressReporter): Promise<void>;

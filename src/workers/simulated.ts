@@ -46,7 +46,18 @@ export class SimulatedDriver implements Driver {
   }
 
   async prepare(request: DriverRequest, progress: ProgressReporter): Promise<void> {
-    const { latencyMs, sleep } = this.#options;
+    const { latencyMs, sleep, store, random, failureRate } = this.#options;
+    // Faults first, in a transaction of their own: a transient fault is used up by the attempt
+    // it fails, and no effect transaction is open while we look (an embedded database has one
+    // connection only).
+    const fault = await store.takeFault(request.service, request.resourceId, request.step);
+    if (fault?.mode === "permanent")
+      throw new PermanentDriverError(`injected fault: ${fault.message}`);
+    if (fault?.mode === "transient")
+      throw new TransientDriverError(`injected transient fault: ${fault.message}`);
+    if (request.operation !== "observe" && failureRate > 0 && random() < failureRate) {
+      throw new TransientDriverError(`simulated ${request.service} device timed out`);
+    }
     if (latencyMs <= 0 || request.operation === "observe") return;
     // Long work reports progress in quarters; short work just takes its time.
     if (latencyMs < 2000) {
@@ -61,15 +72,7 @@ export class SimulatedDriver implements Driver {
   }
 
   async apply(tx: Tx, request: DriverRequest): Promise<Record<string, unknown>> {
-    const { store, random, failureRate } = this.#options;
-    const fault = await store.takeFault(request.service, request.resourceId, request.step);
-    if (fault?.mode === "permanent")
-      throw new PermanentDriverError(`injected fault: ${fault.message}`);
-    if (fault?.mode === "transient")
-      throw new TransientDriverError(`injected transient fault: ${fault.message}`);
-    if (request.operation !== "observe" && failureRate > 0 && random() < failureRate) {
-      throw new TransientDriverError(`simulated ${request.service} device timed out`);
-    }
+    const { store } = this.#options;
     const key = { service: request.service, resourceId: request.resourceId, step: request.step };
     switch (request.operation) {
       case "provision":

@@ -14,7 +14,7 @@ import {
   type WorkerService,
 } from "../messaging/index.js";
 import { workerConsumer } from "../nats/index.js";
-import type { Logger, Registry } from "../observability/index.js";
+import { type Logger, metricOnce, type Registry } from "../observability/index.js";
 import type { TaskService } from "../workflow/index.js";
 import { type Driver, type DriverRequest, PermanentDriverError } from "./driver.js";
 
@@ -62,8 +62,8 @@ export class Worker {
   readonly #o: WorkerOptions;
   readonly #consumer: string;
   readonly #commands: Map<string, CommandSpec>;
-  readonly #handled: Counter<"outcome">;
-  readonly #deliveries: Counter<"kind">;
+  readonly #handled: Counter<"service" | "outcome">;
+  readonly #deliveries: Counter<"service" | "kind">;
   readonly #duration: Histogram<"type">;
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
@@ -75,25 +75,40 @@ export class Worker {
     this.#commands = new Map(
       Object.values(domainCommands[options.service]).map((spec) => [spec.command.type, spec]),
     );
-    this.#handled = new Counter({
-      name: "dataverket_worker_commands_total",
-      help: "Commands a worker finished, by outcome (done, duplicate, retry, dead_letter, skipped)",
-      labelNames: ["outcome"] as const,
-      registers: [options.metrics],
-    });
-    this.#deliveries = new Counter({
-      name: "dataverket_nats_deliveries_total",
-      help: "Command deliveries consumed from JetStream: first deliveries and redeliveries",
-      labelNames: ["kind"] as const,
-      registers: [options.metrics],
-    });
-    this.#duration = new Histogram({
-      name: "dataverket_worker_command_duration_seconds",
-      help: "Time from receiving a command to acking it",
-      labelNames: ["type"] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [options.metrics],
-    });
+    this.#handled = metricOnce(
+      options.metrics,
+      "dataverket_worker_commands_total",
+      () =>
+        new Counter({
+          name: "dataverket_worker_commands_total",
+          help: "Commands a worker finished, by outcome (done, duplicate, retry, dead_letter, skipped)",
+          labelNames: ["service", "outcome"] as const,
+          registers: [options.metrics],
+        }),
+    );
+    this.#deliveries = metricOnce(
+      options.metrics,
+      "dataverket_nats_deliveries_total",
+      () =>
+        new Counter({
+          name: "dataverket_nats_deliveries_total",
+          help: "Command deliveries consumed from JetStream: first deliveries and redeliveries",
+          labelNames: ["service", "kind"] as const,
+          registers: [options.metrics],
+        }),
+    );
+    this.#duration = metricOnce(
+      options.metrics,
+      "dataverket_worker_command_duration_seconds",
+      () =>
+        new Histogram({
+          name: "dataverket_worker_command_duration_seconds",
+          help: "Time from receiving a command to acking it",
+          labelNames: ["type"] as const,
+          buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+          registers: [options.metrics],
+        }),
+    );
   }
 
   /** Starts consuming; returns once the consumer is attached. */
@@ -143,7 +158,7 @@ export class Worker {
   async #handle(msg: JsMsg): Promise<void> {
     const started = performance.now();
     const attempt = msg.info.deliveryCount;
-    this.#deliveries.inc({ kind: attempt > 1 ? "redelivery" : "first" });
+    this.#deliveries.inc({ service: this.#o.service, kind: attempt > 1 ? "redelivery" : "first" });
     const traceparent = msg.headers?.get(HEADERS.traceparent) || undefined;
     const headerId = msg.headers?.get("Nats-Msg-Id") || `${msg.info.stream}:${msg.seq}`;
 
@@ -219,7 +234,7 @@ export class Worker {
         );
       }
       msg.ack();
-      this.#handled.inc({ outcome: "duplicate" });
+      this.#handled.inc({ service: this.#o.service, outcome: "duplicate" });
       return;
     }
 
@@ -241,7 +256,7 @@ export class Worker {
           this.#o.inbox.record(tx, this.#consumer, envelope.id, null),
         );
         msg.ack();
-        this.#handled.inc({ outcome: "skipped" });
+        this.#handled.inc({ service: this.#o.service, outcome: "skipped" });
         log.info({ task_id: taskId }, "command skipped: its task already ended");
         return;
       }
@@ -318,12 +333,12 @@ export class Worker {
         clearInterval(keepAlive);
       }
       msg.ack();
-      this.#handled.inc({ outcome: "done" });
+      this.#handled.inc({ service: this.#o.service, outcome: "done" });
       this.#duration.observe({ type: envelope.type }, (performance.now() - started) / 1000);
     } catch (err) {
       if (err instanceof AlreadyHandled) {
         msg.ack();
-        this.#handled.inc({ outcome: "duplicate" });
+        this.#handled.inc({ service: this.#o.service, outcome: "duplicate" });
         return;
       }
       const message = err instanceof Error ? err.message : String(err);
@@ -360,7 +375,7 @@ export class Worker {
       const delay = this.#backoff(attempt);
       log.info({ err: message, retry_in_ms: delay }, "command failed; retrying");
       msg.nak(delay);
-      this.#handled.inc({ outcome: "retry" });
+      this.#handled.inc({ service: this.#o.service, outcome: "retry" });
     }
   }
 
@@ -382,6 +397,6 @@ export class Worker {
       ...input,
     });
     msg.term(input.reason.slice(0, 200));
-    this.#handled.inc({ outcome: "dead_letter" });
+    this.#handled.inc({ service: this.#o.service, outcome: "dead_letter" });
   }
 }

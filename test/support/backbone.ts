@@ -86,7 +86,7 @@ export async function startBackbone(topology: Partial<TopologyOptions> = {}): Pr
   await ensureTopology(nats.jsm, undefined, { ...DEFAULT_TOPOLOGY, ackWaitMs: 2_000, ...topology });
   // DV_TEST_LOG=debug shows what the backbone does while a test runs.
   const log = createLogger({
-    level: (process.env.DV_TEST_LOG ?? "silent"),
+    level: process.env.DV_TEST_LOG ?? "silent",
     service: "test-backbone",
     datacenterId: "dc1",
   });

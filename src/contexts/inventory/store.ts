@@ -272,6 +272,8 @@ export class InventoryStore extends ContextStore {
       name: string;
       datacenterId: string;
       generation: number;
+      /** Networks of the datacenter that name no pool use this one. */
+      isDefault?: boolean;
       vlanRanges: readonly { first: number; last: number }[];
       prefixes: readonly string[];
     },
@@ -284,10 +286,12 @@ export class InventoryStore extends ContextStore {
           name: input.name,
           datacenterId: input.datacenterId,
           generation: input.generation,
+          isDefault: input.isDefault ?? false,
         })
         .onConflictDoUpdate({
           target: networkPools.name,
           set: {
+            isDefault: input.isDefault ?? false,
             generation: input.generation,
             version: sql`${networkPools.version} + 1`,
             updatedAt: sql`now()`,
@@ -787,6 +791,46 @@ export class InventoryStore extends ContextStore {
     );
     if (!row) throw new NotFoundError("Datacenter", name);
     return row;
+  }
+
+  /** The network pool networks of a datacenter use when they name none. @throws {NotFoundError} */
+  async defaultNetworkPool(datacenterId: string, tx?: Tx): Promise<string> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select({ name: networkPools.name })
+        .from(networkPools)
+        .where(and(eq(networkPools.datacenterId, datacenterId), eq(networkPools.isDefault, true)))
+        .orderBy(asc(networkPools.name))
+        .limit(1),
+    );
+    if (!row) throw new NotFoundError("default NetworkPool of datacenter", datacenterId);
+    return row.name;
+  }
+
+  /** Releases the prefixes `owner` holds other than `keep` (after a network changed size). */
+  releasePrefixesExcept(tx: Tx, owner: Owner, keep: string): Promise<string[]> {
+    return this.inTx(tx, async (q) => {
+      const blocks = await q
+        .update(ipBlocks)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(and(eq(ipBlocks.ownerId, owner.id), sql`${ipBlocks.prefix} <> ${keep}::cidr`))
+        .returning({ id: ipBlocks.id, poolId: ipBlocks.poolId, prefix: ipBlocks.prefix });
+      for (const block of blocks) await this.#merge(q, block);
+      return blocks.map((b) => b.prefix);
+    });
+  }
+
+  /** Every tenant resource's kind and id (for a controller's resync and shard takeover). */
+  allResourceKeys(): Promise<{ kind: ResourceKind; id: string }[]> {
+    return this.reading(undefined, async (q) => {
+      const rows = await q.select({ kind: resources.kind, id: resources.id }).from(resources);
+      return rows as { kind: ResourceKind; id: string }[];
+    });
+  }
+
+  /** Announces a resource so its reconciler looks at it now (a task of it was cancelled, …). */
+  touch(tx: Tx, resource: { kind: string; id: string }): Promise<void> {
+    return this.inTx(tx, (q) => announce(q, resource));
   }
 
   /** What `owner` holds. */

@@ -14,3 +14,4 @@ export {
   type PendingMessage,
   type PublishOutcome,
 } from "./outbox.js";
+export { FencedError, type Grant, LeaseStore } from "./leases.js";

@@ -134,3 +134,10 @@ export const commandAttempts = runtime.table(
     primaryKey({ name: "command_attempts_pkey", columns: [t.consumer, t.messageId, t.attempt] }),
   ],
 );
+
+/** Controller replicas alive (renewed with their leases), so shards are shared fairly. */
+export const leaseMembers = runtime.table("lease_members", {
+  holder: text().primaryKey(),
+  datacenterId: text().notNull(),
+  expiresAt: timestamptz().notNull(),
+});

@@ -206,6 +206,35 @@ export class TaskStore extends ContextStore {
     return toPage(rows as Task[], options.limit);
   }
 
+  /** Tasks of a resource that have not ended, oldest first. */
+  openFor(resourceId: string, tx?: Tx): Promise<Task[]> {
+    return this.reading(tx, async (q) => {
+      const rows = await q
+        .select()
+        .from(tasks)
+        .where(
+          and(
+            eq(tasks.resourceId, resourceId),
+            sql`${tasks.state} IN ('created', 'queued', 'started')`,
+          ),
+        )
+        .orderBy(asc(tasks.createdAt), asc(tasks.id));
+      return rows as Task[];
+    });
+  }
+
+  /** Every task of a resource, oldest first. */
+  allFor(resourceId: string, tx?: Tx): Promise<Task[]> {
+    return this.reading(tx, async (q) => {
+      const rows = await q
+        .select()
+        .from(tasks)
+        .where(eq(tasks.resourceId, resourceId))
+        .orderBy(asc(tasks.createdAt), asc(tasks.id));
+      return rows as Task[];
+    });
+  }
+
   /** The newest task acting on a resource, if any. */
   async latestFor(resourceId: string, tx?: Tx): Promise<Task | undefined> {
     const [row] = await this.reading(tx, (q) =>

@@ -1,0 +1,26 @@
+export { BUCKET_CAPACITY, BucketReconciler } from "./bucket/reconciler.js";
+export { ClusterReconciler } from "./cluster/reconciler.js";
+export { CommandOutcomes, type Outcome } from "./common/outcomes.js";
+export {
+  type KindPlan,
+  type ReconcilerDeps,
+  ResourceReconciler,
+  resetReconcilerMetrics,
+  type StepSpec,
+} from "./common/resource-reconciler.js";
+export {
+  type Condition,
+  conditionsFor,
+  type ResourceStatus,
+  readStatus,
+  type StepRecord,
+  type Summary,
+} from "./common/status.js";
+export { NetworkReconciler } from "./network/reconciler.js";
+export { ServerReconciler } from "./server/reconciler.js";
+export {
+  APPLY_ORDER,
+  type PlatformObjectInput,
+  PlatformSync,
+  type SyncResult,
+} from "./platform/sync.js";

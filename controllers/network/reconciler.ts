@@ -1,0 +1,109 @@
+import type { Resource } from "../../src/contexts/inventory/index.js";
+import type { Tx } from "../../src/db/index.js";
+import {
+  type KindPlan,
+  ResourceReconciler,
+  type ReconcilerDeps,
+  type StepSpec,
+} from "../common/resource-reconciler.js";
+import type { ResourceStatus, Summary } from "../common/status.js";
+
+interface NetworkSpec {
+  readonly prefixLength: number;
+  readonly networkPool?: string;
+}
+
+/**
+ * Networks (Nett): reserve a VLAN and an IPv4 prefix from the network pool, apply them on the
+ * datacenter's network, and report VLAN, CIDR and gateway. Once ready it asks Nett now and then
+ * what is really configured; a difference (drift) is applied again on the next pass.
+ */
+export class NetworkReconciler extends ResourceReconciler {
+  readonly kind = "network" as const;
+  readonly #observeEveryMs: number;
+
+  constructor(deps: ReconcilerDeps, observeEveryMs: number) {
+    super(deps);
+    this.#observeEveryMs = observeEveryMs;
+  }
+
+  protected async plan(tx: Tx, resource: Resource): Promise<KindPlan> {
+    const spec = resource.spec as unknown as NetworkSpec;
+    const inventory = this.deps.services.inventory;
+    const pool =
+      spec.networkPool ?? (await inventory.defaultNetworkPool(resource.datacenterId, tx));
+    const owner = { kind: "network", id: resource.id };
+    const { vlanId } = await inventory.reserveVlan(tx, { networkPool: pool, owner });
+    const { prefix } = await inventory.reservePrefix(tx, {
+      networkPool: pool,
+      prefixLength: spec.prefixLength,
+      owner,
+    });
+    return {
+      phases: [
+        [
+          {
+            name: "main",
+            service: "nett",
+            action: "apply",
+            data: { vlan_id: vlanId, cidr: prefix },
+          },
+        ],
+      ],
+      observed: (steps) => ({
+        networkPool: pool,
+        vlanId,
+        cidr: prefix,
+        gateway: steps.main?.state === "done" ? (steps.main.result?.gateway ?? null) : null,
+      }),
+    };
+  }
+
+  protected teardown(): readonly (readonly StepSpec[])[] {
+    return [[{ name: "main", service: "nett", action: "teardown", data: {} }]];
+  }
+
+  protected override async afterReady(
+    tx: Tx,
+    resource: Resource,
+    status: ResourceStatus,
+    run: (phases: readonly (readonly StepSpec[])[]) => Promise<"done" | "pending">,
+  ): Promise<Summary | undefined> {
+    // A resized network holds its old prefix until the new one is in place.
+    if (typeof status.cidr === "string") {
+      await this.deps.services.inventory.releasePrefixesExcept(
+        tx,
+        { kind: "network", id: resource.id },
+        status.cidr,
+      );
+    }
+    const observeName = Object.keys(status.steps).find((n) => n.startsWith("observe:"));
+    const observe = observeName ? status.steps[observeName] : undefined;
+    const count = observeName ? Number(observeName.split(":")[1]) : 0;
+    if (observe?.state === "done" && observe.generation === resource.generation) {
+      const result = observe.result ?? {};
+      const drifted =
+        result.present !== true || result.vlan_id !== status.vlanId || result.cidr !== status.cidr;
+      if (drifted && status.steps.main) {
+        // Nett reports something else than we applied: apply it again on the next pass.
+        status.steps.main = { ...status.steps.main, state: "stale" };
+        if (observeName) delete status.steps[observeName];
+        return {
+          phase: "reconciling",
+          reason: "DriftDetected",
+          message: `the network reported vlan ${String(result.vlan_id)} cidr ${String(result.cidr)} (present: ${String(result.present)}); applying vlan ${String(status.vlanId)} cidr ${String(status.cidr)} again`,
+        };
+      }
+    }
+    const due =
+      !observe ||
+      observe.generation !== resource.generation ||
+      (observe.state === "done" &&
+        this.deps.now().getTime() - Date.parse(observe.dispatchedAt) > this.#observeEveryMs);
+    if (due && (observe?.state ?? "done") !== "pending") {
+      if (observeName) delete status.steps[observeName];
+      await run([[{ name: `observe:${count + 1}`, service: "nett", action: "observe", data: {} }]]);
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,15 @@
+export {
+  API_VERSION,
+  type CelRule,
+  DatacenterSpec,
+  GROUP,
+  type KindDefinition,
+  KINDS,
+  kindOf,
+  MachineClassSpec,
+  NetworkPoolSpec,
+  PlatformPolicySpec,
+  RecoveryPolicySpec,
+  ServerPoolSpec,
+  VERSION,
+} from "./schemas.js";

@@ -1,0 +1,257 @@
+import { z } from "zod";
+
+/**
+ * The custom resources of the `platform.dataverket.io/v1alpha1` API: one zod schema per kind,
+ * the single source of the CRD YAML (`npm run generate`), of validation when the same YAML is
+ * read from a directory, and of the controllers' types. Cross-field rules carry a CEL twin so
+ * the API server refuses bad objects at apply time.
+ */
+
+export const GROUP = "platform.dataverket.io";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+    error: "must be a DNS label (lower-case letters, digits, '-')",
+  })
+  .meta({ description: "A DNS label." });
+
+const cidr = z
+  .string()
+  .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/, {
+    error: "must be a CIDR prefix like 10.0.0.0/16",
+  })
+  .meta({ description: "A CIDR prefix." });
+
+/** A cross-field rule: the zod check and the CEL expression the API server evaluates. */
+export interface CelRule {
+  readonly rule: string;
+  readonly message: string;
+  readonly fieldPath?: string;
+}
+
+export const DatacenterSpec = z
+  .strictObject({
+    displayName: z.string().max(200).default(""),
+    site: name.meta({ description: "The physical site (a campus or city)." }),
+    failureDomain: name.meta({ description: "The failure domain within the site." }),
+    nats: z
+      .strictObject({
+        url: z.string().optional().meta({ description: "The site's NATS servers." }),
+        jetstreamDomain: name.optional().meta({ description: "The site's JetStream domain." }),
+      })
+      .prefault({}),
+    postgres: z
+      .strictObject({
+        url: z.string().optional().meta({ description: "The site's PostgreSQL (no credentials)." }),
+      })
+      .prefault({}),
+    objectStorageGiB: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .meta({ description: "Object-storage capacity buckets may reserve." }),
+  })
+  .meta({ description: "A datacenter: identity, site, failure domain and endpoints." });
+
+export const VlanRange = z
+  .strictObject({
+    start: z.number().int().min(1).max(4094),
+    end: z.number().int().min(1).max(4094),
+  })
+  .refine((r) => r.start <= r.end, { error: "start must not be above end", path: ["start"] });
+
+export const NetworkPoolSpec = z
+  .strictObject({
+    datacenter: name,
+    default: z
+      .boolean()
+      .default(false)
+      .meta({ description: "Networks of the datacenter that name no pool use this one." }),
+    vlanRanges: z.array(VlanRange).max(64).default([]),
+    prefixes: z.array(cidr).max(64).default([]),
+  })
+  .meta({
+    description: "VLAN ranges and IP prefixes tenant networks of a datacenter are carved from.",
+  });
+
+export const ServerEntry = z.strictObject({
+  name,
+  machineClass: name,
+  cpuCores: z.number().int().min(1).max(1024),
+  memoryMiB: z.number().int().min(512),
+});
+
+export const ServerPoolSpec = z
+  .strictObject({
+    datacenter: name,
+    servers: z.array(ServerEntry).max(5000).default([]),
+    generated: z
+      .strictObject({
+        count: z.number().int().min(1).max(5000),
+        namePrefix: name,
+        machineClass: name,
+        cpuCores: z.number().int().min(1).max(1024),
+        memoryMiB: z.number().int().min(512),
+      })
+      .optional()
+      .meta({
+        description: "Servers named <namePrefix>-000 … of one class, instead of listing each.",
+      }),
+  })
+  .meta({
+    description:
+      "Physical servers of a datacenter that tenants' servers and clusters are built on.",
+  });
+
+export const MachineClassSpec = z
+  .strictObject({
+    description: z.string().max(500).default(""),
+    cpuCores: z.number().int().min(1).max(1024),
+    memoryMiB: z.number().int().min(512),
+  })
+  .meta({ description: "A size tenants may request." });
+
+export const PlatformPolicySpec = z
+  .strictObject({
+    quotas: z
+      .strictObject({
+        networksPerEnvironment: z.number().int().min(0).default(50),
+        serversPerEnvironment: z.number().int().min(0).default(100),
+        clustersPerEnvironment: z.number().int().min(0).default(10),
+        bucketsPerEnvironment: z.number().int().min(0).default(50),
+      })
+      .prefault({}),
+    features: z.record(name, z.boolean()).default({}).meta({ description: "Feature flags." }),
+    defaults: z
+      .strictObject({ networkPrefixLength: z.number().int().min(16).max(29).default(24) })
+      .prefault({}),
+  })
+  .meta({ description: "Quotas, feature flags and defaults of the platform." });
+
+export const RecoveryPolicySpec = z
+  .strictObject({
+    context: z.enum(["tenancy", "inventory", "task", "audit", "platform", "runtime"]),
+    rpoClass: z
+      .enum(["zero", "minutes", "hours", "day"])
+      .meta({ description: "How much recent data a failure may lose." }),
+    rtoClass: z
+      .enum(["minutes", "hours", "day"])
+      .meta({ description: "How long recovery may take." }),
+    crossSiteReplication: z.enum(["required", "optional", "not-assumed"]),
+    failover: z.enum(["automatic", "operator-approved", "manual"]),
+  })
+  .meta({
+    description: "The recovery targets of one bounded context's PostgreSQL data (seed 002).",
+  });
+
+/** One kind: its names and the schema of its spec. */
+export interface KindDefinition {
+  readonly kind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+  readonly spec: z.ZodType;
+  /** CEL rules on `spec` (the zod schema carries the same checks). */
+  readonly specRules?: readonly CelRule[];
+  /** Extra printer columns besides Ready, Status and Age. */
+  readonly columns?: readonly {
+    name: string;
+    type: "string" | "integer" | "boolean";
+    jsonPath: string;
+    priority?: number;
+  }[];
+  readonly description: string;
+}
+
+export const KINDS: readonly KindDefinition[] = [
+  {
+    kind: "Datacenter",
+    plural: "datacenters",
+    singular: "datacenter",
+    shortNames: ["dc"],
+    spec: DatacenterSpec,
+    description:
+      "A Dataverket datacenter: identity, site, failure domain, NATS and PostgreSQL endpoints.",
+    columns: [
+      { name: "Site", type: "string", jsonPath: ".spec.site" },
+      { name: "Failure-Domain", type: "string", jsonPath: ".spec.failureDomain", priority: 1 },
+    ],
+  },
+  {
+    kind: "NetworkPool",
+    plural: "networkpools",
+    singular: "networkpool",
+    shortNames: ["np"],
+    spec: NetworkPoolSpec,
+    description:
+      "VLAN ranges and IP prefixes of a datacenter that tenant networks are allocated from.",
+    specRules: [
+      {
+        rule: "self.vlanRanges.all(r, r.start <= r.end)",
+        message: "every VLAN range's start must not be above its end",
+        fieldPath: ".vlanRanges",
+      },
+    ],
+    columns: [
+      { name: "Datacenter", type: "string", jsonPath: ".spec.datacenter" },
+      { name: "Default", type: "boolean", jsonPath: ".spec.default" },
+      { name: "VLANs-Free", type: "integer", jsonPath: ".status.vlans.free", priority: 1 },
+    ],
+  },
+  {
+    kind: "ServerPool",
+    plural: "serverpools",
+    singular: "serverpool",
+    shortNames: ["sp"],
+    spec: ServerPoolSpec,
+    description: "Physical servers of a datacenter (inventory seed).",
+    columns: [
+      { name: "Datacenter", type: "string", jsonPath: ".spec.datacenter" },
+      { name: "Servers", type: "integer", jsonPath: ".status.servers.total" },
+      { name: "Free", type: "integer", jsonPath: ".status.servers.free" },
+    ],
+  },
+  {
+    kind: "MachineClass",
+    plural: "machineclasses",
+    singular: "machineclass",
+    shortNames: ["mc"],
+    spec: MachineClassSpec,
+    description: "A server size tenants may request.",
+    columns: [
+      { name: "CPU", type: "integer", jsonPath: ".spec.cpuCores" },
+      { name: "Memory-MiB", type: "integer", jsonPath: ".spec.memoryMiB" },
+    ],
+  },
+  {
+    kind: "PlatformPolicy",
+    plural: "platformpolicies",
+    singular: "platformpolicy",
+    shortNames: ["pp"],
+    spec: PlatformPolicySpec,
+    description: "Quotas, feature flags and defaults of the platform.",
+  },
+  {
+    kind: "RecoveryPolicy",
+    plural: "recoverypolicies",
+    singular: "recoverypolicy",
+    shortNames: ["rp"],
+    spec: RecoveryPolicySpec,
+    description:
+      "Recovery targets of one bounded context's data: RPO and RTO class, replication, failover.",
+    columns: [
+      { name: "Context", type: "string", jsonPath: ".spec.context" },
+      { name: "RPO", type: "string", jsonPath: ".spec.rpoClass" },
+      { name: "Failover", type: "string", jsonPath: ".spec.failover" },
+    ],
+  },
+];
+
+/** The definition of `kind`, if it is one of ours. */
+export function kindOf(kind: string): KindDefinition | undefined {
+  return KINDS.find((k) => k.kind === kind);
+}

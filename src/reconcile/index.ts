@@ -1,0 +1,17 @@
+export { type Clock, realClock, VirtualClock } from "./clock.js";
+export {
+  Controller,
+  type ControllerOptions,
+  type ReconcileResult,
+  type Reconciler,
+  resetControllerMetrics,
+  TerminalError,
+} from "./controller.js";
+export { type Lane, WorkQueue, type WorkQueueOptions } from "./queue.js";
+export {
+  type LeaseGrant,
+  LeaseManager,
+  type LeaseManagerOptions,
+  type LeasePort,
+} from "./leases.js";
+export { keyId, shardOf } from "./sharding.js";
