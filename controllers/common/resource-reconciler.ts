@@ -38,6 +38,11 @@ const COMMAND_NAMESPACE = "5b7c52f0-8d3c-4c55-9a8e-6f6f0a9e2d11";
 /** One command of a resource's workflow. */
 export interface StepSpec {
   readonly name: string;
+  /**
+   * The device step the command acts on, when it is not the step's own name: a teardown
+   * (`delete:network`) or an undo (`undo:network`) acts on `network`.
+   */
+  readonly target?: string;
   readonly service: WorkerService;
   readonly action: string;
   readonly data: Record<string, unknown>;
@@ -71,6 +76,11 @@ export interface ReconcilerDeps {
 }
 
 let fencingCounters = new WeakMap<Registry, Counter<"controller">>();
+
+/** What one pass learned that matters after its transaction. */
+interface Pass {
+  terminal: string | undefined;
+}
 
 /** Why a pass stopped early. */
 class Stall extends Error {
@@ -160,12 +170,16 @@ export abstract class ResourceReconciler implements Reconciler {
     const status = readStatus(resource.status);
     await this.#refresh(status);
     try {
-      return await inTransaction(this.deps.services.db, async (tx) => {
+      // Set by a pass that finds retrying pointless; a TerminalError only after its commit.
+      const pass: Pass = { terminal: undefined };
+      const result = await inTransaction(this.deps.services.db, async (tx) => {
         await this.deps.leases.checkFence(tx, grant, this.deps.holder);
         return resource.deletionRequestedAt
           ? this.#delete(tx, resource, status, grant, log)
-          : this.#converge(tx, resource, status, grant, log);
+          : this.#converge(tx, resource, status, grant, log, pass);
       });
+      if (pass.terminal !== undefined) throw new TerminalError(pass.terminal);
+      return result;
     } catch (err) {
       if (err instanceof FencedError) {
         this.#fenced?.inc({ controller: this.kind });
@@ -186,13 +200,19 @@ export abstract class ResourceReconciler implements Reconciler {
    */
   async #refresh(status: ResourceStatus): Promise<void> {
     for (const [name, record] of Object.entries(status.steps)) {
-      if (record.state === "done") continue;
+      // Done is final; stale waits to be sent again, whatever its old command answered.
+      if (record.state === "done" || record.state === "stale") continue;
       if (record.state === "failed" && status.rolledBack === record.generation) continue;
       const outcome = await this.outcomes.lookup(record.service as WorkerService, record.command);
-      if (outcome.state === "done")
-        status.steps[name] = { ...record, state: "done", result: outcome.result };
-      else if (outcome.state === "failed")
+      if (outcome.state === "done") {
+        const { error: _previous, ...rest } = record;
+        status.steps[name] = { ...rest, state: "done", result: outcome.result };
+      } else if (outcome.state === "failed") {
         status.steps[name] = { ...record, state: "failed", error: outcome.reason };
+      } else if (record.state === "failed") {
+        // Its dead letter was replayed and the new command is on its way: in flight again.
+        status.steps[name] = { ...record, state: "pending" };
+      }
     }
   }
 
@@ -202,6 +222,7 @@ export abstract class ResourceReconciler implements Reconciler {
     status: ResourceStatus,
     grant: LeaseGrant,
     log: Logger,
+    pass: Pass,
   ): Promise<ReconcileResult | undefined> {
     const generation = resource.generation;
     const tasks = await this.deps.services.taskStore.allFor(resource.id, tx);
@@ -212,12 +233,10 @@ export abstract class ResourceReconciler implements Reconciler {
       return r && r.generation === generation ? r : undefined;
     };
 
-    // Cancelled: the platform stops working towards this generation until the spec changes.
-    if (
-      forGeneration.length > 0 &&
-      forGeneration.every((t) => t.state === "cancelled") &&
-      !Object.values(status.steps).some((s) => s.generation === generation && s.state === "pending")
-    ) {
+    // Cancelled: the platform stops working towards this generation until the spec changes. A
+    // command already sent may still be carried out (or skipped by its worker); either way the
+    // resource reports it stopped.
+    if (forGeneration.length > 0 && forGeneration.every((t) => t.state === "cancelled")) {
       return this.#write(
         tx,
         resource,
@@ -277,12 +296,16 @@ export abstract class ResourceReconciler implements Reconciler {
         .flat()
         .filter((s) => s.undo && current(s.name)?.state === "done")
         .reverse()
-        .map((s) => ({
-          name: `undo:${s.name}`,
-          service: (s.undo as NonNullable<StepSpec["undo"]>).service,
-          action: (s.undo as NonNullable<StepSpec["undo"]>).action,
-          data: (s.undo as NonNullable<StepSpec["undo"]>).data,
-        }));
+        .map((s) => {
+          const undo = s.undo as NonNullable<StepSpec["undo"]>;
+          return {
+            name: `undo:${s.name}`,
+            target: s.target ?? s.name,
+            service: undo.service,
+            action: undo.action,
+            data: undo.data,
+          };
+        });
       // Undo in reverse order, one step at a time.
       const progress = await this.#run(
         tx,
@@ -339,7 +362,8 @@ export abstract class ResourceReconciler implements Reconciler {
         { phase: "stalled", reason: err.reason, message: err.message },
         err.terminal ? generation : undefined,
       );
-      if (err.terminal) throw new TerminalError(err.message);
+      // Retrying cannot help until the spec changes; the controller learns it after the commit.
+      if (err.terminal) pass.terminal = err.message;
       return result;
     }
     const progress = await this.#run(tx, resource, status, plan.phases, open.at(-1) ?? null, grant);
@@ -419,7 +443,7 @@ export abstract class ResourceReconciler implements Reconciler {
       );
     }
     const phases = this.teardown(resource, status).map((phase) =>
-      phase.map((s) => ({ ...s, name: `delete:${s.name}` })),
+      phase.map((s) => ({ ...s, name: `delete:${s.name}`, target: s.target ?? s.name })),
     );
     const deleteTask = tasks.filter((t) => t.operation.endsWith(".delete")).at(-1) ?? null;
     const progress = await this.#run(tx, resource, status, phases, deleteTask, grant);
@@ -477,7 +501,10 @@ export abstract class ResourceReconciler implements Reconciler {
 
   async #planSafely(tx: Tx, resource: Resource, status: ResourceStatus): Promise<KindPlan> {
     try {
-      return await this.plan(tx, resource, status);
+      // A savepoint: a reservation that fails half-way (three of four servers) leaves nothing.
+      return await tx.transaction((savepoint) =>
+        this.plan(savepoint as unknown as Tx, resource, status),
+      );
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code === "DV_POOL_EXHAUSTED" || code === "DV_CAPACITY_EXHAUSTED") {
@@ -559,7 +586,7 @@ export abstract class ResourceReconciler implements Reconciler {
         resource_id: resource.id,
         generation: resource.generation,
         task_id: task?.id ?? null,
-        step: step.name,
+        step: step.target ?? step.name,
         ...step.data,
       },
       {

@@ -79,7 +79,8 @@ export class NetworkReconciler extends ResourceReconciler {
     }
     const observeName = Object.keys(status.steps).find((n) => n.startsWith("observe:"));
     const observe = observeName ? status.steps[observeName] : undefined;
-    const count = observeName ? Number(observeName.split(":")[1]) : 0;
+    // A counter that only grows: every observation is a new command with a new id.
+    const count = typeof status.observations === "number" ? status.observations : 0;
     if (observe?.state === "done" && observe.generation === resource.generation) {
       const result = observe.result ?? {};
       const drifted =
@@ -102,7 +103,18 @@ export class NetworkReconciler extends ResourceReconciler {
         this.deps.now().getTime() - Date.parse(observe.dispatchedAt) > this.#observeEveryMs);
     if (due && (observe?.state ?? "done") !== "pending") {
       if (observeName) delete status.steps[observeName];
-      await run([[{ name: `observe:${count + 1}`, service: "nett", action: "observe", data: {} }]]);
+      status.observations = count + 1;
+      await run([
+        [
+          {
+            name: `observe:${count + 1}`,
+            target: "main",
+            service: "nett",
+            action: "observe",
+            data: {},
+          },
+        ],
+      ]);
     }
     return undefined;
   }

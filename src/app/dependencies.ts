@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Config } from "../config/index.js";
+import { type Config, ConfigError } from "../config/index.js";
 import {
   connectPostgres,
   type Database,
@@ -43,13 +43,19 @@ export async function openDatabase(
     db = await connectPostgres({
       url: config.database.url,
       poolMax: config.database.poolMax,
+      idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
       log,
       applicationName: `dv-${options.role}`,
     });
   } else if (options.embedded) {
     db = await openPglite({ dataDir: config.database.pgliteDir });
   } else {
-    throw new Error("DATABASE_URL is required for this role; only dv dev embeds PGlite");
+    throw new ConfigError([
+      {
+        source: "DATABASE_URL",
+        message: `is required for dv ${options.role} (only dv dev embeds PGlite)`,
+      },
+    ]);
   }
   log.info({ database: db.target, dialect: db.dialect }, "database connected");
   options.lifecycle.add("database", () => db.close());
@@ -82,7 +88,13 @@ export async function openNats(
   let embeddedPid: number | undefined;
   let source = "NATS_URL";
   if (!url) {
-    if (!options.embedded) throw new Error("NATS_URL is required for this role");
+    if (!options.embedded)
+      throw new ConfigError([
+        {
+          source: "NATS_URL",
+          message: `is required for dv ${options.role} (only dv dev starts its own)`,
+        },
+      ]);
     const server = await startEmbeddedNats({
       bin: config.nats.serverBin,
       port: config.nats.port,

@@ -12,3 +12,11 @@ export {
   startControllers,
   type StartControllersOptions,
 } from "./controllers.js";
+export {
+  type RoleOptions,
+  type RunningRole,
+  startApiRole,
+  startControllerRole,
+  startWorkerRole,
+} from "./roles.js";
+export { syncPlatformDirectory } from "./platform.js";

@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { registerDev } from "./commands/dev.js";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerRoles } from "./commands/roles.js";
 import { registerToken } from "./commands/token.js";
 
 /** The version printed by `dv --version`. */
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDev(program);
   registerMigrate(program);
+  registerRoles(program);
   registerToken(program);
   return program;
 }

@@ -86,6 +86,11 @@ export const configSchema = z.strictObject({
       /** A PostgreSQL server; when absent `dv dev` embeds PGlite in `pgliteDir`. */
       url: urlWithProtocols(["postgres:", "postgresql:"]).optional(),
       poolMax: intInRange(1, 500).default(10),
+      /**
+       * PostgreSQL ends a session idle inside a transaction for this long: a paused process cannot
+       * hold locks (a shard's lease row) for longer.
+       */
+      idleInTransactionTimeoutMs: intInRange(1000, 3_600_000).default(10_000),
       pgliteDir: path.default(".cache/dev/pglite"),
     })
     .prefault({}),
@@ -205,6 +210,7 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   { env: "DV_HTTP_BODY_LIMIT_BYTES", path: ["http", "bodyLimitBytes"] },
   { env: "DATABASE_URL", path: ["database", "url"] },
   { env: "DV_DB_POOL_MAX", path: ["database", "poolMax"] },
+  { env: "DV_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", path: ["database", "idleInTransactionTimeoutMs"] },
   { env: "DV_PGLITE_DIR", path: ["database", "pgliteDir"] },
   { env: "NATS_URL", path: ["nats", "url"] },
   { env: "DV_NATS_PORT", path: ["nats", "port"] },

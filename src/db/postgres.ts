@@ -19,6 +19,8 @@ export interface ConnectPostgresOptions {
   readonly connectTimeoutMs?: number;
   /** `application_name` shown in `pg_stat_activity`. */
   readonly applicationName?: string;
+  /** Ends sessions idle in a transaction this long (PostgreSQL's idle_in_transaction_session_timeout). */
+  readonly idleInTransactionTimeoutMs?: number;
 }
 
 const SQLSTATE_REJECTIONS: Readonly<Record<string, string>> = {
@@ -90,6 +92,7 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
     max: options.poolMax,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
     application_name: options.applicationName ?? "dataverket",
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 10_000,
   });
   // An idle client that loses its server emits here; without a listener the process would crash.
   pool.on("error", (err) => options.log.warn({ err }, "idle PostgreSQL connection failed"));

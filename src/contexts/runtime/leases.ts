@@ -56,7 +56,9 @@ export class LeaseStore extends ContextStore {
           .set({
             holder,
             fencingToken: sql`${leases.fencingToken} + 1`,
-            acquiredAt: sql`now()`,
+            // clock_timestamp(): the moment the row lock was obtained, after any fenced write in
+            // flight committed — so every write of the previous holder is earlier than this.
+            acquiredAt: sql`clock_timestamp()`,
             renewedAt: sql`now()`,
             expiresAt: sql`now() + make_interval(secs => ${ttlMs / 1000})`,
           })
@@ -177,8 +179,13 @@ export class LeaseStore extends ContextStore {
    */
   checkFence(tx: Tx, grant: Grant, holder: string): Promise<void> {
     return this.inTx(tx, async (q) => {
+      // The fence is also left in the transaction's settings (`dv.fence`), where audit triggers
+      // and tests can see which grant a write was made under.
       const rows = await q
-        .select({ shard: leases.shard })
+        .select({
+          shard: leases.shard,
+          fence: sql`set_config('dv.fence', ${`${holder}/${grant.shard}/${grant.token}`}, true)`,
+        })
         .from(leases)
         .where(
           and(
