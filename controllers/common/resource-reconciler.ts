@@ -502,9 +502,7 @@ export abstract class ResourceReconciler implements Reconciler {
   async #planSafely(tx: Tx, resource: Resource, status: ResourceStatus): Promise<KindPlan> {
     try {
       // A savepoint: a reservation that fails half-way (three of four servers) leaves nothing.
-      return await tx.transaction((savepoint) =>
-        this.plan(savepoint as unknown as Tx, resource, status),
-      );
+      return await tx.transaction((savepoint) => this.plan(savepoint, resource, status));
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code === "DV_POOL_EXHAUSTED" || code === "DV_CAPACITY_EXHAUSTED") {

@@ -74,7 +74,7 @@ export async function startPlane(options: {
 }): Promise<Plane> {
   const b = await startBackbone(options.maxDeliver ? { maxDeliver: options.maxDeliver } : {});
   const log = createLogger({
-    level: (process.env.DV_TEST_LOG ?? "silent") as "silent",
+    level: process.env.DV_TEST_LOG ?? "silent",
     service: "test-plane",
     datacenterId: "dc1",
   });
