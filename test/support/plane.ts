@@ -6,7 +6,6 @@ import { ApiFacade, type ResourcePath } from "../../src/api/index.js";
 import {
   type ControlPlane,
   startControllers,
-  startWorker,
   syncPlatformDirectory,
   type WorkerSettings,
 } from "../../src/app/index.js";
