@@ -422,6 +422,27 @@ describe("100 clients racing for the last free item", () => {
     return { won, exhausted, other: other.map((r) => String((r as PromiseRejectedResult).reason)) };
   }
 
+  it("a roomy pool under contention: everyone gets a prefix, none is told the pool is exhausted", async () => {
+    // A fresh pool is a single block; the first reservation splits it while the others wait on
+    // it rather than skipping it and reporting a false exhaustion (a regression this test keeps).
+    const pool = await networkPool({
+      prefixes: ["10.200.0.0/16"],
+      vlanRanges: [{ first: 1, last: 200 }],
+    });
+    const results = await race(50, (db) =>
+      tx(async (q) => {
+        const who = owner();
+        await store.reserveVlan(q, { networkPool: pool.name, owner: who });
+        return store.reservePrefix(q, { networkPool: pool.name, prefixLength: 28, owner: who });
+      }, db),
+    );
+    expect(tally(results)).toEqual({ won: 50, exhausted: 0, other: [] });
+    const prefixes = results.map(
+      (r) => (r as PromiseFulfilledResult<{ prefix: string }>).value.prefix,
+    );
+    expect(new Set(prefixes).size).toBe(50);
+  });
+
   it("the last VLAN: one winner, 99 typed conflicts, no duplicate", async () => {
     const pool = await networkPool({ vlanRanges: [{ first: 4000, last: 4001 }] });
     await tx((q) => store.reserveVlan(q, { networkPool: pool.name, owner: owner() }));

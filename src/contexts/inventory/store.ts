@@ -488,6 +488,22 @@ export class InventoryStore extends ContextStore {
   // ---------------------------------------------------------------- reservations
 
   /**
+   * Picks free items without waiting on rows other transactions hold (`SKIP LOCKED`); when that
+   * finds nothing it waits on the held candidates once (`FOR UPDATE`) and looks again, so a row
+   * being split or taken right now is never mistaken for an exhausted pool. Only when no free
+   * row exists does the caller hear "exhausted".
+   */
+  async #pick<T>(
+    attempt: (lock: ReturnType<typeof sql>) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    for (let round = 0; round < 4; round++) {
+      const got = (await attempt(sql`FOR UPDATE SKIP LOCKED`)) ?? (await attempt(sql`FOR UPDATE`));
+      if (got !== undefined) return got;
+    }
+    return undefined;
+  }
+
+  /**
    * Reserves a free VLAN of the network pool for `owner`, or returns the one it already holds
    * there (so a reconciler may call it on every pass).
    *
@@ -503,17 +519,19 @@ export class InventoryStore extends ContextStore {
         .from(vlans)
         .where(and(eq(vlans.networkPool, input.networkPool), eq(vlans.ownerId, input.owner.id)));
       if (held) return held;
-      const picked = await q.execute(sql`
-        WITH picked AS (
-          SELECT datacenter_id, vlan_id FROM ${vlans}
-          WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
-          ORDER BY vlan_id LIMIT 1
-          FOR UPDATE SKIP LOCKED
-        )
-        UPDATE ${vlans} v SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now()
-        FROM picked WHERE v.datacenter_id = picked.datacenter_id AND v.vlan_id = picked.vlan_id
-        RETURNING v.datacenter_id, v.vlan_id`);
-      const row = rowsOf<{ datacenter_id: string; vlan_id: number }>(picked)[0];
+      const row = await this.#pick(async (lock) => {
+        const picked = await q.execute(sql`
+          WITH picked AS (
+            SELECT datacenter_id, vlan_id FROM ${vlans}
+            WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
+            ORDER BY vlan_id LIMIT 1
+            ${lock}
+          )
+          UPDATE ${vlans} v SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now()
+          FROM picked WHERE v.datacenter_id = picked.datacenter_id AND v.vlan_id = picked.vlan_id
+          RETURNING v.datacenter_id, v.vlan_id`);
+        return rowsOf<{ datacenter_id: string; vlan_id: number }>(picked)[0];
+      });
       if (!row) throw new PoolExhaustedError("vlan", input.networkPool, "no free VLAN id");
       return { datacenterId: row.datacenter_id, vlanId: row.vlan_id };
     });
@@ -543,16 +561,18 @@ export class InventoryStore extends ContextStore {
           ),
         );
       if (held) return held;
-      const picked = await q.execute(sql`
-        SELECT id, pool_id, datacenter_id, prefix::text AS prefix FROM ${ipBlocks}
-        WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
-          AND prefix_length <= ${input.prefixLength} AND family(prefix) = ${family}
-        ORDER BY prefix_length DESC, prefix
-        LIMIT 1
-        FOR UPDATE SKIP LOCKED`);
-      const block = rowsOf<{ id: string; pool_id: string; datacenter_id: string; prefix: string }>(
-        picked,
-      )[0];
+      const block = await this.#pick(async (lock) => {
+        const picked = await q.execute(sql`
+          SELECT id, pool_id, datacenter_id, prefix::text AS prefix FROM ${ipBlocks}
+          WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
+            AND prefix_length <= ${input.prefixLength} AND family(prefix) = ${family}
+          ORDER BY prefix_length DESC, prefix
+          LIMIT 1
+          ${lock}`);
+        return rowsOf<{ id: string; pool_id: string; datacenter_id: string; prefix: string }>(
+          picked,
+        )[0];
+      });
       if (!block) {
         throw new PoolExhaustedError(
           "prefix",
@@ -612,19 +632,24 @@ export class InventoryStore extends ContextStore {
         .orderBy(asc(servers.name));
       const missing = input.count - held.length;
       if (missing <= 0) return held;
-      const picked = await q.execute(sql`
-        WITH picked AS (
-          SELECT id FROM ${servers}
-          WHERE datacenter_id = ${input.datacenterId} AND machine_class = ${input.machineClass}
-            AND owner_id IS NULL ${input.pool ? sql`AND pool = ${input.pool}` : sql``}
-          ORDER BY name LIMIT ${missing}
-          FOR UPDATE SKIP LOCKED
-        )
-        UPDATE ${servers} s SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now(),
-          version = s.version + 1, updated_at = now()
-        FROM picked WHERE s.id = picked.id
-        RETURNING s.id`);
-      const ids = rowsOf<{ id: string }>(picked).map((r) => r.id);
+      const ids: string[] = [];
+      // Take what is free without waiting; wait on held servers only for what is still missing.
+      await this.#pick(async (lock) => {
+        const picked = await q.execute(sql`
+          WITH picked AS (
+            SELECT id FROM ${servers}
+            WHERE datacenter_id = ${input.datacenterId} AND machine_class = ${input.machineClass}
+              AND owner_id IS NULL ${input.pool ? sql`AND pool = ${input.pool}` : sql``}
+            ORDER BY name LIMIT ${missing - ids.length}
+            ${lock}
+          )
+          UPDATE ${servers} s SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now(),
+            version = s.version + 1, updated_at = now()
+          FROM picked WHERE s.id = picked.id
+          RETURNING s.id`);
+        ids.push(...rowsOf<{ id: string }>(picked).map((r) => r.id));
+        return ids.length >= missing ? true : undefined;
+      });
       if (ids.length < missing) {
         // The transaction is rolled back by the caller, which frees what this call took.
         throw new PoolExhaustedError(
