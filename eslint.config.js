@@ -49,6 +49,12 @@ export default defineConfig(
           selector: "TSEnumDeclaration",
           message: "Use an `as const` object and a union type instead of an enum.",
         },
+        {
+          selector:
+            "CallExpression[callee.property.name='transaction'][callee.object.name=/^(tx|q|savepoint)$/]",
+          message:
+            "Open a savepoint with withSavepoint(tx, fn): it keeps track of the role in force.",
+        },
       ],
       "no-restricted-imports": [
         "error",

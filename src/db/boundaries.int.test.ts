@@ -8,7 +8,7 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../test/support/database.js";
 import { packageRoot } from "../meta/index.js";
-import { SqlState, sqlStateOf } from "./index.js";
+import { actAs, ContextRole, SqlState, sqlStateOf, withSavepoint } from "./index.js";
 
 const CONTEXTS = [
   "tenancy",
@@ -74,6 +74,28 @@ describe("context roles", () => {
         );
       }),
     ).rejects.toSatisfy((err) => sqlStateOf(err) === SqlState.InsufficientPrivilege);
+  });
+
+  it("hold across savepoints, whether they are released or rolled back", async () => {
+    const roles = await t.db.transaction(async (tx) => {
+      const current = async (): Promise<string | undefined> => {
+        const result: unknown = await tx.execute(sql.raw("SELECT current_user AS role"));
+        return (result as { rows: { role: string }[] }).rows[0]?.role;
+      };
+      const seen: (string | undefined)[] = [];
+      await actAs(tx, ContextRole.tenancy);
+      await withSavepoint(tx, (sp) => actAs(sp, ContextRole.inventory));
+      await actAs(tx, ContextRole.tenancy);
+      seen.push(await current());
+      await withSavepoint(tx, async (sp) => {
+        await actAs(sp, ContextRole.task);
+        throw new Error("undo");
+      }).catch(() => undefined);
+      await actAs(tx, ContextRole.task);
+      seen.push(await current());
+      return seen;
+    });
+    expect(roles).toEqual(["dv_tenancy", "dv_task"]);
   });
 
   it("leave the application login no rights of its own: it must act as a context", async () => {

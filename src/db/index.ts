@@ -9,6 +9,6 @@ export {
 } from "./migrations.js";
 export { type OpenPgliteOptions, openPglite } from "./pglite.js";
 export { type ConnectPostgresOptions, connectPostgres, postgresStartupError } from "./postgres.js";
-export { actAs, ContextRole, inTransaction, type TransactionOptions } from "./tx.js";
+export { actAs, ContextRole, inTransaction, type TransactionOptions, withSavepoint } from "./tx.js";
 export { ContextStore, mapUniqueViolation } from "./store.js";
 export { labelCondition } from "./labels.js";

@@ -127,12 +127,20 @@ export interface MessageContext {
  *
  * @throws {MessageError} when the payload or envelope does not fit.
  */
+/** Strict variants of payload schemas, built once: zod compiles a schema on its first use. */
+const strictSchemas = new WeakMap<z.ZodObject, z.ZodObject>();
+
 export function createEnvelope<Data extends z.ZodObject>(
   definition: MessageDefinition<Data>,
   data: z.input<Data>,
   context: MessageContext,
 ): Envelope {
-  const strict = definition.data.strict().safeParse(data);
+  let schema = strictSchemas.get(definition.data);
+  if (!schema) {
+    schema = definition.data.strict();
+    strictSchemas.set(definition.data, schema);
+  }
+  const strict = schema.safeParse(data);
   if (!strict.success)
     throw new MessageError("data", `invalid ${definition.type} payload`, issuesOf(strict.error));
   const envelope = {

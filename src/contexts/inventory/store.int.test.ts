@@ -304,6 +304,46 @@ describe("reservations", () => {
     );
   });
 
+  it("lets exactly as many concurrent reservations commit as the capacity holds", async () => {
+    const dc = await datacenter();
+    await tx((q) =>
+      store.setCapacity(q, { datacenterId: dc, resource: "objekt.storage_bytes", total: 100 }),
+    );
+    // Every transaction reads the capacity before any commits, so the unlocked check passes for
+    // all of them: the commit-time update and its check constraint decide.
+    const roomy = await t.connect(25);
+    let arrived = 0;
+    let release = (): void => undefined;
+    const allRead = new Promise<void>((resolve) => (release = resolve));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 20 }, () =>
+        tx(async (q) => {
+          await store.reserveCapacity(q, {
+            datacenterId: dc,
+            resource: "objekt.storage_bytes",
+            amount: 10,
+            owner: owner("bucket"),
+          });
+          if (++arrived === 20) release();
+          await allRead;
+        }, roomy),
+      ),
+    );
+    const refused = outcomes.filter((o) => o.status === "rejected");
+    expect(outcomes.length - refused.length).toBe(10);
+    for (const o of refused)
+      expect(o.reason).toMatchObject({
+        cause: { code: "23514", constraint: "capacity_available_nonnegative" },
+      });
+    const [row] = await t.admin.query<{ used: string; reserved: string }>(
+      `SELECT c.used::text, (SELECT sum(amount)::text FROM inventory.capacity_reservations r
+         WHERE r.datacenter_id = c.datacenter_id AND r.resource = c.resource) AS reserved
+         FROM inventory.capacity c WHERE c.datacenter_id = $1`,
+      [dc],
+    );
+    expect(row).toEqual({ used: "100", reserved: "100" });
+  });
+
   it("rolls back a reservation with the rest of its transaction", async () => {
     const pool = await networkPool({ vlanRanges: [{ first: 7, last: 7 }] });
     const holder = owner();

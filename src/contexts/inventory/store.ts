@@ -689,38 +689,23 @@ export class InventoryStore extends ContextStore {
         .onConflictDoNothing()
         .returning({ amount: capacityReservations.amount });
       if (inserted.length === 0) return;
-      // The check constraint (total - used >= 0) is the guarantee; the condition here only lets
-      // a loser read how much is left before its transaction is aborted.
-      const [row] = await q
-        .update(capacity)
-        .set({
-          used: sql`${capacity.used} + ${input.amount}`,
-          version: sql`${capacity.version} + 1`,
-          updatedAt: sql`now()`,
-        })
+      // The capacity row itself is updated at commit (trigger capacity_reservations_apply), so
+      // concurrent reservations do not queue behind each other for the rest of their
+      // transactions. Here, an unlocked read refuses what cannot fit; a race lost between this
+      // read and the commit is refused at commit by the check constraint.
+      const [current] = await q
+        .select({ total: capacity.total, used: capacity.used })
+        .from(capacity)
         .where(
-          and(
-            eq(capacity.datacenterId, input.datacenterId),
-            eq(capacity.resource, input.resource),
-            sql`${capacity.total} - ${capacity.used} >= ${input.amount}`,
-          ),
-        )
-        .returning({ used: capacity.used });
-      if (!row) {
-        const [current] = await q
-          .select({ total: capacity.total, used: capacity.used })
-          .from(capacity)
-          .where(
-            and(
-              eq(capacity.datacenterId, input.datacenterId),
-              eq(capacity.resource, input.resource),
-            ),
-          );
+          and(eq(capacity.datacenterId, input.datacenterId), eq(capacity.resource, input.resource)),
+        );
+      const available = current ? current.total - current.used : 0;
+      if (available < input.amount) {
         throw new CapacityExhaustedError(
           input.datacenterId,
           input.resource,
           input.amount,
-          current ? current.total - current.used : 0,
+          available,
         );
       }
     });
@@ -754,20 +739,8 @@ export class InventoryStore extends ContextStore {
         .where(eq(ipBlocks.ownerId, owner.id))
         .returning({ id: ipBlocks.id, poolId: ipBlocks.poolId, prefix: ipBlocks.prefix });
       for (const block of blocks) await this.#merge(q, block);
-      const reservations = await q
-        .delete(capacityReservations)
-        .where(eq(capacityReservations.ownerId, owner.id))
-        .returning();
-      for (const r of reservations) {
-        await q
-          .update(capacity)
-          .set({
-            used: sql`${capacity.used} - ${r.amount}`,
-            version: sql`${capacity.version} + 1`,
-            updatedAt: sql`now()`,
-          })
-          .where(and(eq(capacity.datacenterId, r.datacenterId), eq(capacity.resource, r.resource)));
-      }
+      // The capacity row gives the amounts back at commit (trigger capacity_reservations_apply).
+      await q.delete(capacityReservations).where(eq(capacityReservations.ownerId, owner.id));
       return released;
     });
   }
