@@ -5,7 +5,7 @@ import { messageHeaders } from "../../src/backbone/index.js";
 import type { Resource, ResourceKind } from "../../src/contexts/inventory/index.js";
 import { FencedError, type LeaseStore } from "../../src/contexts/runtime/index.js";
 import type { Task } from "../../src/contexts/task/index.js";
-import { inTransaction, type Tx } from "../../src/db/index.js";
+import { inTransaction, type Tx, withSavepoint } from "../../src/db/index.js";
 import {
   InvalidTransitionError,
   NotFoundError,
@@ -327,7 +327,7 @@ export abstract class ResourceReconciler implements Reconciler {
             message: `${failedName} failed (${failedRecord.error ?? "unknown"}); undoing the steps before it`,
           },
           undefined,
-          2_000,
+          this.#lookAgainMs(status),
         );
       }
       await this.deps.services.inventory.releaseAll(tx, { kind: resource.kind, id: resource.id });
@@ -383,7 +383,7 @@ export abstract class ResourceReconciler implements Reconciler {
           message: `waiting for ${waiting.join(", ") || "the next step"}`,
         },
         undefined,
-        2_000,
+        this.#lookAgainMs(status),
       );
     }
     const after = await this.afterReady(tx, resource, status, (phases) =>
@@ -397,7 +397,7 @@ export abstract class ResourceReconciler implements Reconciler {
         status,
         after,
         pending ? undefined : generation,
-        pending ? 2_000 : undefined,
+        pending ? this.#lookAgainMs(status) : undefined,
       );
     }
     await this.#finishTasks(
@@ -439,7 +439,7 @@ export abstract class ResourceReconciler implements Reconciler {
           message: `waiting for ${inFlight.map(([n]) => n).join(", ")} before tearing down`,
         },
         undefined,
-        2_000,
+        this.#lookAgainMs(status),
       );
     }
     const phases = this.teardown(resource, status).map((phase) =>
@@ -474,7 +474,7 @@ export abstract class ResourceReconciler implements Reconciler {
         status,
         { phase: "reconciling", reason: "Deleting", message: "tearing down" },
         undefined,
-        2_000,
+        this.#lookAgainMs(status),
       );
     }
     const released = await this.deps.services.inventory.releaseAll(tx, {
@@ -502,7 +502,7 @@ export abstract class ResourceReconciler implements Reconciler {
   async #planSafely(tx: Tx, resource: Resource, status: ResourceStatus): Promise<KindPlan> {
     try {
       // A savepoint: a reservation that fails half-way (three of four servers) leaves nothing.
-      return await tx.transaction((savepoint) => this.plan(savepoint, resource, status));
+      return await withSavepoint(tx, (savepoint) => this.plan(savepoint, resource, status));
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code === "DV_POOL_EXHAUSTED" || code === "DV_CAPACITY_EXHAUSTED") {
@@ -652,6 +652,22 @@ export abstract class ResourceReconciler implements Reconciler {
     } catch (err) {
       if (!(err instanceof InvalidTransitionError)) throw err;
     }
+  }
+
+  /**
+   * When to look again at a resource waiting for commands: once the first of them is due to be
+   * sent again. Its outcome event queues the resource sooner; this is the safety net for an
+   * event that never came, not a poll.
+   */
+  #lookAgainMs(status: ResourceStatus): number {
+    const now = this.deps.now().getTime();
+    let due = this.deps.redispatchAfterMs;
+    for (const record of Object.values(status.steps)) {
+      if (record.state !== "pending") continue;
+      const left = Date.parse(record.dispatchedAt) + this.deps.redispatchAfterMs - now;
+      due = Math.min(due, left);
+    }
+    return Math.max(1_000, due + 100);
   }
 
   /** Writes status when it changed; returns when to look again. */

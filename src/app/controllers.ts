@@ -13,6 +13,7 @@ import {
 import type { Config } from "../config/index.js";
 import { INTENT_CHANNEL, type ResourceKind } from "../contexts/inventory/index.js";
 import { LeaseStore } from "../contexts/runtime/index.js";
+import type { Database } from "../db/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
 import { STREAMS } from "../nats/index.js";
 import type { Logger, Registry } from "../observability/index.js";
@@ -50,6 +51,11 @@ export interface StartControllersOptions {
   readonly lifecycle: Lifecycle;
   readonly holder?: string;
   readonly clock?: Clock;
+  /**
+   * Where the lease manager renews and takes leases: a pool of its own, so renewals never queue
+   * behind reconcile passes for a connection. Defaults to the services' database.
+   */
+  readonly leaseDb?: Database;
 }
 
 /**
@@ -117,7 +123,7 @@ export async function startControllers(options: StartControllersOptions): Promis
   };
 
   const manager = new LeaseManager({
-    port: leaseStore,
+    port: options.leaseDb ? new LeaseStore(options.leaseDb) : leaseStore,
     holder,
     datacenterId: options.datacenterId,
     shards: settings.shards,

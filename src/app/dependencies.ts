@@ -73,6 +73,25 @@ export async function openDatabase(
 }
 
 /**
+ * Opens a second, small pool to the PostgreSQL server of `DATABASE_URL` for the lease manager, so
+ * lease renewals never wait for a connection behind busy reconcile passes. Undefined with the
+ * embedded PGlite, which has a single connection anyway.
+ */
+export async function openLeaseDatabase(options: DependencyOptions): Promise<Database | undefined> {
+  const { config, log } = options;
+  if (!config.database.url) return undefined;
+  const db = await connectPostgres({
+    url: config.database.url,
+    poolMax: 2,
+    idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
+    log,
+    applicationName: `dv-${options.role}-leases`,
+  });
+  options.lifecycle.add("lease database", () => db.close());
+  return db;
+}
+
+/**
  * Connects to NATS at `NATS_URL`, or, when `embedded` is allowed and no URL is set, starts a
  * nats-server child process first.
  */

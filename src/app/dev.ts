@@ -23,7 +23,7 @@ import { startControllers } from "./controllers.js";
 import { startAdvisoryProcessor, startRelay, startWorker } from "./messaging.js";
 import { syncPlatformDirectory } from "./platform.js";
 import { createServices } from "./services.js";
-import { openDatabase, openNats } from "./dependencies.js";
+import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
 
 /** Options of {@link startDev}. */
 export interface StartDevOptions {
@@ -102,7 +102,9 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
     for (const service of WORKER_SERVICES)
       await startWorker(service, services, js, config.worker, log, metrics, lifecycle);
+    const leaseDb = await openLeaseDatabase(deps);
     await startControllers({
+      ...(leaseDb ? { leaseDb } : {}),
       services,
       js,
       settings: config.controller,

@@ -1,4 +1,9 @@
-export { type DependencyOptions, openDatabase, openNats } from "./dependencies.js";
+export {
+  type DependencyOptions,
+  openDatabase,
+  openLeaseDatabase,
+  openNats,
+} from "./dependencies.js";
 export { type RunningDev, type StartDevOptions, startDev } from "./dev.js";
 export {
   startAdvisoryProcessor,

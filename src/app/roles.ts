@@ -13,7 +13,7 @@ import { DEFAULT_TOPOLOGY, ensureTopology } from "../nats/index.js";
 import { createMetricsRegistry, type Logger } from "../observability/index.js";
 import { mountApi } from "./api.js";
 import { startControllers } from "./controllers.js";
-import { openDatabase, openNats } from "./dependencies.js";
+import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
 import { startAdvisoryProcessor, startRelay, startWorker } from "./messaging.js";
 import { syncPlatformDirectory } from "./platform.js";
 import { createServices } from "./services.js";
@@ -68,7 +68,7 @@ async function base(options: RoleOptions, role: string, withNats: boolean) {
     lifecycle.add("http", () => app.close());
     return url;
   };
-  return { app, metrics, db, js, jsm, listen, services: createServices(db, newId) };
+  return { app, metrics, db, js, jsm, listen, deps, services: createServices(db, newId) };
 }
 
 /** `dv api`: the public API (and health, readiness, metrics) over PostgreSQL. */
@@ -102,7 +102,9 @@ export async function startControllerRole(options: RoleOptions): Promise<Running
     );
   await startRelay(b.services, b.js!, log, b.metrics, lifecycle);
   await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
+  const leaseDb = await openLeaseDatabase(b.deps);
   const plane = await startControllers({
+    ...(leaseDb ? { leaseDb } : {}),
     services: b.services,
     js: b.js,
     settings: config.controller,

@@ -11,7 +11,8 @@ export interface LeaseGrant {
 export interface LeasePort {
   ensureShards(count: number): Promise<void>;
   acquire(shard: number, holder: string, ttlMs: number): Promise<LeaseGrant | undefined>;
-  renew(grant: LeaseGrant, holder: string, ttlMs: number): Promise<boolean>;
+  /** Renews the unexpired grants among `grants`; returns the shards renewed. */
+  renew(grants: readonly LeaseGrant[], holder: string, ttlMs: number): Promise<Set<number>>;
   release(grant: LeaseGrant, holder: string): Promise<void>;
   heartbeat(holder: string, datacenterId: string, ttlMs: number): Promise<string[]>;
   leave(holder: string): Promise<void>;
@@ -99,20 +100,34 @@ export class LeaseManager {
   async tick(): Promise<void> {
     const { port, holder, clock, ttlMs, renewMs, log } = this.#o;
     const now = clock.now();
+    const due: { grant: LeaseGrant; renewedAt: number }[] = [];
     for (const entry of [...this.#held.values()]) {
       const age = now - entry.renewedAt;
       if (age >= ttlMs * 0.9) {
         // Could not renew in time (the database was away, or this process was paused): assume
         // the lease is gone before someone else can hold it.
         this.#lose(entry.grant.shard, "not renewed in time");
-        continue;
+      } else if (age >= renewMs) {
+        due.push(entry);
       }
-      if (age < renewMs) continue;
+    }
+    if (due.length > 0) {
+      // The lease runs from when the database handled the renewal, which is no earlier than
+      // when it was asked: counting from the asking errs on the safe side.
+      const askedAt = clock.now();
       try {
-        if (await port.renew(entry.grant, holder, ttlMs)) entry.renewedAt = clock.now();
-        else this.#lose(entry.grant.shard, "renewal refused");
+        const renewed = await port.renew(
+          due.map((e) => e.grant),
+          holder,
+          ttlMs,
+        );
+        for (const entry of due) {
+          if (this.#held.get(entry.grant.shard) !== entry) continue;
+          if (renewed.has(entry.grant.shard)) entry.renewedAt = askedAt;
+          else this.#lose(entry.grant.shard, "renewal refused");
+        }
       } catch (err) {
-        log.warn({ err, shard: entry.grant.shard }, "lease renewal failed; retrying");
+        log.warn({ err, shards: due.length }, "lease renewal failed; retrying");
       }
     }
     let members: string[];
@@ -132,11 +147,15 @@ export class LeaseManager {
         const j = Math.floor(this.#o.random() * (i + 1));
         [free[i], free[j]] = [free[j] as number, free[i] as number];
       }
+      const started = clock.now();
       for (const shard of free) {
         if (this.#held.size >= fair || this.#stopped) break;
+        // Renewals come first: leave the rest for the next round rather than keep them waiting.
+        if (clock.now() - started > this.#o.retryMs) break;
+        const askedAt = clock.now();
         const grant = await port.acquire(shard, holder, ttlMs).catch(() => undefined);
         if (!grant) continue;
-        this.#held.set(shard, { grant, renewedAt: clock.now() });
+        this.#held.set(shard, { grant, renewedAt: askedAt });
         log.info({ shard, token: grant.token }, "lease acquired");
         this.#o.onAcquired(grant);
       }

@@ -18,7 +18,9 @@ export interface DvProcess {
 
 /** Starts `dv <args>` with exactly `env` (plus PATH and HOME) as its environment. */
 export function startDv(args: readonly string[], env: Record<string, string>): DvProcess {
-  const child = spawn(process.execPath, [DV_BIN, ...args], {
+  // DV_TEST_NODE_ARGS passes flags to the child's node (say `--cpu-prof` to profile it).
+  const nodeArgs = process.env.DV_TEST_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, DV_BIN, ...args], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

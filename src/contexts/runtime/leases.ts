@@ -1,5 +1,12 @@
 import { and, asc, eq, gt, isNull, lte, or, sql } from "drizzle-orm";
-import { ContextRole, ContextStore, type Database, type Tx } from "../../db/index.js";
+import {
+  ContextRole,
+  ContextStore,
+  type Database,
+  SqlState,
+  sqlStateOf,
+  type Tx,
+} from "../../db/index.js";
 import { leaseMembers, leases } from "./schema.js";
 
 /** A shard lease as granted: the fencing token identifies the grant. */
@@ -28,8 +35,8 @@ export class FencedError extends Error {
 /**
  * Shard leases in PostgreSQL, timed by the database's clock (never a replica's). Every grant
  * increments the shard's fencing token; {@link checkFence} refuses a writer whose token is not the
- * current one and holds the lease row shared until its transaction ends, so a takeover waits for
- * writes in flight and no write lands after one.
+ * current one and holds the lease row FOR KEY SHARE until its transaction ends, so a takeover
+ * (which locks the row FOR UPDATE) waits for writes in flight and no write lands after one.
  */
 export class LeaseStore extends ContextStore {
   constructor(db: Database) {
@@ -47,10 +54,41 @@ export class LeaseStore extends ContextStore {
     );
   }
 
-  /** Takes a free or expired shard; returns the new grant, or nothing if it is taken. */
-  acquire(shard: number, holder: string, ttlMs: number): Promise<Grant | undefined> {
+  /**
+   * Takes a free or expired shard; returns the new grant, or nothing if it is taken — or if a
+   * write of the previous holder is still in flight after `lockWaitMs` (a paused process can
+   * hold one open for long): the caller tries again on its next round rather than wait.
+   */
+  async acquire(
+    shard: number,
+    holder: string,
+    ttlMs: number,
+    lockWaitMs = 250,
+  ): Promise<Grant | undefined> {
+    try {
+      return await this.#acquire(shard, holder, ttlMs, lockWaitMs);
+    } catch (err) {
+      if (sqlStateOf(err) === SqlState.LockNotAvailable) return undefined;
+      throw err;
+    }
+  }
+
+  #acquire(
+    shard: number,
+    holder: string,
+    ttlMs: number,
+    lockWaitMs: number,
+  ): Promise<Grant | undefined> {
     return this.db.transaction((tx) =>
       this.inTx(tx, async (q) => {
+        await q.execute(sql.raw(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockWaitMs))}`));
+        // FOR UPDATE waits for every fenced write in flight on the shard (they hold the row
+        // FOR KEY SHARE); a plain UPDATE would not, as it only needs FOR NO KEY UPDATE.
+        await q
+          .select({ shard: leases.shard })
+          .from(leases)
+          .where(eq(leases.shard, shard))
+          .for("update");
         const [row] = await q
           .update(leases)
           .set({
@@ -74,8 +112,14 @@ export class LeaseStore extends ContextStore {
     );
   }
 
-  /** Extends a grant that has not expired; false when it was lost (expired or taken over). */
-  renew(grant: Grant, holder: string, ttlMs: number): Promise<boolean> {
+  /**
+   * Extends the grants of `holder` that have not expired, in one statement; returns the shards
+   * renewed (a grant missing from the answer was lost: expired or taken over). Renewal does not
+   * wait for fenced writes in flight: they hold the row FOR KEY SHARE, which an update of
+   * non-key columns does not conflict with.
+   */
+  renew(grants: readonly Grant[], holder: string, ttlMs: number): Promise<Set<number>> {
+    if (grants.length === 0) return Promise.resolve(new Set());
     return this.db.transaction((tx) =>
       this.inTx(tx, async (q) => {
         const rows = await q
@@ -86,14 +130,17 @@ export class LeaseStore extends ContextStore {
           })
           .where(
             and(
-              eq(leases.shard, grant.shard),
               eq(leases.holder, holder),
-              eq(leases.fencingToken, grant.token),
               gt(leases.expiresAt, sql`now()`),
+              or(
+                ...grants.map((g) =>
+                  and(eq(leases.shard, g.shard), eq(leases.fencingToken, g.token)),
+                ),
+              ),
             ),
           )
           .returning({ shard: leases.shard });
-        return rows.length === 1;
+        return new Set(rows.map((r) => r.shard));
       }),
     );
   }
@@ -172,7 +219,8 @@ export class LeaseStore extends ContextStore {
 
   /**
    * Refuses the rest of `tx` unless `grant` is the shard's current, unexpired grant of `holder`;
-   * locks the lease row shared until the transaction ends so no takeover can commit meanwhile.
+   * locks the lease row (FOR KEY SHARE) until the transaction ends, so no takeover can commit
+   * meanwhile while renewals of the holder go on unhindered.
    * Call it first in every transaction a reconciler writes with.
    *
    * @throws {FencedError}
@@ -195,7 +243,7 @@ export class LeaseStore extends ContextStore {
             gt(leases.expiresAt, sql`now()`),
           ),
         )
-        .for("share");
+        .for("key share");
       if (rows.length !== 1) throw new FencedError(grant.shard, grant.token);
     });
   }

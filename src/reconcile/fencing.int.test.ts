@@ -1,0 +1,141 @@
+// A controller replica frozen mid-work (SIGSTOP) past its lease, while its successor takes its
+// shards over, then thawed (SIGCONT): three times in a row. Whatever the frozen replica had in
+// flight when it woke, PostgreSQL accepted no write of it after the successor's grant, and its
+// attempts were refused by the fencing check (which its /metrics count).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../../test/support/backbone.js";
+import { fencedWrites, installFenceAudit, staleWrites } from "../../test/support/fence-audit.js";
+import { FAST_CONTROLLER, type Plane, startPlane } from "../../test/support/plane.js";
+import { LeaseStore } from "../contexts/runtime/index.js";
+import { inTransaction } from "../db/index.js";
+import { newId } from "../kernel/index.js";
+
+const ROUNDS = 3;
+const PER_ROUND = 200;
+
+let p: Plane;
+beforeAll(async () => {
+  p = await startPlane({
+    workers: ["objekt"],
+    workerSettings: { concurrency: 32 },
+    controller: { resyncMs: 30_000 },
+  });
+  await installFenceAudit(p.t.admin);
+});
+afterAll(async () => p.close());
+
+async function fencingRejections(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("dataverket_fencing_rejections_total{"))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+}
+
+describe("a controller paused past its lease", () => {
+  it("never gets a write accepted after its successor took over", async () => {
+    const operator = { principal: { subject: "t", role: "operator" as const }, correlationId: "t" };
+    const env = await p.facade.getEnvironment(
+      operator,
+      p.path.tenant,
+      p.path.project,
+      p.path.environment,
+    );
+    const leases = new LeaseStore(p.t.db);
+    const paused = await p.spawn(["controller"]);
+    const successor = await p.spawn(["controller"]);
+    const liveOf = async () => {
+      const live = (await leases.list()).filter((l) => l.live);
+      const by = new Map<string, number>();
+      for (const l of live) by.set(l.holder ?? "", (by.get(l.holder ?? "") ?? 0) + 1);
+      return by;
+    };
+    await eventually(
+      async () => ((await liveOf()).size === 2 ? true : undefined),
+      20_000,
+      "both replicas to hold shards",
+    );
+    // A holder is named `<host>-<pid>-<random>`.
+    const successorHolder = [...(await liveOf()).keys()].find((h) =>
+      h.includes(`-${successor.child.pid}-`),
+    );
+    expect(successorHolder).toBeDefined();
+
+    let created = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      // A burst of new resources, so the replica is in the middle of reconciling when frozen.
+      await inTransaction(p.t.db, async (tx) => {
+        for (let i = 0; i < PER_ROUND; i++) {
+          const resource = await p.services.inventory.createResource(tx, {
+            kind: "bucket",
+            tenantId: env.tenantId,
+            projectId: env.projectId,
+            environmentId: env.id,
+            datacenterId: "dc1",
+            name: `r${round}-${i}`,
+            spec: { quotaGiB: 1, versioning: false },
+          });
+          await p.services.tasks.create(tx, {
+            operation: "bucket.create",
+            resourceKind: "bucket",
+            resourceId: resource.id,
+            resourceGeneration: 1,
+            tenantId: env.tenantId,
+            projectId: env.projectId,
+            environmentId: env.id,
+            datacenterId: "dc1",
+            actor: "user:test",
+            correlationId: newId(),
+          });
+        }
+      });
+      created += PER_ROUND;
+      const before = await fencedWrites(p.t.admin);
+      await eventually(
+        async () => ((await fencedWrites(p.t.admin)) >= before + 20 ? true : undefined),
+        30_000,
+        "the replicas to be busy with the burst",
+      );
+      paused.child.kill("SIGSTOP");
+      const stoppedAt = Date.now();
+      // The successor takes shards of the frozen replica once their leases expire (those it
+      // froze in the middle of a write stay locked until it wakes or its session is ended).
+      await eventually(
+        async () =>
+          ((await liveOf()).get(successorHolder ?? "") ?? 0) > FAST_CONTROLLER.shards / 2
+            ? true
+            : undefined,
+        20_000,
+        "the successor to take shards over",
+      );
+      expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(FAST_CONTROLLER.leaseTtlMs * 0.9);
+      paused.child.kill("SIGCONT");
+      await eventually(
+        async () => {
+          const [row] = await p.t.admin.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM task.tasks WHERE state = 'succeeded'",
+          );
+          return row?.n === created ? true : undefined;
+        },
+        120_000,
+        `the ${created} resources so far to converge`,
+      );
+      // Both replicas hold shards again before the next round.
+      await eventually(
+        async () => ((await liveOf()).size === 2 ? true : undefined),
+        20_000,
+        "the thawed replica to hold shards again",
+      );
+    }
+
+    expect(await staleWrites(p.t.admin)).toEqual([]);
+    expect(await fencedWrites(p.t.admin)).toBeGreaterThanOrEqual(created);
+    const rejected =
+      (await fencingRejections(paused.port)) + (await fencingRejections(successor.port));
+    expect(rejected).toBeGreaterThan(0);
+    const [effects] = await p.t.admin.query<{ n: number; resources: number }>(
+      "SELECT count(*)::int AS n, count(DISTINCT resource_id)::int AS resources FROM simulator.effects WHERE operation = 'provision'",
+    );
+    expect(effects).toEqual({ n: created, resources: created });
+  }, 600_000);
+});
