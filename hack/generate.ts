@@ -1,11 +1,13 @@
 // Regenerates the committed files that are generated from code. `npm run generate` writes them;
 // `hack/check-generated.sh` runs this into a scratch folder and fails on any difference.
 //
-//   docs/api/openapi.json         the OpenAPI 3.1 document of /api/v1 (from src/api's zod schemas)
-//   docs/generated/messages.md    every NATS subject and message type (from src/messaging)
+//   docs/api/openapi.json            OpenAPI 3.1 document of /api/v1 (from src/api's zod schemas)
+//   docs/generated/messages.md       every NATS subject and message type (from src/messaging)
+//   docs/generated/configuration.md  every configuration variable (from src/config/schema.ts)
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { buildOpenApiDocument } from "../src/api/index.js";
+import { renderConfigReference } from "../src/config/index.js";
 import { messages, renderMessageCatalog } from "../src/messaging/index.js";
 
 const root = resolve(process.argv[2] ?? join(import.meta.dirname, ".."));
@@ -18,3 +20,4 @@ function write(relative: string, text: string): void {
 
 write("docs/api/openapi.json", `${JSON.stringify(await buildOpenApiDocument(), null, 2)}\n`);
 write("docs/generated/messages.md", renderMessageCatalog(messages));
+write("docs/generated/configuration.md", renderConfigReference());

@@ -227,6 +227,8 @@ export abstract class ResourceReconciler implements Reconciler {
     const generation = resource.generation;
     const tasks = await this.deps.services.taskStore.allFor(resource.id, tx);
     const open = tasks.filter((t) => ["created", "queued", "started"].includes(t.state));
+    const correlationId = open.at(-1)?.correlationId;
+    if (correlationId) log = log.child({ correlation_id: correlationId });
     const forGeneration = tasks.filter((t) => t.resourceGeneration === generation);
     const current = (name: string) => {
       const r = status.steps[name];
@@ -424,6 +426,8 @@ export abstract class ResourceReconciler implements Reconciler {
     log: Logger,
   ): Promise<ReconcileResult | undefined> {
     const tasks = await this.deps.services.taskStore.openFor(resource.id, tx);
+    const correlationId = tasks.at(-1)?.correlationId;
+    if (correlationId) log = log.child({ correlation_id: correlationId });
     // Let commands in flight settle before tearing down what they build.
     const inFlight = Object.entries(status.steps).filter(
       ([n, r]) => r.state === "pending" && !n.startsWith("delete:"),

@@ -5,7 +5,15 @@ import {
   AuditStore,
 } from "../contexts/audit/index.js";
 import { InventoryStore, type Resource, type ResourceKind } from "../contexts/inventory/index.js";
-import { IdempotencyStore, OutboxStore } from "../contexts/runtime/index.js";
+import {
+  type DeadLetter,
+  DeadLetterStore,
+  type DeadLetterState,
+  IdempotencyStore,
+  InboxStore,
+  OutboxStore,
+} from "../contexts/runtime/index.js";
+import { DeadLetterService } from "../backbone/index.js";
 import { type Task, type TaskEvent, TaskStore } from "../contexts/task/index.js";
 import {
   type Environment,
@@ -104,6 +112,8 @@ export class ApiFacade {
   readonly audit: AuditStore;
   readonly idempotency: IdempotencyStore;
   readonly taskService: TaskService;
+  readonly deadLetters: DeadLetterStore;
+  readonly #deadLetterService: DeadLetterService;
   readonly #tenantNames = new NameCache();
   readonly #projectNames = new NameCache();
 
@@ -114,9 +124,21 @@ export class ApiFacade {
     this.tasks = new TaskStore(deps.db, deps.newId);
     this.audit = new AuditStore(deps.db);
     this.idempotency = new IdempotencyStore(deps.db);
+    const outbox = new OutboxStore(deps.db);
     this.taskService = new TaskService({
       tasks: this.tasks,
-      outbox: new OutboxStore(deps.db),
+      outbox,
+      newId: deps.newId,
+      now: deps.now,
+    });
+    this.deadLetters = new DeadLetterStore(deps.db);
+    this.#deadLetterService = new DeadLetterService({
+      db: deps.db,
+      deadLetters: this.deadLetters,
+      inbox: new InboxStore(deps.db),
+      outbox,
+      audit: this.audit,
+      tasks: this.taskService,
       newId: deps.newId,
       now: deps.now,
     });
@@ -875,6 +897,48 @@ export class ApiFacade {
       throw new ForbiddenError("a project-scoped reader may not read the tenant's audit trail");
     }
     return this.audit.list({ ...filter, tenantId }, options);
+  }
+
+  // ---------------------------------------------------------------- dead letters (operators)
+
+  /** Dead letters, oldest first, by state and service. */
+  listDeadLetters(
+    ctx: CallContext,
+    filter: { state?: DeadLetterState | undefined; service?: string | undefined },
+    options: { limit: number; after?: string | undefined },
+  ): Promise<Page<DeadLetter>> {
+    this.#requireOperator(ctx, "read dead letters");
+    return this.deadLetters.list(clean(filter), options);
+  }
+
+  /** @throws {NotFoundError} */
+  getDeadLetter(ctx: CallContext, id: string): Promise<DeadLetter> {
+    this.#requireOperator(ctx, "read dead letters");
+    return this.deadLetters.get(id);
+  }
+
+  /**
+   * Sends a dead letter's message again (new id, caused by the dead letter), puts its task back
+   * to `queued`, and audits it.
+   *
+   * @throws {NotFoundError} @throws {InvalidTransitionError} when it is not open.
+   */
+  async replayDeadLetter(ctx: CallContext, id: string, reason: string): Promise<DeadLetter> {
+    this.#requireOperator(ctx, "replay dead letters");
+    const { messageId } = await this.#deadLetterService.replay(
+      id,
+      actorOf(ctx.principal),
+      reason,
+      ctx.correlationId,
+    );
+    return { ...(await this.deadLetters.get(id)), replayMessageId: messageId };
+  }
+
+  /** Sets a dead letter aside for good, audited. @throws {InvalidTransitionError} when not open. */
+  async discardDeadLetter(ctx: CallContext, id: string, reason: string): Promise<DeadLetter> {
+    this.#requireOperator(ctx, "discard dead letters");
+    await this.#deadLetterService.discard(id, actorOf(ctx.principal), reason, ctx.correlationId);
+    return this.deadLetters.get(id);
   }
 }
 

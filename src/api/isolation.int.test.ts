@@ -85,6 +85,9 @@ function bodyFor(op: Operation): unknown {
       return { name: "intruder", spec: { quotaGiB: 1 } };
     case "cancel":
       return {};
+    case "replay":
+    case "discard":
+      return { reason: "intruder" };
     default:
       return {};
   }
@@ -98,6 +101,8 @@ function urlFor(op: Operation, by: "id" | "name"): string {
     environment: by === "id" ? b.environment.id : b.environment.name,
     name: by === "id" ? (bResources[kind]?.id ?? "") : (bResources[kind]?.name ?? ""),
     task: b.task.id,
+    // No dead letter exists; operator-only routes must refuse before looking.
+    deadLetter: "01a207c8-d2cc-734f-a462-00f8ba530062",
   };
   return `/api/v1${op.path.replace(/\{(\w+)\}/g, (_m, key: string) => values[key] ?? "missing")}`;
 }

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { AuditRecord as AuditRow } from "../contexts/audit/index.js";
 import type { Resource as ResourceRow } from "../contexts/inventory/index.js";
+import type { DeadLetter as DeadLetterRecord } from "../contexts/runtime/index.js";
 import type { Task as TaskRow, TaskEvent as TaskEventRow } from "../contexts/task/index.js";
 import type {
   Environment as EnvironmentRow,
@@ -9,6 +10,7 @@ import type {
 } from "../contexts/tenancy/index.js";
 import type {
   AuditRecord,
+  DeadLetter,
   Environment,
   KindPath,
   Project,
@@ -179,5 +181,29 @@ export function auditOut(row: AuditRow): z.input<typeof AuditRecord> {
     before: row.before,
     after: row.after,
     correlationId: row.correlationId,
+  };
+}
+
+/** A dead letter as the API shows it. */
+export function deadLetterOut(row: DeadLetterRecord): z.input<typeof DeadLetter> {
+  return {
+    kind: "DeadLetter",
+    id: row.id,
+    state: row.state as z.input<typeof DeadLetter>["state"],
+    service: row.service,
+    subject: row.subject,
+    type: row.type,
+    messageId: row.messageId,
+    reason: row.reason,
+    deliveryCount: row.deliveryCount,
+    errors: row.errors,
+    envelope: row.envelope,
+    correlationId: row.correlationId,
+    causationId: row.causationId,
+    taskId: row.taskId,
+    createdAt: iso(row.createdAt),
+    resolvedAt: row.resolvedAt ? iso(row.resolvedAt) : null,
+    resolvedBy: row.resolvedBy,
+    replayMessageId: row.replayMessageId,
   };
 }

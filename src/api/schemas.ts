@@ -309,6 +309,47 @@ export const AuditRecord = z
   })
   .meta({ id: "AuditRecord" });
 
+// ------------------------------------------------------------------ dead letters
+
+export const DEAD_LETTER_STATE_VALUES = ["open", "replayed", "discarded"] as const;
+
+export const DeadLetter = z
+  .object({
+    kind: z.literal("DeadLetter"),
+    id: Id,
+    state: z.enum(DEAD_LETTER_STATE_VALUES).meta({
+      description: "`open` until an operator replays or discards it; nothing replays by itself.",
+    }),
+    service: z.string().meta({ example: "nett" }),
+    subject: z.string().meta({ example: "dv.nett.cmd.apply" }),
+    type: z.string().meta({ example: "nett.network.apply" }),
+    messageId: z.string().meta({ description: "The id of the message that could not be handled." }),
+    reason: z.string(),
+    deliveryCount: z.number().int(),
+    errors: z
+      .array(z.object({ at: Timestamp, code: z.string(), message: z.string() }))
+      .meta({ description: "Every failed attempt, oldest first." }),
+    envelope: z
+      .record(z.string(), z.unknown())
+      .meta({ description: "The message as received (`{raw}` when it was not valid JSON)." }),
+    correlationId: z.string(),
+    causationId: z.string().nullable(),
+    taskId: Id.nullable(),
+    createdAt: Timestamp,
+    resolvedAt: Timestamp.nullable(),
+    resolvedBy: z.string().nullable(),
+    replayMessageId: z.string().nullable().meta({
+      description: "The id of the message a replay sent (its causation is this dead letter).",
+    }),
+  })
+  .meta({ id: "DeadLetter" });
+
+export const DeadLetterAction = z
+  .strictObject({
+    reason: z.string().min(1).max(500).meta({ description: "Why: recorded in the audit trail." }),
+  })
+  .meta({ id: "DeadLetterAction" });
+
 // ------------------------------------------------------------------ common
 
 export const listOf = <T extends z.ZodType>(item: T, id: string) =>

@@ -13,6 +13,7 @@ import type { TokenVerifier } from "../auth/index.js";
 import type { ApiFacade } from "./facade.js";
 import { RequestError, toProblem } from "./problems.js";
 import type { RouteDeps, ZodApp } from "./routes/common.js";
+import { registerDeadLetterRoutes } from "./routes/dead-letters.js";
 import { registerResourceRoutes } from "./routes/resources.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
 import { registerTenancyRoutes } from "./routes/tenancy.js";
@@ -138,6 +139,7 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
       registerTenancyRoutes(zapi, deps);
       registerResourceRoutes(zapi, deps);
       registerTaskRoutes(zapi, deps);
+      registerDeadLetterRoutes(zapi, deps);
     },
     { prefix: "/api/v1" },
   );

@@ -20,7 +20,13 @@ import { newId } from "../kernel/index.js";
 import { WORKER_SERVICES } from "../messaging/index.js";
 import { DEFAULT_TOPOLOGY, ensureTopology } from "../nats/index.js";
 import { startControllers } from "./controllers.js";
-import { startAdvisoryProcessor, startRelay, startWorker } from "./messaging.js";
+import {
+  registerDeadLetterMetrics,
+  startAdvisoryProcessor,
+  startRelay,
+  startSimulatorControl,
+  startWorker,
+} from "./messaging.js";
 import { syncPlatformDirectory } from "./platform.js";
 import { createServices } from "./services.js";
 import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
@@ -100,8 +106,11 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     );
     await startRelay(services, js, log, metrics, lifecycle);
     await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
-    for (const service of WORKER_SERVICES)
+    registerDeadLetterMetrics(services, metrics);
+    for (const service of WORKER_SERVICES) {
       await startWorker(service, services, js, config.worker, log, metrics, lifecycle);
+      startSimulatorControl(service, services, nats.nc, log, lifecycle);
+    }
     const leaseDb = await openLeaseDatabase(deps);
     await startControllers({
       ...(leaseDb ? { leaseDb } : {}),

@@ -8,6 +8,7 @@ export { type RunningDev, type StartDevOptions, startDev } from "./dev.js";
 export {
   startAdvisoryProcessor,
   startRelay,
+  startSimulatorControl,
   startWorker,
   type WorkerSettings,
 } from "./messaging.js";

@@ -1,9 +1,11 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { AdvisoryProcessor, OutboxRelay } from "../backbone/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
 import type { WorkerService } from "../messaging/index.js";
-import type { Logger, Registry } from "../observability/index.js";
-import { SimulatedDriver, Worker } from "../workers/index.js";
+import { Gauge } from "prom-client";
+import { type Logger, metricOnce, type Registry } from "../observability/index.js";
+import { serveSimulatorControl, SimulatedDriver, Worker } from "../workers/index.js";
 import type { Services } from "./services.js";
 
 /** Tunables of the workers. */
@@ -35,6 +37,29 @@ export async function startRelay(
   await relay.start();
   lifecycle.add("outbox-relay", () => relay.stop());
   return relay;
+}
+
+/**
+ * `dataverket_dead_letters_open{service,reason}`, read from PostgreSQL on every scrape. Registered
+ * by the controller role only, so a fleet reports each dead letter once.
+ */
+export function registerDeadLetterMetrics(services: Services, metrics: Registry): void {
+  metricOnce(
+    metrics,
+    "dataverket_dead_letters_open",
+    () =>
+      new Gauge({
+        name: "dataverket_dead_letters_open",
+        help: "Dead letters waiting for an operator to replay or discard them",
+        labelNames: ["service", "reason"] as const,
+        registers: [metrics],
+        async collect() {
+          this.reset();
+          for (const row of await services.deadLetterStore.openByService())
+            this.set({ service: row.service, reason: row.reason }, row.count);
+        },
+      }),
+  );
 }
 
 /** Starts the dead-letter processor of JetStream advisories; stopped by the lifecycle. */
@@ -97,4 +122,24 @@ export async function startWorker(
   await worker.start();
   lifecycle.add(`worker-${service}`, () => worker.stop());
   return worker;
+}
+
+/**
+ * Answers the simulator controls of a worker service on `dv.rpc.<service>.sim_*` (what
+ * `dv sim fault` and `dv sim drift` ask); stopped by the lifecycle.
+ */
+export function startSimulatorControl(
+  service: WorkerService,
+  services: Services,
+  nc: NatsConnection,
+  log: Logger,
+  lifecycle: Lifecycle,
+): void {
+  const control = serveSimulatorControl({
+    nc,
+    service,
+    store: services.simulator,
+    log: log.child({ component: "simulator-control", worker: service }),
+  });
+  lifecycle.add(`simulator-control-${service}`, () => control.stop());
 }

@@ -14,7 +14,13 @@ import { createMetricsRegistry, type Logger } from "../observability/index.js";
 import { mountApi } from "./api.js";
 import { startControllers } from "./controllers.js";
 import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
-import { startAdvisoryProcessor, startRelay, startWorker } from "./messaging.js";
+import {
+  registerDeadLetterMetrics,
+  startAdvisoryProcessor,
+  startRelay,
+  startSimulatorControl,
+  startWorker,
+} from "./messaging.js";
 import { syncPlatformDirectory } from "./platform.js";
 import { createServices } from "./services.js";
 
@@ -68,7 +74,17 @@ async function base(options: RoleOptions, role: string, withNats: boolean) {
     lifecycle.add("http", () => app.close());
     return url;
   };
-  return { app, metrics, db, js, jsm, listen, deps, services: createServices(db, newId) };
+  return {
+    app,
+    metrics,
+    db,
+    nc: nats?.nc,
+    js,
+    jsm,
+    listen,
+    deps,
+    services: createServices(db, newId),
+  };
 }
 
 /** `dv api`: the public API (and health, readiness, metrics) over PostgreSQL. */
@@ -102,6 +118,7 @@ export async function startControllerRole(options: RoleOptions): Promise<Running
     );
   await startRelay(b.services, b.js!, log, b.metrics, lifecycle);
   await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
+  registerDeadLetterMetrics(b.services, b.metrics);
   const leaseDb = await openLeaseDatabase(b.deps);
   const plane = await startControllers({
     ...(leaseDb ? { leaseDb } : {}),
@@ -124,5 +141,6 @@ export async function startWorkerRole(
   const b = await base(options, `worker-${options.service}`, true);
   await startRelay(b.services, b.js!, log, b.metrics, lifecycle);
   await startWorker(options.service, b.services, b.js!, config.worker, log, b.metrics, lifecycle);
+  startSimulatorControl(options.service, b.services, b.nc!, log, lifecycle);
   return { url: await b.listen(), summary: `worker ${options.service}` };
 }

@@ -1,4 +1,4 @@
-/** Exit codes of `dv`, documented in docs/cli.md; scripts may rely on them. */
+/** Exit codes of `dv`, documented in docs/operations.md (Exit codes of `dv`); scripts may rely on them. */
 export const ExitCode = {
   /** The command did what was asked. */
   Ok: 0,

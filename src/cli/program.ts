@@ -1,7 +1,10 @@
 import { Command } from "commander";
 import { registerDev } from "./commands/dev.js";
+import { registerDlq } from "./commands/dlq.js";
 import { registerMigrate } from "./commands/migrate.js";
 import { registerRoles } from "./commands/roles.js";
+import { registerSim } from "./commands/sim.js";
+import { registerTail } from "./commands/tail.js";
 import { registerToken } from "./commands/token.js";
 
 /** The version printed by `dv --version`. */
@@ -16,8 +19,11 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride();
   registerDev(program);
+  registerDlq(program);
   registerMigrate(program);
   registerRoles(program);
+  registerSim(program);
+  registerTail(program);
   registerToken(program);
   return program;
 }

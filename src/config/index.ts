@@ -1,3 +1,10 @@
 export { ConfigError, ConfigFileError, type ConfigProblem } from "./errors.js";
 export { type LoadConfigOptions, loadConfig, systemSearchPath } from "./load.js";
-export { type Config, ENV_BINDINGS, JWT_ALGORITHMS, LOG_LEVELS } from "./schema.js";
+export { renderConfigReference } from "./reference.js";
+export {
+  type Config,
+  ENV_BINDINGS,
+  type EnvBinding,
+  JWT_ALGORITHMS,
+  LOG_LEVELS,
+} from "./schema.js";

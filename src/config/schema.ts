@@ -199,49 +199,244 @@ export type Config = z.output<typeof configSchema>;
 export interface EnvBinding {
   readonly env: string;
   readonly path: readonly string[];
+  /**
+   * What the setting does, in plain words: the allowed values or range the schema enforces, the
+   * unit, and what happens when it is unset if it has no default. Rendered into
+   * docs/generated/configuration.md.
+   */
+  readonly description: string;
 }
 
 /** Every environment variable the control plane reads, and the field it sets. */
 export const ENV_BINDINGS: readonly EnvBinding[] = [
-  { env: "DV_DATACENTER_ID", path: ["datacenterId"] },
-  { env: "DV_LOG_LEVEL", path: ["log", "level"] },
-  { env: "DV_HTTP_HOST", path: ["http", "host"] },
-  { env: "DV_HTTP_PORT", path: ["http", "port"] },
-  { env: "DV_HTTP_BODY_LIMIT_BYTES", path: ["http", "bodyLimitBytes"] },
-  { env: "DATABASE_URL", path: ["database", "url"] },
-  { env: "DV_DB_POOL_MAX", path: ["database", "poolMax"] },
-  { env: "DV_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", path: ["database", "idleInTransactionTimeoutMs"] },
-  { env: "DV_PGLITE_DIR", path: ["database", "pgliteDir"] },
-  { env: "NATS_URL", path: ["nats", "url"] },
-  { env: "DV_NATS_PORT", path: ["nats", "port"] },
-  { env: "DV_NATS_SERVER_BIN", path: ["nats", "serverBin"] },
-  { env: "DV_NATS_STORE_DIR", path: ["nats", "storeDir"] },
-  { env: "KUBECONFIG", path: ["kubernetes", "kubeconfig"] },
-  { env: "DV_PLATFORM_CONFIG_DIR", path: ["platform", "configDir"] },
-  { env: "DV_AUTH_ISSUER", path: ["auth", "issuer"] },
-  { env: "DV_AUTH_AUDIENCE", path: ["auth", "audience"] },
-  { env: "DV_AUTH_ALGORITHMS", path: ["auth", "algorithms"] },
-  { env: "DV_AUTH_JWKS_URL", path: ["auth", "jwksUrl"] },
-  { env: "DV_AUTH_PUBLIC_KEY_FILE", path: ["auth", "publicKeyFile"] },
-  { env: "DV_AUTH_DEV_KEY_FILE", path: ["auth", "devKeyFile"] },
-  { env: "DV_CONTROLLER_SHARDS", path: ["controller", "shards"] },
-  { env: "DV_LEASE_TTL_MS", path: ["controller", "leaseTtlMs"] },
-  { env: "DV_LEASE_RENEW_MS", path: ["controller", "leaseRenewMs"] },
-  { env: "DV_LEASE_RETRY_MS", path: ["controller", "leaseRetryMs"] },
-  { env: "DV_RESYNC_MS", path: ["controller", "resyncMs"] },
-  { env: "DV_CONTROLLER_CONCURRENCY", path: ["controller", "concurrency"] },
-  { env: "DV_REDISPATCH_AFTER_MS", path: ["controller", "redispatchAfterMs"] },
-  { env: "DV_OBSERVE_EVERY_MS", path: ["controller", "observeEveryMs"] },
-  { env: "DV_WORKER_CONCURRENCY", path: ["worker", "concurrency"] },
-  { env: "DV_WORKER_MAX_ATTEMPTS", path: ["worker", "maxAttempts"] },
-  { env: "DV_WORKER_BACKOFF_BASE_MS", path: ["worker", "backoffBaseMs"] },
-  { env: "DV_WORKER_BACKOFF_MAX_MS", path: ["worker", "backoffMaxMs"] },
-  { env: "DV_WORKER_ACK_WAIT_MS", path: ["worker", "ackWaitMs"] },
-  { env: "DV_SIM_LATENCY_MS", path: ["worker", "simLatencyMs"] },
-  { env: "DV_SIM_FAILURE_RATE", path: ["worker", "simFailureRate"] },
-  { env: "DV_API_RATE_LIMIT", path: ["api", "rateLimit"] },
-  { env: "DV_API_RATE_WINDOW_MS", path: ["api", "rateWindowMs"] },
-  { env: "DV_API_IDEMPOTENCY_TTL_HOURS", path: ["api", "idempotencyTtlHours"] },
+  {
+    env: "DV_DATACENTER_ID",
+    path: ["datacenterId"],
+    description:
+      "The datacenter this process belongs to, written on every log line and on the controller's lease membership. A DNS label: lower-case letters, digits and `-`, 1 to 63 characters.",
+  },
+  {
+    env: "DV_LOG_LEVEL",
+    path: ["log", "level"],
+    description:
+      "Lowest level of the JSON log lines written to stdout: `trace`, `debug`, `info`, `warn`, `error`, `fatal`, or `silent` (no logging).",
+  },
+  {
+    env: "DV_HTTP_HOST",
+    path: ["http", "host"],
+    description:
+      "Address the HTTP server binds: the API (for `dv api` and `dv dev`) and `/healthz`, `/readyz`, `/metrics` of every role. A host name or IP address.",
+  },
+  {
+    env: "DV_HTTP_PORT",
+    path: ["http", "port"],
+    description:
+      "Port of the HTTP server, 0 to 65535; `0` picks a free port. `--port` overrides it.",
+  },
+  {
+    env: "DV_HTTP_BODY_LIMIT_BYTES",
+    path: ["http", "bodyLimitBytes"],
+    description:
+      "Largest request body accepted, in bytes, 1024 to 67108864 (64 MiB); a larger body is answered with 413.",
+  },
+  {
+    env: "DATABASE_URL",
+    path: ["database", "url"],
+    description:
+      "The PostgreSQL server that is the system of record, a `postgres://` or `postgresql://` URL. When unset, `dv dev` embeds PGlite in `database.pgliteDir`, and `dv api`, `dv controller` and `dv worker` refuse to start.",
+  },
+  {
+    env: "DV_DB_POOL_MAX",
+    path: ["database", "poolMax"],
+    description:
+      "PostgreSQL connections in the process's pool, 1 to 500. A controller opens a second pool of 2 connections of its own for lease renewals.",
+  },
+  {
+    env: "DV_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+    path: ["database", "idleInTransactionTimeoutMs"],
+    description:
+      "PostgreSQL ends a session that stays idle inside a transaction this long, in milliseconds, 1000 to 3600000: a paused process cannot hold locks (a shard's lease row) for longer.",
+  },
+  {
+    env: "DV_PGLITE_DIR",
+    path: ["database", "pgliteDir"],
+    description:
+      "Data directory of the embedded PGlite database that `dv dev` uses when `DATABASE_URL` is unset. Relative paths are resolved against the working directory.",
+  },
+  {
+    env: "NATS_URL",
+    path: ["nats", "url"],
+    description:
+      "The nats-server(s) to connect to: one or more comma-separated `nats://` or `tls://` URLs. When unset, `dv dev` spawns its own nats-server, and `dv controller` and `dv worker` refuse to start.",
+  },
+  {
+    env: "DV_NATS_PORT",
+    path: ["nats", "port"],
+    description:
+      "Client port of the nats-server that `dv dev` spawns when `NATS_URL` is unset, 0 to 65535; `0` picks a free port.",
+  },
+  {
+    env: "DV_NATS_SERVER_BIN",
+    path: ["nats", "serverBin"],
+    description:
+      "The nats-server binary `dv dev` spawns. When unset, `.cache/bin/nats-server` of the checkout (built by `hack/nats.sh install`), then `nats-server` on `PATH`.",
+  },
+  {
+    env: "DV_NATS_STORE_DIR",
+    path: ["nats", "storeDir"],
+    description:
+      "JetStream store directory of the nats-server that `dv dev` spawns. Relative paths are resolved against the working directory.",
+  },
+  {
+    env: "KUBECONFIG",
+    path: ["kubernetes", "kubeconfig"],
+    description:
+      "A kubeconfig file of the cluster that holds the platform configuration. When set, `dv controller` does not apply `platform.configDir` at start; when unset, platform configuration is read from `platform.configDir`.",
+  },
+  {
+    env: "DV_PLATFORM_CONFIG_DIR",
+    path: ["platform", "configDir"],
+    description:
+      "Directory of platform-configuration YAML (the custom resources: datacenters, pools, …) that `dv dev`, and `dv controller` without a kubeconfig, apply at start. Relative paths are resolved against the working directory.",
+  },
+  {
+    env: "DV_AUTH_ISSUER",
+    path: ["auth", "issuer"],
+    description: "The `iss` claim every bearer token must carry.",
+  },
+  {
+    env: "DV_AUTH_AUDIENCE",
+    path: ["auth", "audience"],
+    description: "The `aud` claim every bearer token must carry.",
+  },
+  {
+    env: "DV_AUTH_ALGORITHMS",
+    path: ["auth", "algorithms"],
+    description:
+      "JWS algorithms accepted on bearer tokens, comma-separated, at least one of `ES256`, `ES384`, `EdDSA`, `RS256`, `PS256` (asymmetric only). The first is the algorithm of the key in `DV_AUTH_PUBLIC_KEY_FILE`.",
+  },
+  {
+    env: "DV_AUTH_JWKS_URL",
+    path: ["auth", "jwksUrl"],
+    description:
+      "An `https://` or `http://` URL of the identity provider's JWKS, where token verification keys come from; it wins over `DV_AUTH_PUBLIC_KEY_FILE`. When unset, the public key file is used; `dv api` needs one of the two.",
+  },
+  {
+    env: "DV_AUTH_PUBLIC_KEY_FILE",
+    path: ["auth", "publicKeyFile"],
+    description:
+      "A PEM public key file that verifies bearer tokens, used when `DV_AUTH_JWKS_URL` is unset. When both are unset, `dv api` refuses to start, and `dv dev` verifies tokens with its development key.",
+  },
+  {
+    env: "DV_AUTH_DEV_KEY_FILE",
+    path: ["auth", "devKeyFile"],
+    description:
+      "The development signing key of `dv dev` and `dv token create`, created by `dv dev` when missing. Never used by `dv api`. Relative paths are resolved against the working directory.",
+  },
+  {
+    env: "DV_CONTROLLER_SHARDS",
+    path: ["controller", "shards"],
+    description:
+      "Number of shards the resource keys are spread over, 1 to 4096; each shard is leased by one controller replica at a time. Give every controller replica of one database the same value.",
+  },
+  {
+    env: "DV_LEASE_TTL_MS",
+    path: ["controller", "leaseTtlMs"],
+    description:
+      "How long a shard lease lasts after its last renewal, in milliseconds, 1000 to 600000; must be greater than `DV_LEASE_RENEW_MS`. A replica that could not renew gives the shard up at 90 % of it.",
+  },
+  {
+    env: "DV_LEASE_RENEW_MS",
+    path: ["controller", "leaseRenewMs"],
+    description:
+      "A held lease is renewed once it is this old, in milliseconds, 200 to 600000; must be less than `DV_LEASE_TTL_MS`.",
+  },
+  {
+    env: "DV_LEASE_RETRY_MS",
+    path: ["controller", "leaseRetryMs"],
+    description:
+      "Interval of the lease manager's rounds (renew, heartbeat, take free or expired shards, give back extras), in milliseconds, 100 to 600000, with ±20 % jitter.",
+  },
+  {
+    env: "DV_RESYNC_MS",
+    path: ["controller", "resyncMs"],
+    description:
+      "Every resource of the shards a replica holds is queued again this often, in milliseconds, 1000 to 86400000, with ±20 % jitter.",
+  },
+  {
+    env: "DV_CONTROLLER_CONCURRENCY",
+    path: ["controller", "concurrency"],
+    description: "Reconcile passes run at once per resource kind, 1 to 1024.",
+  },
+  {
+    env: "DV_REDISPATCH_AFTER_MS",
+    path: ["controller", "redispatchAfterMs"],
+    description:
+      "A command with no answer after this long, in milliseconds, 1000 to 86400000, is sent again with the same id (so it is de-duplicated, never done twice).",
+  },
+  {
+    env: "DV_OBSERVE_EVERY_MS",
+    path: ["controller", "observeEveryMs"],
+    description:
+      "How often a ready network is asked for its actual configuration to detect drift, in milliseconds, 1000 to 86400000.",
+  },
+  {
+    env: "DV_WORKER_CONCURRENCY",
+    path: ["worker", "concurrency"],
+    description: "Commands one worker handles at once, 1 to 1024.",
+  },
+  {
+    env: "DV_WORKER_MAX_ATTEMPTS",
+    path: ["worker", "maxAttempts"],
+    description:
+      "Attempts at a transiently failing command before it is dead-lettered and its task fails, 1 to 100. JetStream's delivery limit of the worker consumers is this plus 3.",
+  },
+  {
+    env: "DV_WORKER_BACKOFF_BASE_MS",
+    path: ["worker", "backoffBaseMs"],
+    description:
+      "First retry delay of a failed command, in milliseconds, 1 to 600000; the delay doubles with every attempt, is capped by `DV_WORKER_BACKOFF_MAX_MS`, and is drawn at random below that (full jitter).",
+  },
+  {
+    env: "DV_WORKER_BACKOFF_MAX_MS",
+    path: ["worker", "backoffMaxMs"],
+    description: "Longest retry delay of a failed command, in milliseconds, 1 to 3600000.",
+  },
+  {
+    env: "DV_WORKER_ACK_WAIT_MS",
+    path: ["worker", "ackWaitMs"],
+    description:
+      "JetStream's ack wait of the worker consumers, in milliseconds, 1000 to 3600000: a command not acknowledged in this time is delivered again. A busy worker reports progress every third of it.",
+  },
+  {
+    env: "DV_SIM_LATENCY_MS",
+    path: ["worker", "simLatencyMs"],
+    description:
+      "How long the simulated driver takes per operation, in milliseconds, 0 to 3600000; from 2000 it reports progress in quarters.",
+  },
+  {
+    env: "DV_SIM_FAILURE_RATE",
+    path: ["worker", "simFailureRate"],
+    description:
+      "Probability that a simulated operation fails transiently, a number from 0 to 1 (0.1 fails one in ten).",
+  },
+  {
+    env: "DV_API_RATE_LIMIT",
+    path: ["api", "rateLimit"],
+    description:
+      "Requests one tenant (an operator: one subject) may make per `DV_API_RATE_WINDOW_MS` before it is answered 429, 1 to 1000000.",
+  },
+  {
+    env: "DV_API_RATE_WINDOW_MS",
+    path: ["api", "rateWindowMs"],
+    description: "The window of `DV_API_RATE_LIMIT`, in milliseconds, 100 to 3600000.",
+  },
+  {
+    env: "DV_API_IDEMPOTENCY_TTL_HOURS",
+    path: ["api", "idempotencyTtlHours"],
+    description:
+      "How long an `Idempotency-Key` and its first response are remembered, in hours, 24 to 720.",
+  },
 ];
 
 /** Fields holding file-system paths, resolved against the working directory at load. */

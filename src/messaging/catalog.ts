@@ -1,5 +1,6 @@
 import { defineDeadLetterEvents, defineDomainMessages } from "./domain.js";
 import { MessageRegistry } from "./registry.js";
+import { defineSimulatorRequests } from "./simulator.js";
 import { defineTaskEvents } from "./tasks.js";
 
 /** Every message type of the platform, shared by producers and consumers. */
@@ -13,3 +14,6 @@ export const domainCommands = defineDomainMessages(messages);
 
 /** Sentral's dead-letter events. */
 export const deadLetterEvents = defineDeadLetterEvents(messages);
+
+/** Request/reply controls of the workers' simulated drivers, by service (tests and demos). */
+export const simulatorRequests = defineSimulatorRequests(messages);

@@ -1,4 +1,17 @@
-export { deadLetterEvents, domainCommands, messages, taskEvents } from "./catalog.js";
+export {
+  deadLetterEvents,
+  domainCommands,
+  messages,
+  simulatorRequests,
+  taskEvents,
+} from "./catalog.js";
+export {
+  simDriftRequest,
+  simFaultRequest,
+  type SimReply,
+  simReply,
+  type SimulatorRequests,
+} from "./simulator.js";
 export { type CommandSpec, commandBase, deadLetterEventData, eventBase } from "./domain.js";
 export {
   ENVELOPE_SPEC_VERSION,

@@ -1,1 +1,1 @@
-export { type Device, type Effect, type Fault, SimulatorStore } from "./store.js";
+export { type Device, type Effect, EVERY_RESOURCE, type Fault, SimulatorStore } from "./store.js";

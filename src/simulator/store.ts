@@ -1,10 +1,13 @@
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { ContextRole, ContextStore, type Database, type Tx } from "../db/index.js";
 import { devices, effects, faults } from "./schema.js";
 
 export type Device = typeof devices.$inferSelect;
 export type Effect = typeof effects.$inferSelect;
 export type Fault = typeof faults.$inferSelect;
+
+/** The resource id of a fault that hits every resource of its service (the nil UUID). */
+export const EVERY_RESOURCE = "00000000-0000-0000-0000-000000000000";
 
 /** The store of the simulated domain services (their own schema, their own role). */
 export class SimulatorStore extends ContextStore {
@@ -89,7 +92,10 @@ export class SimulatorStore extends ContextStore {
     });
   }
 
-  /** Changes a device behind the platform's back (to demonstrate drift correction). */
+  /**
+   * Changes fields of a device behind the platform's back (to demonstrate drift correction); the
+   * fields not named keep their values.
+   */
   drift(
     service: string,
     resourceId: string,
@@ -100,7 +106,10 @@ export class SimulatorStore extends ContextStore {
       this.inTx(tx, async (q) => {
         const rows = await q
           .update(devices)
-          .set({ state, updatedAt: sql`now()` })
+          .set({
+            state: sql`${devices.state} || ${JSON.stringify(state)}::jsonb`,
+            updatedAt: sql`now()`,
+          })
           .where(
             and(
               eq(devices.service, service),
@@ -121,17 +130,18 @@ export class SimulatorStore extends ContextStore {
   takeFault(service: string, resourceId: string, step: string): Promise<Fault | undefined> {
     return this.db.transaction((tx) =>
       this.inTx(tx, async (q) => {
+        // The most specific fault wins: this resource before every resource, one step before all.
         const [fault] = await q
           .select()
           .from(faults)
           .where(
             and(
               eq(faults.service, service),
-              eq(faults.resourceId, resourceId),
+              inArray(faults.resourceId, [resourceId, EVERY_RESOURCE]),
               sql`${faults.step} IN ('', ${step})`,
             ),
           )
-          .orderBy(sql`${faults.step} DESC`)
+          .orderBy(sql`${faults.resourceId} = ${EVERY_RESOURCE}`, sql`${faults.step} DESC`)
           .limit(1)
           .for("update");
         if (!fault) return undefined;
@@ -143,7 +153,7 @@ export class SimulatorStore extends ContextStore {
             .where(
               and(
                 eq(faults.service, service),
-                eq(faults.resourceId, resourceId),
+                eq(faults.resourceId, fault.resourceId),
                 eq(faults.step, fault.step),
               ),
             );
@@ -153,7 +163,10 @@ export class SimulatorStore extends ContextStore {
     );
   }
 
-  /** Injects a fault: every operation on the resource (or one step of it) fails. */
+  /**
+   * Injects a fault: every operation on the resource (or one step of it) fails; with
+   * {@link EVERY_RESOURCE} as the resource, every operation of the service does.
+   */
   setFault(input: {
     service: string;
     resourceId: string;
@@ -183,13 +196,26 @@ export class SimulatorStore extends ContextStore {
     );
   }
 
-  /** Clears the faults of a resource; returns how many there were. */
-  clearFaults(resourceId: string): Promise<number> {
+  /**
+   * Clears the faults of a resource ({@link EVERY_RESOURCE}: the service-wide ones), of one
+   * service when given; returns how many there were.
+   */
+  clearFaults(resourceId: string, service?: string): Promise<number> {
     return this.db.transaction((tx) =>
       this.inTx(
         tx,
         async (q) =>
-          (await q.delete(faults).where(eq(faults.resourceId, resourceId)).returning()).length,
+          (
+            await q
+              .delete(faults)
+              .where(
+                and(
+                  eq(faults.resourceId, resourceId),
+                  service ? eq(faults.service, service) : undefined,
+                ),
+              )
+              .returning()
+          ).length,
       ),
     );
   }

@@ -7,3 +7,8 @@ export {
 } from "./driver.js";
 export { SimulatedDriver, type SimulatedDriverOptions } from "./simulated.js";
 export { Worker, type WorkerOptions } from "./worker.js";
+export {
+  askSimulator,
+  serveSimulatorControl,
+  type SimulatorControlOptions,
+} from "./sim-control.js";

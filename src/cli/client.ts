@@ -1,0 +1,92 @@
+import { type Command, Option } from "commander";
+import { CliError } from "./errors.js";
+import { ExitCode } from "./exit-codes.js";
+
+/** Where the API is and who calls it: `--server`/`DV_SERVER` and `--token`/`DV_TOKEN`. */
+export interface ApiTarget {
+  readonly server: string;
+  readonly token: string | undefined;
+}
+
+/** Adds `--server` and `--token` (with their environment variables) to a command. */
+export function withApiOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option("--server <url>", "the Dataverket API")
+        .env("DV_SERVER")
+        .default("http://127.0.0.1:8080"),
+    )
+    .addOption(
+      new Option("--token <jwt>", "bearer token (npx dv token create --role operator in dev)").env(
+        "DV_TOKEN",
+      ),
+    );
+}
+
+const EXIT_BY_STATUS: Readonly<Record<number, ExitCode>> = {
+  400: ExitCode.Usage,
+  404: ExitCode.NotFound,
+  409: ExitCode.Conflict,
+  412: ExitCode.Conflict,
+};
+
+/**
+ * Calls the API and returns the parsed JSON body. A problem response becomes a {@link CliError}
+ * with its detail (and field errors) on one line; an unreachable server says how to start one.
+ */
+export async function callApi<T>(
+  target: ApiTarget,
+  method: "GET" | "POST" | "PATCH" | "DELETE",
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  let server: URL;
+  try {
+    server = new URL(target.server);
+  } catch {
+    throw new CliError(
+      `--server "${target.server}" is not a URL (like http://127.0.0.1:8080)`,
+      ExitCode.Usage,
+    );
+  }
+  const url = new URL(`/api/v1${path}`, server);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: {
+        accept: "application/json",
+        ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    throw new CliError(
+      `cannot reach the API at ${server.origin}: start it (npm run dev) or pass --server`,
+      ExitCode.Unavailable,
+      { cause: err },
+    );
+  }
+  const text = await response.text();
+  if (response.ok) return (text ? JSON.parse(text) : undefined) as T;
+  // A problem document (RFC 9457): its detail names the fields at fault.
+  let problem: { title?: string; detail?: string } = {};
+  try {
+    problem = JSON.parse(text) as typeof problem;
+  } catch {
+    // not a problem document; the status says enough
+  }
+  const detail = problem.detail ?? problem.title ?? response.statusText;
+  const hint =
+    response.status === 401
+      ? target.token
+        ? " (the token was refused: mint a new one)"
+        : " (pass --token or set DV_TOKEN; in dev: export DV_TOKEN=$(npx dv token create --role operator))"
+      : "";
+  throw new CliError(
+    `${method} ${url.pathname} answered ${response.status}: ${detail}${hint}`,
+    EXIT_BY_STATUS[response.status] ?? ExitCode.Failed,
+  );
+}
