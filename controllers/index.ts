@@ -24,3 +24,18 @@ export {
   PlatformSync,
   type SyncResult,
 } from "./platform/sync.js";
+export {
+  KUBE_LEASE_DEFAULTS,
+  KubeLeaseElector,
+  type KubeLeaseTimings,
+} from "./platform/kube-lease.js";
+export { PLATFORM_SHARD, PlatformLeadership } from "./platform/leader.js";
+export { PlatformReconciler } from "./platform/reconciler.js";
+export {
+  DirectoryPlatformSource,
+  KubernetesPlatformSource,
+  PLATFORM_FINALIZER,
+  type PlatformObject,
+  type PlatformSource,
+  platformKey,
+} from "./platform/source.js";

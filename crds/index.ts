@@ -11,5 +11,12 @@ export {
   PlatformPolicySpec,
   RecoveryPolicySpec,
   ServerPoolSpec,
+  STATUS_FIELDS,
+  statusSchema,
   VERSION,
 } from "./schemas.js";
+export {
+  crdFileName,
+  customResourceDefinition,
+  renderCustomResourceDefinitions,
+} from "./render.js";

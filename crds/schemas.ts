@@ -20,6 +20,7 @@ const name = z
 
 const cidr = z
   .string()
+  .max(43)
   .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/, {
     error: "must be a CIDR prefix like 10.0.0.0/16",
   })
@@ -57,12 +58,24 @@ export const DatacenterSpec = z
   })
   .meta({ description: "A datacenter: identity, site, failure domain and endpoints." });
 
+/** A rule the API server checks with CEL; the zod schema next to it checks the same. */
+const cel = (rule: string, message: string, fieldPath?: string) => ({
+  "x-kubernetes-validations": [{ rule, message, ...(fieldPath ? { fieldPath } : {}) }],
+});
+
 export const VlanRange = z
   .strictObject({
     start: z.number().int().min(1).max(4094),
     end: z.number().int().min(1).max(4094),
   })
-  .refine((r) => r.start <= r.end, { error: "start must not be above end", path: ["start"] });
+  .refine((r) => r.start <= r.end, { error: "start must not be above end", path: ["start"] })
+  .meta({
+    description: "VLAN ids start to end, both included.",
+    ...cel("self.start <= self.end", "start must not be above end", ".start"),
+  });
+
+const overlapping = (ranges: readonly { start: number; end: number }[]): boolean =>
+  ranges.some((a, i) => ranges.some((b, j) => i < j && a.start <= b.end && b.start <= a.end));
 
 export const NetworkPoolSpec = z
   .strictObject({
@@ -71,7 +84,17 @@ export const NetworkPoolSpec = z
       .boolean()
       .default(false)
       .meta({ description: "Networks of the datacenter that name no pool use this one." }),
-    vlanRanges: z.array(VlanRange).max(64).default([]),
+    vlanRanges: z
+      .array(VlanRange)
+      .max(64)
+      .default([])
+      .refine((r) => !overlapping(r), { error: "VLAN ranges must not overlap" })
+      .meta(
+        cel(
+          "self.all(a, self.exists_one(b, a.start <= b.end && b.start <= a.end))",
+          "VLAN ranges must not overlap",
+        ),
+      ),
     prefixes: z.array(cidr).max(64).default([]),
   })
   .meta({
@@ -148,6 +171,61 @@ export const RecoveryPolicySpec = z
     description: "The recovery targets of one bounded context's PostgreSQL data (seed 002).",
   });
 
+// ------------------------------------------------------------------ status
+
+/** A condition, as in Kubernetes' metav1.Condition. */
+export const Condition = z.strictObject({
+  type: z.string().max(316),
+  status: z.enum(["True", "False", "Unknown"]),
+  reason: z.string().max(1024),
+  message: z.string().max(32768),
+  lastTransitionTime: z.iso.datetime(),
+  observedGeneration: z.number().int().min(0).optional(),
+});
+
+const PoolUsage = z.strictObject({ total: z.number().int(), free: z.number().int() });
+
+const usedBy = z
+  .array(z.string())
+  .meta({ description: "What uses this pool (at most 20), as '<kind> <id>'." });
+
+/** What each kind reports besides conditions and observedGeneration. */
+export const STATUS_FIELDS: Readonly<Record<string, Record<string, z.ZodType>>> = {
+  Datacenter: { objectStorageGiB: z.number().int() },
+  NetworkPool: { vlans: PoolUsage, usedBy },
+  ServerPool: {
+    servers: PoolUsage,
+    retained: z
+      .array(z.string())
+      .meta({
+        description: "Servers gone from the spec but kept until their owner releases them.",
+      }),
+    usedBy,
+  },
+  MachineClass: { cpuCores: z.number().int(), memoryMiB: z.number().int() },
+};
+
+/** The status of `kind`: kstatus conditions, observedGeneration, and the kind's own fields. */
+export function statusSchema(kind: string) {
+  return z
+    .object({
+      observedGeneration: z.number().int().min(0).optional(),
+      conditions: z
+        .array(Condition)
+        .max(8)
+        .optional()
+        .meta({
+          "x-kubernetes-list-type": "map",
+          "x-kubernetes-list-map-keys": ["type"],
+          description: "Ready; Reconciling and Stalled only while true (kstatus).",
+        }),
+      ...Object.fromEntries(
+        Object.entries(STATUS_FIELDS[kind] ?? {}).map(([k, v]) => [k, z.optional(v)]),
+      ),
+    })
+    .meta({ description: "What the controller observed." });
+}
+
 /** One kind: its names and the schema of its spec. */
 export interface KindDefinition {
   readonly kind: string;
@@ -189,13 +267,6 @@ export const KINDS: readonly KindDefinition[] = [
     spec: NetworkPoolSpec,
     description:
       "VLAN ranges and IP prefixes of a datacenter that tenant networks are allocated from.",
-    specRules: [
-      {
-        rule: "self.vlanRanges.all(r, r.start <= r.end)",
-        message: "every VLAN range's start must not be above its end",
-        fieldPath: ".vlanRanges",
-      },
-    ],
     columns: [
       { name: "Datacenter", type: "string", jsonPath: ".spec.datacenter" },
       { name: "Default", type: "boolean", jsonPath: ".spec.default" },

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts or stops every real service the tests use: PostgreSQL and nats-server.
+# Starts or stops every real service the tests use: PostgreSQL, nats-server, and a Kubernetes
+# control plane (etcd and kube-apiserver, hack/kube.sh).
 #
 #   hack/services.sh up      install what is missing and start what is not running; prints the
 #                            names of the services this call started, one per line
@@ -7,7 +8,7 @@
 #   hack/services.sh env     print the environment the test suite uses to find them
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SERVICES=(postgres nats)
+SERVICES=(postgres nats kube)
 
 case "${1:-}" in
   up)
@@ -26,6 +27,7 @@ case "${1:-}" in
   env)
     echo "DV_TEST_DATABASE_URL=$("$HACK_DIR/postgres.sh" url)"
     echo "DV_TEST_NATS_URL=$("$HACK_DIR/nats.sh" url)"
+    echo "DV_TEST_KUBECONFIG=$("$HACK_DIR/kube.sh" kubeconfig)"
     ;;
   *) echo "usage: $0 up|down [name…]|env" >&2; exit 2 ;;
 esac

@@ -8,7 +8,7 @@ import type {
 import { kindOf } from "../../crds/index.js";
 import type { Services } from "../../src/app/index.js";
 import type { ServerSpec } from "../../src/contexts/inventory/index.js";
-import { inTransaction } from "../../src/db/index.js";
+import { inTransaction, type Tx } from "../../src/db/index.js";
 import { BUCKET_CAPACITY } from "../bucket/reconciler.js";
 
 /** A platform object as applied (from a cluster or a directory). */
@@ -69,9 +69,29 @@ function expandServers(spec: z.output<typeof ServerPoolSpec>): ServerSpec[] {
  */
 export class PlatformSync {
   readonly #services: Services;
+  readonly #fence: (tx: Tx) => Promise<void>;
 
-  constructor(services: Services) {
+  /**
+   * @param options.fence called first in every transaction that writes; it throws to refuse the
+   *   write (the platform controller's PostgreSQL lease, `FencedError`).
+   */
+  constructor(services: Services, options: { fence?: (tx: Tx) => Promise<void> } = {}) {
     this.#services = services;
+    this.#fence = options.fence ?? (() => Promise.resolve());
+  }
+
+  /** Records what the controller observed of an object, for readers of the platform context. */
+  async recordStatus(
+    kind: string,
+    name: string,
+    status: Record<string, unknown>,
+    observedGeneration: number,
+  ): Promise<void> {
+    const { platform, db } = this.#services;
+    await inTransaction(db, async (tx) => {
+      await this.#fence(tx);
+      await platform.setStatus(tx, kind, name, status, observedGeneration);
+    });
   }
 
   async apply(input: PlatformObjectInput): Promise<SyncResult> {
@@ -90,6 +110,7 @@ export class PlatformSync {
     const { inventory, platform, db } = this.#services;
     try {
       return await inTransaction(db, async (tx) => {
+        await this.#fence(tx);
         await platform.upsert(tx, {
           kind: input.kind,
           name: input.name,
@@ -173,6 +194,7 @@ export class PlatformSync {
     const { inventory, platform, db } = this.#services;
     try {
       await inTransaction(db, async (tx) => {
+        await this.#fence(tx);
         if (kind === "NetworkPool") await inventory.deleteNetworkPool(tx, name);
         if (kind === "ServerPool") await inventory.deleteServerPool(tx, name);
         if (kind === "Datacenter") await inventory.deleteDatacenter(tx, name);

@@ -27,7 +27,7 @@ import {
   startSimulatorControl,
   startWorker,
 } from "./messaging.js";
-import { syncPlatformDirectory } from "./platform.js";
+import { startPlatform } from "./platform.js";
 import { createServices } from "./services.js";
 import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
 
@@ -99,11 +99,16 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     });
     const js = jetstream(nats.nc);
     const services = createServices(db, newId);
-    const platform = await syncPlatformDirectory(
+    const leaseDb = await openLeaseDatabase(deps);
+    const platformStarted = await startPlatform({
+      config,
       services,
-      config.platform.configDir,
-      log.child({ component: "platform" }),
-    );
+      log,
+      metrics,
+      lifecycle,
+      ...(leaseDb ? { leaseDb } : {}),
+    });
+    const platform = platformStarted.summary ?? { applied: new Map<string, number>(), refused: 0 };
     await startRelay(services, js, log, metrics, lifecycle);
     await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
     registerDeadLetterMetrics(services, metrics);
@@ -111,7 +116,6 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       await startWorker(service, services, js, config.worker, log, metrics, lifecycle);
       startSimulatorControl(service, services, nats.nc, log, lifecycle);
     }
-    const leaseDb = await openLeaseDatabase(deps);
     await startControllers({
       ...(leaseDb ? { leaseDb } : {}),
       services,
@@ -153,7 +157,9 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       `  metrics    ${apiUrl}/metrics`,
       `  database   ${db.target}`,
       `  NATS       ${nats.url}${nats.embeddedPid === undefined ? "" : ` (embedded, pid ${nats.embeddedPid})`}`,
-      `  platform   ${config.platform.configDir} (${platformSummary}${platform.refused > 0 ? `; ${platform.refused} refused, see the log` : ""})`,
+      platformStarted.source === "kubernetes"
+        ? "  platform   custom resources of the cluster in KUBECONFIG (watched)"
+        : `  platform   ${config.platform.configDir} (${platformSummary}${platform.refused > 0 ? `; ${platform.refused} refused, see the log` : ""}; watched for changes)`,
       `  workers    ${WORKER_SERVICES.join(", ")} (simulated drivers, ${config.worker.simLatencyMs} ms per operation)`,
       "  logs       JSON lines on stdout (this banner is on stderr)",
       "",

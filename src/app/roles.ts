@@ -21,7 +21,7 @@ import {
   startSimulatorControl,
   startWorker,
 } from "./messaging.js";
-import { syncPlatformDirectory } from "./platform.js";
+import { startPlatform } from "./platform.js";
 import { createServices } from "./services.js";
 
 /** Options every process role takes. */
@@ -110,16 +110,18 @@ export async function startApiRole(options: RoleOptions): Promise<RunningRole> {
 export async function startControllerRole(options: RoleOptions): Promise<RunningRole> {
   const { config, log, lifecycle } = options;
   const b = await base(options, "controller", true);
-  if (!config.kubernetes.kubeconfig)
-    await syncPlatformDirectory(
-      b.services,
-      config.platform.configDir,
-      log.child({ component: "platform" }),
-    );
+  const leaseDb = await openLeaseDatabase(b.deps);
+  await startPlatform({
+    config,
+    services: b.services,
+    log,
+    metrics: b.metrics,
+    lifecycle,
+    ...(leaseDb ? { leaseDb } : {}),
+  });
   await startRelay(b.services, b.js!, log, b.metrics, lifecycle);
   await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
   registerDeadLetterMetrics(b.services, b.metrics);
-  const leaseDb = await openLeaseDatabase(b.deps);
   const plane = await startControllers({
     ...(leaseDb ? { leaseDb } : {}),
     services: b.services,

@@ -109,6 +109,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** A kubeconfig; when absent platform configuration is read from `platform.configDir`. */
       kubeconfig: path.optional(),
+      /** Use the pod's service account (in a cluster) instead of a kubeconfig. */
+      inCluster: z.union([z.boolean(), z.stringbool()]).default(false),
+      /** Namespace of the leader-election Lease; in a cluster, the pod's own by default. */
+      namespace: dnsLabel.optional(),
     })
     .prefault({}),
   platform: z
@@ -292,6 +296,18 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     path: ["kubernetes", "kubeconfig"],
     description:
       "A kubeconfig file of the cluster that holds the platform configuration. When set, `dv controller` does not apply `platform.configDir` at start; when unset, platform configuration is read from `platform.configDir`.",
+  },
+  {
+    env: "DV_KUBE_IN_CLUSTER",
+    path: ["kubernetes", "inCluster"],
+    description:
+      "`true`: read platform configuration from the cluster the process runs in, with the pod's service account (what the Helm chart sets). Takes precedence over `KUBECONFIG`.",
+  },
+  {
+    env: "DV_KUBE_NAMESPACE",
+    path: ["kubernetes", "namespace"],
+    description:
+      "Namespace of the `coordination.k8s.io` Lease the platform controllers elect their leader with. Default: the pod's namespace in a cluster, else `default`.",
   },
   {
     env: "DV_PLATFORM_CONFIG_DIR",

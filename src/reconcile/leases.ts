@@ -142,7 +142,11 @@ export class LeaseManager {
     const replicas = Math.max(1, new Set([...members, holder]).size);
     const fair = Math.ceil(this.#o.shards / replicas);
     if (this.#held.size < fair) {
-      const free = leases.filter((l) => !l.live).map((l) => l.shard);
+      // Only shards of this key space: the table also holds rows of other lease users (the
+      // platform controller's, below 0) and of a larger shard count used before.
+      const free = leases
+        .filter((l) => !l.live && l.shard >= 0 && l.shard < this.#o.shards)
+        .map((l) => l.shard);
       for (let i = free.length - 1; i > 0; i--) {
         const j = Math.floor(this.#o.random() * (i + 1));
         [free[i], free[j]] = [free[j] as number, free[i] as number];

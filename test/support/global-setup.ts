@@ -1,5 +1,5 @@
-// Vitest global setup of the integration tier: installs and starts the real PostgreSQL and
-// nats-server through hack/services.sh (idempotent), and stops at the end only what it started,
+// Vitest global setup of the integration tier: installs and starts the real PostgreSQL,
+// nats-server and kube-apiserver (with etcd) through hack/services.sh (idempotent), and stops at the end only what it started,
 // so a developer's already-running services stay up. DV_KEEP_SERVICES=1 keeps everything running.
 // It also builds the migrated template database every test file clones (template.ts).
 import { execFile } from "node:child_process";
@@ -12,7 +12,8 @@ const run = promisify(execFile);
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const { stdout } = await run("bash", ["hack/services.sh", "up"], {
     maxBuffer: 16 * 1024 * 1024,
-    timeout: 15 * 60_000,
+    // A first run on a machine builds etcd and kube-apiserver from source (hack/kube.sh).
+    timeout: 60 * 60_000,
   });
   const started = stdout.split("\n").filter(Boolean);
   project.provide("dvTemplateDatabase", await ensureTemplate());

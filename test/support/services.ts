@@ -1,3 +1,5 @@
+import { resolve } from "node:path";
+
 // Where the integration tier finds the services hack/services.sh started. The defaults match the
 // hack scripts; DV_TEST_PG_PORT and DV_TEST_NATS_PORT move both together.
 
@@ -9,3 +11,9 @@ export const TEST_DATABASE_URL = `postgres://postgres@127.0.0.1:${pgPort}/postgr
 
 /** Client URL of the test nats-server. */
 export const TEST_NATS_URL = `nats://127.0.0.1:${natsPort}`;
+
+/** Kubeconfig of the test kube-apiserver (admin token), written by hack/kube.sh. */
+export const TEST_KUBECONFIG = resolve(import.meta.dirname, "../../.cache/kube/kubeconfig");
+
+/** The pinned kubectl hack/kube.sh builds. */
+export const TEST_KUBECTL = resolve(import.meta.dirname, "../../.cache/bin/kubectl");

@@ -54,6 +54,15 @@ export class LeaseStore extends ContextStore {
     );
   }
 
+  /** Makes sure the row of one lease outside the shard range exists (the platform controller's). */
+  ensureShard(shard: number): Promise<void> {
+    return this.db.transaction((tx) =>
+      this.inTx(tx, async (q) => {
+        await q.insert(leases).values({ shard }).onConflictDoNothing();
+      }),
+    );
+  }
+
   /**
    * Takes a free or expired shard; returns the new grant, or nothing if it is taken — or if a
    * write of the previous holder is still in flight after `lockWaitMs` (a paused process can

@@ -1,0 +1,311 @@
+// Platform controllers against a real kube-apiserver (hack/kube.sh) and PostgreSQL: the
+// generated CRDs, the samples, validation by the API server, status, finalizers, leader election.
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../../test/support/backbone.js";
+import { createTestDatabase, type TestDatabase } from "../../test/support/database.js";
+import {
+  ALL_PLATFORM_KINDS,
+  coordinationApi,
+  freshPlatformApi,
+  kubectl,
+  kubectlOk,
+  testKubeConfig,
+} from "../../test/support/kube.js";
+import {
+  PLATFORM_LEASE_NAME,
+  type RunningPlatformControllers,
+  startPlatformControllers,
+} from "../../src/app/platform.js";
+import { createServices, type Services } from "../../src/app/services.js";
+import { inTransaction } from "../../src/db/index.js";
+import { newId } from "../../src/kernel/index.js";
+import { createLogger } from "../../src/observability/index.js";
+import { KubernetesPlatformSource, PLATFORM_FINALIZER } from "../index.js";
+
+const log = createLogger({
+  level: process.env.DV_TEST_LOG === "1" ? "debug" : "silent",
+  service: "test",
+  datacenterId: "dc1",
+});
+const FAST = { leaseTtlMs: 3_000, leaseRenewMs: 1_000, leaseRetryMs: 300 };
+
+let t: TestDatabase;
+let services: Services;
+const running: RunningPlatformControllers[] = [];
+
+async function startReplica(holder: string): Promise<RunningPlatformControllers> {
+  const kc = testKubeConfig();
+  const r = await startPlatformControllers({
+    services,
+    source: new KubernetesPlatformSource(kc, log.child({ holder })),
+    holder,
+    settings: FAST,
+    kube: { api: coordinationApi(kc), namespace: "default" },
+    log: log.child({ holder }),
+  });
+  running.push(r);
+  return r;
+}
+
+interface Obj {
+  metadata: {
+    generation: number;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+  };
+  status?: {
+    observedGeneration?: number;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+}
+
+async function getObject(resource: string): Promise<Obj | undefined> {
+  const r = await kubectl(["get", resource, "-o", "json"]);
+  return r.code === 0 ? (JSON.parse(r.stdout) as Obj) : undefined;
+}
+
+const condition = (o: Obj | undefined, type: string) =>
+  o?.status?.conditions?.find((c) => c.type === type);
+
+async function leaseHolder(): Promise<string | undefined> {
+  const out = await kubectl([
+    "get",
+    "lease",
+    PLATFORM_LEASE_NAME,
+    "-n",
+    "default",
+    "-o",
+    "jsonpath={.spec.holderIdentity}",
+  ]);
+  return out.code === 0 ? out.stdout : undefined;
+}
+
+beforeAll(async () => {
+  await freshPlatformApi();
+  await kubectl(["delete", "lease", PLATFORM_LEASE_NAME, "-n", "default", "--ignore-not-found"]);
+  t = await createTestDatabase();
+  services = createServices(t.db, newId);
+});
+
+afterAll(async () => {
+  for (const r of running) await r.stop();
+  await t?.drop();
+});
+
+describe("platform custom resources on a real API server", () => {
+  it("accepts every generated CRD, with short names and categories", async () => {
+    const out = await kubectlOk([
+      "api-resources",
+      "--api-group=platform.dataverket.io",
+      "-o",
+      "wide",
+    ]);
+    for (const [plural, short] of [
+      ["datacenters", "dc"],
+      ["networkpools", "np"],
+      ["serverpools", "sp"],
+      ["machineclasses", "mc"],
+      ["platformpolicies", "pp"],
+      ["recoverypolicies", "rp"],
+    ]) {
+      expect(out).toMatch(
+        new RegExp(`^${plural}\\s+${short}\\s+platform.dataverket.io/v1alpha1\\s+false`, "m"),
+      );
+    }
+    expect(out).toContain("dataverket,dataverket-platform");
+  });
+
+  it("refuses an invalid VLAN range, naming the field", async () => {
+    const r = await kubectl([
+      "apply",
+      "-f",
+      "config/samples/invalid/networkpool-vlan-range-reversed.yaml",
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("spec.vlanRanges[0].start");
+    expect(r.stderr).toContain("start must not be above end");
+    expect(await getObject("networkpool/dc1-reversed")).toBeUndefined();
+
+    const overlapping = `apiVersion: platform.dataverket.io/v1alpha1
+kind: NetworkPool
+metadata: { name: dc1-overlap }
+spec:
+  datacenter: dc1
+  vlanRanges: [{ start: 10, end: 20 }, { start: 15, end: 30 }]
+`;
+    const o = await kubectl(["apply", "-f", "-"], overlapping);
+    expect(o.code).not.toBe(0);
+    expect(o.stderr).toContain("spec.vlanRanges");
+    expect(o.stderr).toContain("VLAN ranges must not overlap");
+
+    const unknownField = `apiVersion: platform.dataverket.io/v1alpha1
+kind: MachineClass
+metadata: { name: typo }
+spec: { cpuCores: 4, memoryMiB: 8192, memoryGiB: 8 }
+`;
+    const u = await kubectl(["apply", "-f", "-"], unknownField);
+    expect(u.code).not.toBe(0);
+    expect(u.stderr).toContain('unknown field "spec.memoryGiB"');
+  });
+
+  it("brings every sample to Ready, as kubectl wait and kubectl get show", async () => {
+    await startReplica("replica-a");
+    await kubectlOk(["apply", "-k", "config/samples"]);
+    const wait = await kubectl([
+      "wait",
+      ALL_PLATFORM_KINDS,
+      "--all",
+      "--for=condition=Ready",
+      "--timeout=90s",
+    ]);
+    expect(wait.stderr).toBe("");
+    expect(wait.code).toBe(0);
+    expect(wait.stdout.trim().split("\n")).toHaveLength(13);
+
+    const items = JSON.parse(await kubectlOk(["get", ALL_PLATFORM_KINDS, "-o", "json"])) as {
+      items: Obj[];
+    };
+    for (const o of items.items) {
+      expect(o.status?.observedGeneration).toBe(o.metadata.generation);
+      expect(o.metadata.finalizers).toEqual([PLATFORM_FINALIZER]);
+    }
+
+    const table = await kubectlOk(["get", "networkpools"]);
+    expect(table.split("\n")[0]).toMatch(/^NAME\s+DATACENTER\s+DEFAULT\s+READY\s+STATUS\s+AGE$/);
+    expect(table).toMatch(/^dc1-tenant\s+dc1\s+true\s+True\s+generation 1 is applied\s+\d+s$/m);
+    const servers = await kubectlOk(["get", "sp", "dc1-rack-a"]);
+    expect(servers).toMatch(/^dc1-rack-a\s+dc1\s+64\s+64\s+True/m);
+
+    // The platform and inventory contexts hold what the cluster says.
+    const pools = await t.admin.query<{ name: string }>(
+      "SELECT name FROM inventory.network_pools ORDER BY name",
+    );
+    expect(pools.map((p) => p.name)).toContain("dc1-tenant");
+  });
+
+  it("waits (Reconciling) for a datacenter that does not exist yet, then becomes Ready", async () => {
+    await kubectlOk(
+      ["apply", "-f", "-"],
+      `apiVersion: platform.dataverket.io/v1alpha1
+kind: NetworkPool
+metadata: { name: dc2-tenant }
+spec: { datacenter: dc2, vlanRanges: [{ start: 100, end: 199 }], prefixes: [10.128.0.0/16] }
+`,
+    );
+    const waiting = await eventually(
+      async () => {
+        const c = condition(await getObject("np/dc2-tenant"), "Reconciling");
+        return c?.status === "True" ? c : undefined;
+      },
+      30_000,
+      "the pool to say it waits for dc2",
+    );
+    expect(waiting.reason).toBe("DependencyMissing");
+    expect(waiting.message).toContain("dc2");
+
+    await kubectlOk(
+      ["apply", "-f", "-"],
+      `apiVersion: platform.dataverket.io/v1alpha1
+kind: Datacenter
+metadata: { name: dc2 }
+spec: { site: osl, failureDomain: osl-b }
+`,
+    );
+    const ready = await kubectl([
+      "wait",
+      "np/dc2-tenant",
+      "--for=condition=Ready",
+      "--timeout=60s",
+    ]);
+    expect(ready.code).toBe(0);
+    expect(condition(await getObject("np/dc2-tenant"), "Reconciling")).toBeUndefined();
+  });
+
+  it("stalls a pool whose prefixes overlap another's, with the reason and message", async () => {
+    await kubectlOk(
+      ["apply", "-f", "-"],
+      `apiVersion: platform.dataverket.io/v1alpha1
+kind: NetworkPool
+metadata: { name: dc1-clash }
+spec: { datacenter: dc1, prefixes: [10.64.0.0/16] }
+`,
+    );
+    const stalled = await kubectl([
+      "wait",
+      "np/dc1-clash",
+      "--for=condition=Stalled",
+      "--timeout=60s",
+    ]);
+    expect(stalled.code).toBe(0);
+    const o = await getObject("np/dc1-clash");
+    expect(condition(o, "Stalled")?.reason).toBe("Overlap");
+    expect(condition(o, "Ready")?.status).toBe("False");
+    expect(o?.status?.observedGeneration).toBe(o?.metadata.generation);
+    await kubectlOk(["delete", "np/dc1-clash", "--timeout=60s"]);
+  });
+
+  it("holds a pool in use with its finalizer, says what uses it, and lets go once it is free", async () => {
+    const owner = { kind: "network", id: randomUUID() };
+    await inTransaction(t.db, (tx) =>
+      services.inventory.reserveVlan(tx, { networkPool: "dc2-tenant", owner }),
+    );
+    await kubectlOk(["delete", "np/dc2-tenant", "--wait=false"]);
+    const held = await eventually(
+      async () => {
+        const o = await getObject("np/dc2-tenant");
+        const c = condition(o, "Reconciling");
+        return c?.reason === "InUse" ? { o, c } : undefined;
+      },
+      30_000,
+      "the pool to say what holds it",
+    );
+    expect(held.o?.metadata.deletionTimestamp).toBeDefined();
+    expect(held.c.message).toContain(owner.id);
+
+    await inTransaction(t.db, (tx) => services.inventory.releaseAll(tx, owner));
+    const gone = await kubectl(["wait", "np/dc2-tenant", "--for=delete", "--timeout=60s"]);
+    expect(gone.code).toBe(0);
+    const [row] = await t.admin.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM inventory.network_pools WHERE name = 'dc2-tenant'",
+    );
+    expect(row?.n).toBe(0);
+  });
+
+  it("hands leadership over: one leader at a time, and the successor reconciles", async () => {
+    const a = running[0];
+    if (!a) throw new Error("no first replica");
+    const b = await startReplica("replica-b");
+    expect(await leaseHolder()).toBe("replica-a");
+    expect(a.leadership.leading).toBe(true);
+    // B stays a follower while A renews.
+    await new Promise((r) => setTimeout(r, 2 * FAST.leaseTtlMs));
+    expect(b.leadership.leading).toBe(false);
+    expect(await leaseHolder()).toBe("replica-a");
+
+    await a.stop();
+    await eventually(
+      async () => (b.leadership.leading ? true : undefined),
+      15_000,
+      "replica B to lead",
+    );
+    expect(await leaseHolder()).toBe("replica-b");
+
+    await kubectlOk(["patch", "mc/m1-small", "--type=merge", "-p", '{"spec":{"cpuCores":12}}']);
+    const done = await eventually(
+      async () => {
+        const o = await getObject("mc/m1-small");
+        return o?.status?.observedGeneration === 2 && condition(o, "Ready")?.status === "True"
+          ? o
+          : undefined;
+      },
+      30_000,
+      "the change to be reconciled by B",
+    );
+    expect(done.metadata.generation).toBe(2);
+    const [status] = await t.admin.query<{ cpu: number }>(
+      "SELECT (status->>'cpuCores')::int AS cpu FROM platform.objects WHERE kind = 'MachineClass' AND name = 'm1-small'",
+    );
+    expect(status?.cpu).toBe(12);
+  });
+});
