@@ -195,11 +195,9 @@ export const STATUS_FIELDS: Readonly<Record<string, Record<string, z.ZodType>>> 
   NetworkPool: { vlans: PoolUsage, usedBy },
   ServerPool: {
     servers: PoolUsage,
-    retained: z
-      .array(z.string())
-      .meta({
-        description: "Servers gone from the spec but kept until their owner releases them.",
-      }),
+    retained: z.array(z.string()).meta({
+      description: "Servers gone from the spec but kept until their owner releases them.",
+    }),
     usedBy,
   },
   MachineClass: { cpuCores: z.number().int(), memoryMiB: z.number().int() },
@@ -209,7 +207,9 @@ export const STATUS_FIELDS: Readonly<Record<string, Record<string, z.ZodType>>> 
 export function statusSchema(kind: string) {
   return z
     .object({
-      observedGeneration: z.number().int().min(0).optional(),
+      // -1 until the controller's first pass (a default the API server fills in), so kstatus —
+      // Flux's health checks — sees a new object as in progress rather than ready.
+      observedGeneration: z.number().int().min(-1).default(-1),
       conditions: z
         .array(Condition)
         .max(8)
@@ -223,6 +223,7 @@ export function statusSchema(kind: string) {
         Object.entries(STATUS_FIELDS[kind] ?? {}).map(([k, v]) => [k, z.optional(v)]),
       ),
     })
+    .prefault({})
     .meta({ description: "What the controller observed." });
 }
 

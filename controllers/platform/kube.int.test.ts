@@ -21,6 +21,8 @@ import { createServices, type Services } from "../../src/app/services.js";
 import { inTransaction } from "../../src/db/index.js";
 import { newId } from "../../src/kernel/index.js";
 import { createLogger } from "../../src/observability/index.js";
+import { startTcpRelay } from "../../test/support/tcp-relay.js";
+import { KubeConfig } from "@kubernetes/client-node";
 import { KubernetesPlatformSource, PLATFORM_FINALIZER } from "../index.js";
 
 const log = createLogger({
@@ -114,6 +116,20 @@ describe("platform custom resources on a real API server", () => {
       );
     }
     expect(out).toContain("dataverket,dataverket-platform");
+
+    // Before any controller looked at it, an object says so (kstatus: in progress, not ready).
+    await kubectlOk(
+      ["apply", "-f", "-"],
+      `apiVersion: platform.dataverket.io/v1alpha1
+kind: MachineClass
+metadata: { name: unobserved }
+spec: { cpuCores: 1, memoryMiB: 1024 }
+`,
+    );
+    const fresh = await getObject("mc/unobserved");
+    expect(fresh?.status?.observedGeneration).toBe(-1);
+    expect(fresh?.metadata.generation).toBe(1);
+    await kubectlOk(["delete", "mc/unobserved"]);
   });
 
   it("refuses an invalid VLAN range, naming the field", async () => {
@@ -307,5 +323,62 @@ spec: { datacenter: dc1, prefixes: [10.64.0.0/16] }
       "SELECT (status->>'cpuCores')::int AS cpu FROM platform.objects WHERE kind = 'MachineClass' AND name = 'm1-small'",
     );
     expect(status?.cpu).toBe(12);
+  });
+
+  it("resumes its watches after the API server was unreachable: nothing missed, nothing replayed", async () => {
+    const base = testKubeConfig();
+    const kubePort = Number(new URL(base.getCurrentCluster()?.server ?? "").port);
+    const relay = await startTcpRelay(kubePort);
+    const relayed = new KubeConfig();
+    relayed.loadFromOptions({
+      clusters: base.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${relay.port}` })),
+      users: base.users,
+      contexts: base.contexts,
+      currentContext: base.currentContext,
+    });
+    const machineClass = (name: string) => `apiVersion: platform.dataverket.io/v1alpha1
+kind: MachineClass
+metadata: { name: ${name} }
+spec: { cpuCores: 2, memoryMiB: 4096 }
+`;
+    await kubectlOk(["apply", "-f", "-"], machineClass("doomed"));
+    const source = new KubernetesPlatformSource(relayed, log);
+    const seen: string[] = [];
+    await source.start((key) => seen.push(key));
+    try {
+      expect(source.get("MachineClass", "doomed")).toBeDefined();
+      seen.length = 0;
+
+      await relay.cut();
+      await kubectlOk(["patch", "mc/m1-large", "--type=merge", "-p", '{"spec":{"cpuCores":40}}']);
+      await kubectlOk(["apply", "-f", "-"], machineClass("m2-new"));
+      await kubectlOk(["delete", "mc/doomed", "--timeout=60s"]);
+      await new Promise((r) => setTimeout(r, 2_000));
+      // The cut was real: the cache has not seen any of it.
+      expect((source.get("MachineClass", "m1-large")?.spec as { cpuCores: number }).cpuCores).toBe(
+        32,
+      );
+      expect(source.get("MachineClass", "m2-new")).toBeUndefined();
+
+      await relay.heal();
+      await eventually(
+        async () =>
+          (source.get("MachineClass", "m1-large")?.spec as { cpuCores: number }).cpuCores === 40 &&
+          source.get("MachineClass", "m2-new") &&
+          !source.get("MachineClass", "doomed")
+            ? true
+            : undefined,
+        30_000,
+        "the watch to resume and deliver what happened meanwhile",
+      );
+      await new Promise((r) => setTimeout(r, 1_000));
+      // Only the objects that changed were delivered; the other samples were not replayed as new.
+      expect(new Set(seen)).toEqual(
+        new Set(["MachineClass/m1-large", "MachineClass/m2-new", "MachineClass/doomed"]),
+      );
+    } finally {
+      await source.stop();
+      await relay.close();
+    }
   });
 });

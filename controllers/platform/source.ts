@@ -97,21 +97,23 @@ export class KubernetesPlatformSource implements PlatformSource {
       informer.on("update", enqueue);
       informer.on("delete", enqueue);
       let failures = 0;
-      informer.on("connect", () => {
-        if (failures > 0) this.#log.info({ kind: kind.kind }, "watch resumed");
-        failures = 0;
-      });
-      informer.on("error", (err) => {
+      let lastFailure = 0;
+      // Resumes the informer after a failure, with backoff (0.5 s doubling to 30 s, back to the
+      // start after a minute without failures); a resume that fails at once schedules the next.
+      const resume = (err: unknown): void => {
         if (this.#stopped) return;
+        if (Date.now() - lastFailure > 60_000) failures = 0;
+        lastFailure = Date.now();
         failures++;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6));
         this.#log.warn({ err, kind: kind.kind, retryInMs: delay }, "watch failed; resuming");
         const timer = setTimeout(() => {
           this.#timers.delete(timer);
-          if (!this.#stopped) informer.start().catch(() => undefined);
+          if (!this.#stopped) informer.start().catch(resume);
         }, delay);
         this.#timers.add(timer);
-      });
+      };
+      informer.on("error", resume);
       this.#informers.set(kind.kind, informer);
     }
     // The first list of every kind, before the controller starts.
