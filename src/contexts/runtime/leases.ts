@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNull, lte, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, gte, isNull, lte, or, sql } from "drizzle-orm";
 import {
   ContextRole,
   ContextStore,
@@ -208,7 +208,10 @@ export class LeaseStore extends ContextStore {
     );
   }
 
-  /** Every shard with its holder and whether the lease is live. */
+  /**
+   * Every tenant shard (0 and up) with its holder and whether the lease is live; the platform
+   * controller's lease (below 0) is not a shard and is left out.
+   */
   list(): Promise<
     { shard: number; holder: string | null; token: number; expiresAt: Date | null; live: boolean }[]
   > {
@@ -222,6 +225,7 @@ export class LeaseStore extends ContextStore {
           live: sql<boolean>`coalesce(${leases.expiresAt} > now(), false)`,
         })
         .from(leases)
+        .where(gte(leases.shard, 0))
         .orderBy(asc(leases.shard)),
     );
   }
