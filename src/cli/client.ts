@@ -1,20 +1,40 @@
 import { type Command, Option } from "commander";
+import { type CliContext, currentContext } from "./context.js";
 import { CliError } from "./errors.js";
 import { ExitCode } from "./exit-codes.js";
 
-/** Where the API is and who calls it: `--server`/`DV_SERVER` and `--token`/`DV_TOKEN`. */
+/**
+ * Where the API is and who calls it: `--server`/`DV_SERVER` and `--token`/`DV_TOKEN`, else the
+ * current context of the CLI's config file (`dv config`), else the `npm run dev` address.
+ */
 export interface ApiTarget {
-  readonly server: string;
-  readonly token: string | undefined;
+  readonly server?: string | undefined;
+  readonly token?: string | undefined;
+}
+
+/** The address `npm run dev` serves on. */
+export const DEFAULT_SERVER = "http://127.0.0.1:8080";
+
+/** Flags first, then the current context, then the dev default. */
+export async function resolveTarget(
+  flags: ApiTarget,
+): Promise<{ server: string; token: string | undefined; context: CliContext | undefined }> {
+  const context = flags.server && flags.token ? undefined : await currentContext();
+  return {
+    server: flags.server ?? context?.server ?? DEFAULT_SERVER,
+    token: flags.token ?? context?.token,
+    context,
+  };
 }
 
 /** Adds `--server` and `--token` (with their environment variables) to a command. */
 export function withApiOptions(command: Command): Command {
   return command
     .addOption(
-      new Option("--server <url>", "the Dataverket API")
-        .env("DV_SERVER")
-        .default("http://127.0.0.1:8080"),
+      new Option(
+        "--server <url>",
+        `the Dataverket API (default: the current context's, else ${DEFAULT_SERVER})`,
+      ).env("DV_SERVER"),
     )
     .addOption(
       new Option("--token <jwt>", "bearer token (npx dv token create --role operator in dev)").env(
@@ -35,11 +55,13 @@ const EXIT_BY_STATUS: Readonly<Record<number, ExitCode>> = {
  * with its detail (and field errors) on one line; an unreachable server says how to start one.
  */
 export async function callApi<T>(
-  target: ApiTarget,
+  flags: ApiTarget,
   method: "GET" | "POST" | "PATCH" | "DELETE",
   path: string,
   body?: unknown,
+  headers: Record<string, string> = {},
 ): Promise<T> {
+  const target = await resolveTarget(flags);
   let server: URL;
   try {
     server = new URL(target.server);
@@ -58,6 +80,7 @@ export async function callApi<T>(
         accept: "application/json",
         ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
         ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...headers,
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(30_000),
@@ -83,7 +106,7 @@ export async function callApi<T>(
     response.status === 401
       ? target.token
         ? " (the token was refused: mint a new one)"
-        : " (pass --token or set DV_TOKEN; in dev: export DV_TOKEN=$(npx dv token create --role operator))"
+        : " (pass --token, set DV_TOKEN, or use a context with a token: dv config set-context; npm run dev writes one)"
       : "";
   throw new CliError(
     `${method} ${url.pathname} answered ${response.status}: ${detail}${hint}`,

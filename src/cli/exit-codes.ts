@@ -12,6 +12,8 @@ export const ExitCode = {
   NotFound: 4,
   /** A conflict: stale version, exhausted pool, or a name already taken. */
   Conflict: 5,
+  /** The task followed (`dv tasks watch`, `--wait`) was cancelled. */
+  Cancelled: 6,
   /** Interrupted by Ctrl-C. */
   Interrupted: 130,
 } as const;

@@ -24,15 +24,18 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   return `${[line(headers.map((h) => h.toUpperCase())), ...rows.map(line)].join("\n")}\n`;
 }
 
+/** `value` as JSON or YAML, or `asTable()` for the table formats. */
+export function formatted(format: string, value: unknown, asTable: () => string): string {
+  return format === "json"
+    ? `${JSON.stringify(value, null, 2)}\n`
+    : format === "yaml"
+      ? dumpYaml(value, { noRefs: true, lineWidth: 120 })
+      : asTable();
+}
+
 /** Prints `value` as JSON or YAML, or with `asTable` for the table format. */
 export function print(format: OutputFormat, value: unknown, asTable: () => string): void {
-  const text =
-    format === "json"
-      ? `${JSON.stringify(value, null, 2)}\n`
-      : format === "yaml"
-        ? dumpYaml(value, { noRefs: true, lineWidth: 120 })
-        : asTable();
-  process.stdout.write(text);
+  process.stdout.write(formatted(format, value, asTable));
 }
 
 /** How long ago `iso` was, as `5s`, `3m`, `2h`, `4d`. */

@@ -1,10 +1,13 @@
 import { Command } from "commander";
+import { registerConfig } from "./commands/config.js";
 import { registerDev } from "./commands/dev.js";
 import { registerDlq } from "./commands/dlq.js";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerResources } from "./commands/resources.js";
 import { registerRoles } from "./commands/roles.js";
 import { registerSim } from "./commands/sim.js";
 import { registerTail } from "./commands/tail.js";
+import { registerTasks } from "./commands/tasks.js";
 import { registerToken } from "./commands/token.js";
 
 /** The version printed by `dv --version`. */
@@ -18,12 +21,15 @@ export function buildProgram(): Command {
     .option("--verbose", "print stack traces for unexpected errors")
     .showSuggestionAfterError(true)
     .exitOverride();
+  registerConfig(program);
   registerDev(program);
   registerDlq(program);
   registerMigrate(program);
+  registerResources(program);
   registerRoles(program);
   registerSim(program);
   registerTail(program);
+  registerTasks(program);
   registerToken(program);
   return program;
 }

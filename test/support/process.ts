@@ -1,3 +1,5 @@
+import { join } from "node:path";
+import { tmpdir } from "node:os";
 // Helpers to run `dv` as a real child process, the way users run it.
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -21,7 +23,13 @@ export function startDv(args: readonly string[], env: Record<string, string>): D
   // DV_TEST_NODE_ARGS passes flags to the child's node (say `--cpu-prof` to profile it).
   const nodeArgs = process.env.DV_TEST_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
   const child = spawn(process.execPath, [...nodeArgs, DV_BIN, ...args], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      // Never the developer's own ~/.config/dataverket (dv dev writes its context there).
+      DV_CLI_CONFIG: join(tmpdir(), `dv-test-cli-${process.pid}.yaml`),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

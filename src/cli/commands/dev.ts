@@ -4,7 +4,32 @@ import { loadConfig, systemSearchPath } from "../../config/index.js";
 import { packageRoot } from "../../meta/index.js";
 import { Lifecycle, StoppedError, stopOnSignals } from "../../lifecycle/index.js";
 import { createLogger } from "../../observability/index.js";
+import type { Logger } from "../../observability/index.js";
+import { cliConfigPath, readCliConfig, setContext } from "../context.js";
 import { configOverrides, type ProcessFlags } from "../flags.js";
+
+/**
+ * Saves the context "dev" (this API, the operator token) in the CLI's config file, so every `dv`
+ * command works against `npm run dev` at once; it becomes current when no other context is.
+ */
+async function writeDevContext(server: string, token: string, log: Logger): Promise<string> {
+  const path = cliConfigPath();
+  try {
+    const before = await readCliConfig(path);
+    const use = !before.currentContext || before.currentContext === "dev";
+    await setContext({ name: "dev", server, token }, { use });
+    return [
+      `  dv CLI     context "dev" saved in ${path}${use ? " (current)" : `; current is "${before.currentContext}": npx dv config use-context dev`}`,
+      "  Try:  npx dv create tenant acme && npx dv config set-context dev --tenant acme",
+      "        npx dv get tenants",
+      "",
+      "",
+    ].join("\n");
+  } catch (err) {
+    log.warn({ err, path }, "could not save the dv CLI context");
+    return `  dv CLI     could not save a context in ${path}; use DV_SERVER and DV_TOKEN\n\n`;
+  }
+}
 
 /** Adds `dv dev`: the whole control plane in one process on embedded defaults. */
 export function registerDev(program: Command): void {
@@ -38,6 +63,7 @@ export function registerDev(program: Command): void {
           searchPath: systemSearchPath(),
         });
         process.stderr.write(running.banner);
+        process.stderr.write(await writeDevContext(running.apiUrl, running.operatorToken, log));
       } catch (err) {
         if (!(err instanceof StoppedError)) throw err;
       }

@@ -1,0 +1,181 @@
+// docs/operator-guide.md, step by step, with `dv` alone against `npm run dev`: the context dv dev
+// writes, create a tenant, project, environment and network, watch the task to its end, break
+// the nett worker, find the dead letter, replay it, and tear down. Output formats must parse and
+// exit codes must match the documented ones.
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { load } from "js-yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../../../test/support/backbone.js";
+import { type DvProcess, runDv, startDv } from "../../../test/support/process.js";
+import { freePort } from "../../dev/index.js";
+
+let dev: DvProcess;
+let env: Record<string, string>;
+let cliConfig: string;
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), "dv-operator-"));
+  cliConfig = join(dir, "home", ".config", "dataverket", "config.yaml");
+  const natsPort = await freePort();
+  const devEnv = {
+    DV_HTTP_PORT: String(await freePort()),
+    DV_NATS_PORT: String(natsPort),
+    DV_PGLITE_DIR: join(dir, "pglite"),
+    DV_NATS_STORE_DIR: join(dir, "nats"),
+    DV_AUTH_DEV_KEY_FILE: join(dir, "dev-key.json"),
+    DV_LOG_LEVEL: "warn",
+    DV_CLI_CONFIG: cliConfig,
+  };
+  dev = startDv(["dev"], devEnv);
+  await dev.waitFor(/context "dev" saved in \S+ \(current\)/, 90_000);
+  // What a user's shell has: no DV_SERVER, no DV_TOKEN; only the context file (and, because this
+  // nats-server is on a private port, where NATS is for `dv sim`).
+  env = { DV_CLI_CONFIG: cliConfig, NATS_URL: `nats://127.0.0.1:${natsPort}` };
+}, 120_000);
+
+afterAll(async () => {
+  if (dev.child.exitCode === null) {
+    dev.child.kill("SIGINT");
+    await dev.exited;
+  }
+});
+
+const dv = (...args: string[]) => runDv(args, env);
+
+interface Listed {
+  items: {
+    metadata: { name: string; generation: number };
+    status: { observedGeneration: number; conditions: { type: string; status: string }[] };
+  }[];
+}
+
+describe("the operator guide, with dv alone", () => {
+  it("creates, watches, breaks, replays and deletes, all with dv", async () => {
+    // The context npm run dev saved: current, with a token, readable by its owner only.
+    const contexts = await dv("config", "get-contexts");
+    expect(contexts.code).toBe(0);
+    expect(contexts.stdout).toMatch(/^\*\s+dev\s+http:\/\/127\.0\.0\.1:\d+/m);
+    expect(statSync(cliConfig).mode & 0o777).toBe(0o600);
+    expect((await dv("config", "view")).stdout).toContain("token: REDACTED");
+
+    expect(await dv("create", "tenant", "acme")).toMatchObject({ code: 0 });
+    expect(
+      (
+        await dv(
+          "config",
+          "set-context",
+          "dev",
+          "--tenant",
+          "acme",
+          "--project",
+          "shop",
+          "--environment",
+          "prod",
+        )
+      ).code,
+    ).toBe(0);
+    expect((await dv("create", "project", "shop")).code).toBe(0);
+    const env1 = await dv("create", "environment", "prod", "--datacenter", "dc1");
+    expect(env1.stdout).toMatch(/^environment prod created \(\S+\)\n$/);
+
+    // A network, followed to its end: the step log, then success, exit 0.
+    const created = await dv("create", "network", "web", "--set", "prefixLength=26", "--wait");
+    expect(created.stderr).toMatch(/network web accepted: task \S+/);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/^\d\d:\d\d:\d\d {2}created /m);
+    expect(created.stdout).toMatch(/^\d\d:\d\d:\d\d {2}queued /m);
+    expect(created.stdout).toMatch(/^\d\d:\d\d:\d\d {2}started /m);
+    expect(created.stdout).toMatch(/task \S+ succeeded \(network\.create\)\n$/);
+
+    // Every output format parses and says the same.
+    const asJson = JSON.parse((await dv("get", "networks", "-o", "json")).stdout) as Listed;
+    const asYaml = load((await dv("get", "networks", "-o", "yaml")).stdout) as Listed;
+    expect(asYaml).toEqual(asJson);
+    const web = asJson.items.find((n) => n.metadata.name === "web");
+    expect(web?.status.conditions.find((c) => c.type === "Ready")?.status).toBe("True");
+    expect(web?.status.observedGeneration).toBe(web?.metadata.generation);
+    const tableOut = (await dv("get", "networks")).stdout;
+    expect(tableOut.split("\n")[0]).toMatch(/^NAME\s+READY\s+STATUS\s+GENERATION\s+AGE$/);
+    expect(tableOut).toMatch(/^web\s+True\s+Ready\s+1\/1\s+\d+s$/m);
+    expect((await dv("get", "networks", "-o", "wide")).stdout).toContain('"prefixLength":26');
+    const described = (await dv("describe", "network", "web")).stdout;
+    expect(described).toMatch(/^Name:\s+web$/m);
+    expect(described).toMatch(/^ {2}cidr: "10\.\d+\.\d+\.\d+\/26"$/m);
+    expect(described).toMatch(/^ {2}Ready\s+True\s+Ready\s+/m);
+
+    // Break the nett worker on purpose: the next network fails, exit 1, one line saying why.
+    expect(
+      (await dv("sim", "fault", "set", "--service", "nett", "--all", "--message", "switch offline"))
+        .code,
+    ).toBe(0);
+    const broken = await dv("create", "network", "api", "--wait");
+    expect(broken.code).toBe(1);
+    const failure = broken.stderr.trim().split("\n").pop() ?? "";
+    expect(failure).toMatch(/^dv: error: task (\S+) failed: .*switch offline/);
+    const taskId = /task (\S+) failed/.exec(failure)?.[1] ?? "";
+
+    // Find its dead letter, fix the cause, replay it, and follow the same task to success.
+    const letters = JSON.parse((await dv("dlq", "list", "-o", "json")).stdout) as {
+      id: string;
+      taskId: string;
+    }[];
+    const letter = letters.find((d) => d.taskId === taskId);
+    expect(letter).toBeDefined();
+    expect((await dv("sim", "fault", "clear", "--service", "nett", "--all")).code).toBe(0);
+    expect((await dv("dlq", "replay", letter?.id ?? "", "--reason", "switch is back")).code).toBe(
+      0,
+    );
+    const watched = await dv("tasks", "watch", taskId);
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toMatch(/succeeded \(network\.create\)\n$/);
+    const tasks = JSON.parse((await dv("tasks", "list", "-o", "json")).stdout) as {
+      state: string;
+    }[];
+    expect(tasks.map((t) => t.state).sort()).toEqual(["succeeded", "succeeded"]);
+    await eventually(
+      async () =>
+        (await dv("get", "network", "api")).stdout.match(/^api\s+True\s+Ready/m) ? true : undefined,
+      30_000,
+      "network api to be Ready",
+    );
+
+    // Tear down: the delete is a task too; afterwards the name is gone (exit 4).
+    const deleted = await dv("delete", "network", "web", "--wait");
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toMatch(/succeeded \(network\.delete\)\n$/);
+    const gone = await dv("get", "network", "web");
+    expect(gone.code).toBe(4);
+    expect(gone.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("says in one line what is missing or wrong, with the documented exit codes", async () => {
+    const unknown = await dv("get", "flavours");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe(
+      'dv: error: unknown kind "flavours"; one of: tenant, project, environment, network, server, cluster, bucket\n',
+    );
+
+    const otherConfig = join(mkdtempSync(join(tmpdir(), "dv-ctx-")), "config.yaml");
+    const noScope = await runDv(["get", "networks"], { DV_CLI_CONFIG: otherConfig });
+    expect(noScope.code).toBe(2);
+    expect(noScope.stderr).toMatch(
+      /^dv: error: a network lives in a tenant: pass --tenant or set one in the context/,
+    );
+
+    const badId = await dv("tasks", "watch", "nope");
+    expect(badId.code).toBe(2);
+
+    const badSet = await dv("create", "network", "x", "--set", "prefixLength");
+    expect(badSet.code).toBe(2);
+    expect(badSet.stderr).toContain('--set "prefixLength": expected key=value');
+
+    // The API's own validation, passed through: the field and what is allowed.
+    const invalid = await dv("create", "network", "tiny", "--set", "prefixLength=31");
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toMatch(/prefixLength/);
+    expect(invalid.stderr.trim().split("\n")).toHaveLength(1);
+    expect(readFileSync(cliConfig, "utf8")).toContain("currentContext: dev");
+  });
+});
