@@ -11,6 +11,7 @@ import {
   type DeadLetterState,
   IdempotencyStore,
   InboxStore,
+  LeaseStore,
   OutboxStore,
 } from "../contexts/runtime/index.js";
 import { DeadLetterService } from "../backbone/index.js";
@@ -902,6 +903,12 @@ export class ApiFacade {
   // ---------------------------------------------------------------- dead letters (operators)
 
   /** Dead letters, oldest first, by state and service. */
+  /** Shard leases, the platform controllers' leader lease and the replicas (operators). */
+  listLeases(ctx: CallContext): ReturnType<LeaseStore["overview"]> {
+    this.#requireOperator(ctx, "read leases");
+    return new LeaseStore(this.db).overview();
+  }
+
   listDeadLetters(
     ctx: CallContext,
     filter: { state?: DeadLetterState | undefined; service?: string | undefined },

@@ -14,6 +14,7 @@ import type { ApiFacade } from "./facade.js";
 import { RequestError, toProblem } from "./problems.js";
 import type { RouteDeps, ZodApp } from "./routes/common.js";
 import { registerDeadLetterRoutes } from "./routes/dead-letters.js";
+import { registerLeaseRoutes } from "./routes/leases.js";
 import { registerResourceRoutes } from "./routes/resources.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
 import { registerTenancyRoutes } from "./routes/tenancy.js";
@@ -140,6 +141,7 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
       registerResourceRoutes(zapi, deps);
       registerTaskRoutes(zapi, deps);
       registerDeadLetterRoutes(zapi, deps);
+      registerLeaseRoutes(zapi, deps);
     },
     { prefix: "/api/v1" },
   );

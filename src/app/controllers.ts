@@ -67,7 +67,7 @@ export interface StartControllersOptions {
 export async function startControllers(options: StartControllersOptions): Promise<ControlPlane> {
   const { services, settings, log, metrics, lifecycle } = options;
   const clock = options.clock ?? realClock;
-  const holder = options.holder ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const holder = options.holder ?? newHolder();
   const leaseStore = new LeaseStore(services.db);
   // The reconcilers ask the lease manager for grants; it is built after them.
   const ref: { manager?: LeaseManager } = {};
@@ -211,4 +211,9 @@ export async function startControllers(options: StartControllersOptions): Promis
     resync: () => resyncShards(),
     controller: (kind) => controllers.get(kind) as Controller,
   };
+}
+
+/** A replica's name in leases: `<hostname>-<pid>-<6 hex digits>`. */
+export function newHolder(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
 }

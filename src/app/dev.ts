@@ -19,9 +19,11 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { newId } from "../kernel/index.js";
 import { WORKER_SERVICES } from "../messaging/index.js";
 import { DEFAULT_TOPOLOGY, ensureTopology } from "../nats/index.js";
-import { startControllers } from "./controllers.js";
+import { newHolder, startControllers } from "./controllers.js";
 import {
   registerDeadLetterMetrics,
+  registerPoolMetrics,
+  registerTaskMetrics,
   startAdvisoryProcessor,
   startRelay,
   startSimulatorControl,
@@ -100,7 +102,9 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     const js = jetstream(nats.nc);
     const services = createServices(db, newId);
     const leaseDb = await openLeaseDatabase(deps);
+    const holder = newHolder();
     const platformStarted = await startPlatform({
+      holder,
       config,
       services,
       log,
@@ -112,11 +116,15 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     await startRelay(services, js, log, metrics, lifecycle);
     await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
     registerDeadLetterMetrics(services, metrics);
+    registerTaskMetrics(services, metrics);
+    registerPoolMetrics(db, "main", metrics);
+    if (leaseDb) registerPoolMetrics(leaseDb, "leases", metrics);
     for (const service of WORKER_SERVICES) {
       await startWorker(service, services, js, config.worker, log, metrics, lifecycle);
       startSimulatorControl(service, services, nats.nc, log, lifecycle);
     }
     await startControllers({
+      holder,
       ...(leaseDb ? { leaseDb } : {}),
       services,
       js,

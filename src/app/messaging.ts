@@ -4,6 +4,7 @@ import { AdvisoryProcessor, OutboxRelay } from "../backbone/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
 import type { WorkerService } from "../messaging/index.js";
 import { Gauge } from "prom-client";
+import type { Database } from "../db/index.js";
 import { type Logger, metricOnce, type Registry } from "../observability/index.js";
 import { serveSimulatorControl, SimulatedDriver, Worker } from "../workers/index.js";
 import type { Services } from "./services.js";
@@ -60,6 +61,57 @@ export function registerDeadLetterMetrics(services: Services, metrics: Registry)
         },
       }),
   );
+}
+
+/** `dataverket_tasks{state}`: how many tasks are in each state, read at scrape time. */
+export function registerTaskMetrics(services: Services, metrics: Registry): void {
+  metricOnce(
+    metrics,
+    "dataverket_tasks",
+    () =>
+      new Gauge({
+        name: "dataverket_tasks",
+        help: "Tasks by state",
+        labelNames: ["state"] as const,
+        registers: [metrics],
+        async collect() {
+          this.reset();
+          for (const row of await services.taskStore.countByState())
+            this.set({ state: row.state }, row.count);
+        },
+      }),
+  );
+}
+
+type PoolStats = () => { total: number; idle: number; waiting: number; max: number };
+const poolsByRegistry = new WeakMap<Registry, Map<string, PoolStats>>();
+
+/**
+ * `dataverket_db_pool_connections{pool,state}`: the connections of each PostgreSQL pool of the
+ * process (`main`, `leases`), read at scrape time. Embedded PGlite has no pool: nothing then.
+ */
+export function registerPoolMetrics(db: Database, pool: string, metrics: Registry): void {
+  if (!db.poolStats) return;
+  let pools = poolsByRegistry.get(metrics);
+  if (!pools) {
+    pools = new Map();
+    poolsByRegistry.set(metrics, pools);
+    const registered = pools;
+    new Gauge({
+      name: "dataverket_db_pool_connections",
+      help: "PostgreSQL pool connections by state: total (open), idle, waiting (callers queued for one), max",
+      labelNames: ["pool", "state"] as const,
+      registers: [metrics],
+      collect() {
+        for (const [name, read] of registered) {
+          const stats = read();
+          for (const state of ["total", "idle", "waiting", "max"] as const)
+            this.set({ pool: name, state }, stats[state]);
+        }
+      },
+    });
+  }
+  pools.set(pool, db.poolStats.bind(db));
 }
 
 /** Starts the dead-letter processor of JetStream advisories; stopped by the lifecycle. */

@@ -1,6 +1,4 @@
-import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { hostname } from "node:os";
 import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import {
@@ -20,6 +18,7 @@ import type { Lifecycle } from "../lifecycle/index.js";
 import { Controller, realClock, WorkQueue } from "../reconcile/index.js";
 import type { Logger } from "../observability/index.js";
 import { readPlatformDirectory } from "../platform-config/index.js";
+import { newHolder } from "./controllers.js";
 import type { Services } from "./services.js";
 
 /**
@@ -169,13 +168,15 @@ export async function startPlatform(options: {
   readonly metrics?: Registry;
   readonly lifecycle: Lifecycle;
   readonly leaseDb?: Database;
+  /** The replica's name; the same as its tenant controllers' so `dv leases` shows one replica. */
+  readonly holder?: string;
 }): Promise<{
   source: "kubernetes" | "directory";
   summary?: Awaited<ReturnType<typeof syncPlatformDirectory>>;
 }> {
   const { config, services, lifecycle } = options;
   const log = options.log.child({ component: "platform" });
-  const holder = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const holder = options.holder ?? newHolder();
   const common = {
     services,
     holder,

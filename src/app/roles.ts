@@ -12,10 +12,12 @@ import type { WorkerService } from "../messaging/index.js";
 import { DEFAULT_TOPOLOGY, ensureTopology } from "../nats/index.js";
 import { createMetricsRegistry, type Logger } from "../observability/index.js";
 import { mountApi } from "./api.js";
-import { startControllers } from "./controllers.js";
+import { newHolder, startControllers } from "./controllers.js";
 import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
 import {
   registerDeadLetterMetrics,
+  registerPoolMetrics,
+  registerTaskMetrics,
   startAdvisoryProcessor,
   startRelay,
   startSimulatorControl,
@@ -74,6 +76,7 @@ async function base(options: RoleOptions, role: string, withNats: boolean) {
     lifecycle.add("http", () => app.close());
     return url;
   };
+  registerPoolMetrics(db, "main", metrics);
   return {
     app,
     metrics,
@@ -111,7 +114,9 @@ export async function startControllerRole(options: RoleOptions): Promise<Running
   const { config, log, lifecycle } = options;
   const b = await base(options, "controller", true);
   const leaseDb = await openLeaseDatabase(b.deps);
+  const holder = newHolder();
   await startPlatform({
+    holder,
     config,
     services: b.services,
     log,
@@ -122,7 +127,10 @@ export async function startControllerRole(options: RoleOptions): Promise<Running
   await startRelay(b.services, b.js!, log, b.metrics, lifecycle);
   await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
   registerDeadLetterMetrics(b.services, b.metrics);
+  registerTaskMetrics(b.services, b.metrics);
+  if (leaseDb) registerPoolMetrics(leaseDb, "leases", b.metrics);
   const plane = await startControllers({
+    holder,
     ...(leaseDb ? { leaseDb } : {}),
     services: b.services,
     js: b.js,

@@ -1,7 +1,9 @@
 import { Command } from "commander";
+import { registerCompletion } from "./commands/completion.js";
 import { registerConfig } from "./commands/config.js";
 import { registerDev } from "./commands/dev.js";
 import { registerDlq } from "./commands/dlq.js";
+import { registerLeases } from "./commands/leases.js";
 import { registerMigrate } from "./commands/migrate.js";
 import { registerResources } from "./commands/resources.js";
 import { registerRoles } from "./commands/roles.js";
@@ -21,9 +23,11 @@ export function buildProgram(): Command {
     .option("--verbose", "print stack traces for unexpected errors")
     .showSuggestionAfterError(true)
     .exitOverride();
+  registerCompletion(program);
   registerConfig(program);
   registerDev(program);
   registerDlq(program);
+  registerLeases(program);
   registerMigrate(program);
   registerResources(program);
   registerRoles(program);

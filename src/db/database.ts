@@ -47,6 +47,8 @@ export interface Database {
    * @throws {MigrationError} when a statement fails; nothing was applied.
    */
   migrate(folder: string): Promise<void>;
+  /** Connections of the pool (PostgreSQL only): in total, idle, and callers waiting for one. */
+  poolStats?(): { total: number; idle: number; waiting: number; max: number };
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   /** Closes every connection; pending queries finish first. */

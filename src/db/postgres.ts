@@ -206,6 +206,14 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
         client.release();
       }
     },
+    poolStats() {
+      return {
+        total: pool.totalCount,
+        idle: pool.idleCount,
+        waiting: pool.waitingCount,
+        max: options.poolMax,
+      };
+    },
     async ping() {
       await pool.query("SELECT 1");
     },

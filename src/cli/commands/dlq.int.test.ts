@@ -187,7 +187,7 @@ describe("dv dlq and dv sim with npm run dev", () => {
     const anonymous = await runDv(["dlq", "list"], { ...env, DV_TOKEN: "" });
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toMatch(
-      /^dv: error: GET \/api\/v1\/dead-letters answered 401: .*pass --token or set DV_TOKEN/,
+      /^dv: error: GET \/api\/v1\/dead-letters answered 401: .*pass --token, set DV_TOKEN, or use a context with a token/,
     );
     const noApi = await runDv(["dlq", "list"], { ...env, DV_SERVER: "http://127.0.0.1:1" });
     expect(noApi).toMatchObject({

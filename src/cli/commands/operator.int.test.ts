@@ -141,6 +141,17 @@ describe("the operator guide, with dv alone", () => {
       "network api to be Ready",
     );
 
+    // One replica (dv dev) holds every shard and leads the platform controllers.
+    const leases = await dv("leases");
+    expect(leases.code).toBe(0);
+    expect(leases.stdout).toMatch(/^REPLICA\s+DATACENTER\s+SHARDS\s+PLATFORM LEADER$/m);
+    expect(leases.stdout).toMatch(/^\S+-\d+-[0-9a-f]{6}\s+dc1\s+32\s+yes$/m);
+    expect(leases.stdout).toMatch(/^32 shards, 0 not held$/m);
+    const perShard = JSON.parse((await dv("leases", "-o", "json")).stdout) as {
+      leases: { shard: number; live: boolean }[];
+    };
+    expect(perShard.leases.filter((l) => l.live)).toHaveLength(33);
+
     // Tear down: the delete is a task too; afterwards the name is gone (exit 4).
     const deleted = await dv("delete", "network", "web", "--wait");
     expect(deleted.code).toBe(0);

@@ -231,6 +231,53 @@ export class LeaseStore extends ContextStore {
   }
 
   /**
+   * For operators: every lease row (tenant shards and the platform controllers' leader lease)
+   * and every replica that announced itself, with ages from the database's clock.
+   */
+  async overview(): Promise<{
+    leases: {
+      shard: number;
+      holder: string | null;
+      token: number;
+      live: boolean;
+      expiresInMs: number | null;
+      acquiredAt: Date | null;
+    }[];
+    members: { holder: string; datacenterId: string; live: boolean }[];
+  }> {
+    return this.reading(undefined, async (q) => {
+      const rows = await q
+        .select({
+          shard: leases.shard,
+          holder: leases.holder,
+          token: leases.fencingToken,
+          live: sql<boolean>`coalesce(${leases.expiresAt} > now(), false)`,
+          expiresInMs: sql<
+            number | null
+          >`(extract(epoch from (${leases.expiresAt} - now())) * 1000)::float8`,
+          acquiredAt: leases.acquiredAt,
+        })
+        .from(leases)
+        .orderBy(asc(leases.shard));
+      const members = await q
+        .select({
+          holder: leaseMembers.holder,
+          datacenterId: leaseMembers.datacenterId,
+          live: sql<boolean>`${leaseMembers.expiresAt} > now()`,
+        })
+        .from(leaseMembers)
+        .orderBy(asc(leaseMembers.holder));
+      return {
+        leases: rows.map((r) => ({
+          ...r,
+          expiresInMs: r.expiresInMs === null ? null : Math.round(Number(r.expiresInMs)),
+        })),
+        members,
+      };
+    });
+  }
+
+  /**
    * Refuses the rest of `tx` unless `grant` is the shard's current, unexpired grant of `holder`;
    * locks the lease row (FOR KEY SHARE) until the transaction ends, so no takeover can commit
    * meanwhile while renewals of the holder go on unhindered.

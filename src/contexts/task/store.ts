@@ -275,6 +275,16 @@ export class TaskStore extends ContextStore {
       percent: percent ?? null,
     });
   }
+
+  /** How many tasks are in each state (for the `dataverket_tasks` gauge). */
+  async countByState(): Promise<{ state: string; count: number }[]> {
+    return this.reading(undefined, (q) =>
+      q
+        .select({ state: tasks.state, count: sql<number>`count(*)::int` })
+        .from(tasks)
+        .groupBy(tasks.state),
+    );
+  }
 }
 
 /** Announces a task change to listeners (`LISTEN dv_task`); delivered only if the transaction commits. */
