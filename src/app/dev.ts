@@ -23,6 +23,7 @@ import { newHolder, startControllers } from "./controllers.js";
 import {
   registerDeadLetterMetrics,
   registerPoolMetrics,
+  registerProgressMetrics,
   registerTaskMetrics,
   startAdvisoryProcessor,
   startRelay,
@@ -117,6 +118,7 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
     registerDeadLetterMetrics(services, metrics);
     registerTaskMetrics(services, metrics);
+    registerProgressMetrics(services, config.controller.shards, metrics);
     registerPoolMetrics(db, "main", metrics);
     if (leaseDb) registerPoolMetrics(leaseDb, "leases", metrics);
     for (const service of WORKER_SERVICES) {

@@ -4,6 +4,7 @@ import { AdvisoryProcessor, OutboxRelay } from "../backbone/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
 import type { WorkerService } from "../messaging/index.js";
 import { Gauge } from "prom-client";
+import { LeaseStore } from "../contexts/runtime/index.js";
 import type { Database } from "../db/index.js";
 import { type Logger, metricOnce, type Registry } from "../observability/index.js";
 import { serveSimulatorControl, SimulatedDriver, Worker } from "../workers/index.js";
@@ -78,6 +79,45 @@ export function registerTaskMetrics(services: Services, metrics: Registry): void
           this.reset();
           for (const row of await services.taskStore.countByState())
             this.set({ state: row.state }, row.count);
+        },
+      }),
+  );
+}
+
+/**
+ * `dataverket_task_oldest_unfinished_seconds` and `dataverket_shards_unheld`, read from
+ * PostgreSQL at scrape time: work that is not moving, and shards no replica reconciles.
+ */
+export function registerProgressMetrics(
+  services: Services,
+  shards: number,
+  metrics: Registry,
+): void {
+  metricOnce(
+    metrics,
+    "dataverket_task_oldest_unfinished_seconds",
+    () =>
+      new Gauge({
+        name: "dataverket_task_oldest_unfinished_seconds",
+        help: "Age of the oldest task that has not ended (0 when none is open)",
+        registers: [metrics],
+        async collect() {
+          this.set(await services.taskStore.oldestUnfinishedSeconds());
+        },
+      }),
+  );
+  const leases = new LeaseStore(services.db);
+  metricOnce(
+    metrics,
+    "dataverket_shards_unheld",
+    () =>
+      new Gauge({
+        name: "dataverket_shards_unheld",
+        help: "Tenant shards no controller replica holds a live lease on (nobody reconciles them)",
+        registers: [metrics],
+        async collect() {
+          const live = (await leases.list()).filter((l) => l.live && l.shard < shards).length;
+          this.set(shards - live);
         },
       }),
   );

@@ -17,6 +17,7 @@ import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
 import {
   registerDeadLetterMetrics,
   registerPoolMetrics,
+  registerProgressMetrics,
   registerTaskMetrics,
   startAdvisoryProcessor,
   startRelay,
@@ -128,6 +129,7 @@ export async function startControllerRole(options: RoleOptions): Promise<Running
   await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
   registerDeadLetterMetrics(b.services, b.metrics);
   registerTaskMetrics(b.services, b.metrics);
+  registerProgressMetrics(b.services, config.controller.shards, b.metrics);
   if (leaseDb) registerPoolMetrics(leaseDb, "leases", b.metrics);
   const plane = await startControllers({
     holder,

@@ -1,7 +1,9 @@
 // The shipping artefacts against the real test API server: the Helm chart lints and everything it
 // renders is accepted by `kubectl apply --dry-run=server`; so are the kustomize bases.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
+import { loadAll } from "js-yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { kubectl, kubectlOk } from "../support/kube.js";
 
@@ -68,6 +70,63 @@ describe("the Helm chart", () => {
       roles.filter((r) => r.kind === "ClusterRole").map((r) => r.rules),
     );
     expect(clusterRules).not.toContain('"secrets"');
+  });
+});
+
+describe("the alerts and the dashboard", () => {
+  it("alert on what matters, using only metrics docs/metrics.md lists (and /metrics serves)", async () => {
+    const rendered = await helm([
+      "template",
+      "dv",
+      "charts/dataverket",
+      "-n",
+      NAMESPACE,
+      "--set",
+      "monitoring.prometheusRule.enabled=true",
+      "--set",
+      "monitoring.grafanaDashboard.enabled=true",
+    ]);
+    const docs = loadAll(rendered) as {
+      kind?: string;
+      spec?: { groups: { rules: { alert: string; expr: string }[] }[] };
+      data?: Record<string, string>;
+    }[];
+    const documented = new Set(
+      [...readFileSync("docs/metrics.md", "utf8").matchAll(/^\| `(dataverket_[a-z_]+)`/gm)].map(
+        (m) => m[1],
+      ),
+    );
+    const used = (expr: string) =>
+      [...expr.matchAll(/dataverket_[a-z_]+/g)].map((m) =>
+        m[0].replace(/_(count|bucket|sum)$/, ""),
+      );
+
+    const rule = docs.find((d) => d?.kind === "PrometheusRule");
+    const rules = rule?.spec?.groups.flatMap((g) => g.rules) ?? [];
+    expect(rules.map((r) => r.alert)).toEqual(
+      expect.arrayContaining([
+        "DataverketDeadLettersGrowing",
+        "DataverketTaskStuck",
+        "DataverketShardUnheld",
+        "DataverketOutboxBacklogOld",
+        "DataverketApiErrorRatio",
+      ]),
+    );
+    for (const r of rules) {
+      expect(used(r.expr).length, r.alert).toBeGreaterThan(0);
+      for (const metric of used(r.expr))
+        expect(documented, `${r.alert}: ${metric}`).toContain(metric);
+    }
+
+    const dashboardMap = docs.find((d) => d?.kind === "ConfigMap" && d.data?.["dataverket.json"]);
+    const dashboard = JSON.parse(dashboardMap?.data?.["dataverket.json"] ?? "{}") as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    expect(dashboard.panels.length).toBeGreaterThanOrEqual(10);
+    for (const p of dashboard.panels)
+      for (const t of p.targets)
+        for (const metric of used(t.expr))
+          expect(documented, `${p.title}: ${metric}`).toContain(metric);
   });
 });
 

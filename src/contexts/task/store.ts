@@ -276,6 +276,19 @@ export class TaskStore extends ContextStore {
     });
   }
 
+  /** Seconds since the oldest task that has not ended was created; 0 when every task ended. */
+  async oldestUnfinishedSeconds(): Promise<number> {
+    const [row] = await this.reading(undefined, (q) =>
+      q
+        .select({
+          seconds: sql<number>`coalesce(extract(epoch from now() - min(${tasks.createdAt})), 0)::float8`,
+        })
+        .from(tasks)
+        .where(sql`${tasks.state} IN ('created', 'queued', 'started')`),
+    );
+    return Number(row?.seconds ?? 0);
+  }
+
   /** How many tasks are in each state (for the `dataverket_tasks` gauge). */
   async countByState(): Promise<{ state: string; count: number }[]> {
     return this.reading(undefined, (q) =>
