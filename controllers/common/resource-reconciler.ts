@@ -228,7 +228,10 @@ export abstract class ResourceReconciler implements Reconciler {
     const tasks = await this.deps.services.taskStore.allFor(resource.id, tx);
     const open = tasks.filter((t) => ["created", "queued", "started"].includes(t.state));
     const correlationId = open.at(-1)?.correlationId;
-    if (correlationId) log = log.child({ correlation_id: correlationId });
+    log = log.child({
+      tenant_id: resource.tenantId,
+      ...(correlationId ? { correlation_id: correlationId, task_id: open.at(-1)?.id } : {}),
+    });
     const forGeneration = tasks.filter((t) => t.resourceGeneration === generation);
     const current = (name: string) => {
       const r = status.steps[name];
@@ -402,13 +405,10 @@ export abstract class ResourceReconciler implements Reconciler {
         pending ? this.#lookAgainMs(status) : undefined,
       );
     }
-    await this.#finishTasks(
-      tx,
-      open.filter((t) => t.resourceGeneration <= generation),
-      generation,
-      "succeeded",
-      "",
-    );
+    const finishing = open.filter((t) => t.resourceGeneration <= generation);
+    await this.#finishTasks(tx, finishing, generation, "succeeded", "");
+    if (finishing.length > 0)
+      log.info({ generation, tasks: finishing.length }, "ready: the open tasks succeeded");
     return this.#write(
       tx,
       resource,
@@ -427,7 +427,10 @@ export abstract class ResourceReconciler implements Reconciler {
   ): Promise<ReconcileResult | undefined> {
     const tasks = await this.deps.services.taskStore.openFor(resource.id, tx);
     const correlationId = tasks.at(-1)?.correlationId;
-    if (correlationId) log = log.child({ correlation_id: correlationId });
+    log = log.child({
+      tenant_id: resource.tenantId,
+      ...(correlationId ? { correlation_id: correlationId, task_id: tasks.at(-1)?.id } : {}),
+    });
     // Let commands in flight settle before tearing down what they build.
     const inFlight = Object.entries(status.steps).filter(
       ([n, r]) => r.state === "pending" && !n.startsWith("delete:"),

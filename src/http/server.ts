@@ -21,7 +21,10 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     // pino 10 and the pino types fastify was built against differ only in fields fastify never reads;
     // without the assertion Fastify() infers a logger type its own FastifyInstance rejects.
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-    loggerInstance: options.log.child({ component: "http" }) as FastifyBaseLogger,
+    loggerInstance: options.log.child(
+      { component: "http" },
+      { serializers: { req: requestForLog } },
+    ) as FastifyBaseLogger,
     bodyLimit: options.bodyLimitBytes,
     return503OnClosing: true,
     // The correlation id of a request: the caller's X-Correlation-Id when it is sane, else a new
@@ -87,4 +90,25 @@ export async function listenHttp(
     }
     throw err;
   }
+}
+
+/**
+ * What a request log line says about the request: method, path, and the names of its query
+ * parameters with their values hidden (a cursor, a selector or a misplaced token may be
+ * sensitive); never headers or body.
+ */
+export function requestForLog(request: {
+  method?: string;
+  url?: string;
+  ip?: string;
+}): Record<string, unknown> {
+  const url = request.url ?? "";
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  const names = q < 0 ? [] : [...new URLSearchParams(url.slice(q + 1)).keys()];
+  return {
+    method: request.method,
+    url: names.length === 0 ? path : `${path}?${names.map((n) => `${n}=…`).join("&")}`,
+    ...(request.ip ? { remoteAddress: request.ip } : {}),
+  };
 }

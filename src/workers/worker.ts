@@ -204,14 +204,16 @@ export class Worker {
       return;
     }
 
+    const data = envelope.data;
+    const taskId = typeof data.task_id === "string" ? data.task_id : null;
     const log = this.#o.log.child({
       correlation_id: envelope.correlation_id,
       message_id: envelope.id,
       type: envelope.type,
       attempt,
+      ...(taskId ? { task_id: taskId } : {}),
+      ...(envelope.tenant_id ? { tenant_id: envelope.tenant_id } : {}),
     });
-    const data = envelope.data;
-    const taskId = typeof data.task_id === "string" ? data.task_id : null;
 
     // A message handled before (redelivered after a crash, or re-sent from PostgreSQL): announce
     // what it did again, and do nothing else.
@@ -334,7 +336,9 @@ export class Worker {
       }
       msg.ack();
       this.#handled.inc({ service: this.#o.service, outcome: "done" });
-      this.#duration.observe({ type: envelope.type }, (performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      this.#duration.observe({ type: envelope.type }, seconds);
+      log.debug({ duration_ms: Math.round(seconds * 1000) }, "command handled");
     } catch (err) {
       if (err instanceof AlreadyHandled) {
         msg.ack();
