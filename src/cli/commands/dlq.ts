@@ -58,32 +58,37 @@ export function registerDlq(program: Command): void {
           "only this domain service (maskin, nett, plattform, objekt)",
         ),
     ),
-  ).action(async (flags: Flags & { state: string; all?: boolean; service?: string }) => {
-    const query = new URLSearchParams({ limit: "500" });
-    if (!flags.all) query.set("state", flags.state);
-    if (flags.service) query.set("service", flags.service);
-    const page = await callApi<{ items: DeadLetter[] }>(
-      flags,
-      "GET",
-      `/dead-letters?${query.toString()}`,
-    );
-    print(flags.output, page.items, () =>
-      page.items.length === 0
-        ? `No ${flags.all ? "" : `${flags.state} `}dead letters.\n`
-        : table(
-            ["id", "state", "service", "subject", "task", "age", "reason"],
-            page.items.map((d) => [
-              d.id,
-              d.state,
-              d.service,
-              d.subject,
-              d.taskId ?? "-",
-              age(d.createdAt),
-              short(d.reason, 80),
-            ]),
-          ),
-    );
-  });
+  )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  npx dv dlq list\n  npx dv dlq list --all --service nett -o json\n",
+    )
+    .action(async (flags: Flags & { state: string; all?: boolean; service?: string }) => {
+      const query = new URLSearchParams({ limit: "500" });
+      if (!flags.all) query.set("state", flags.state);
+      if (flags.service) query.set("service", flags.service);
+      const page = await callApi<{ items: DeadLetter[] }>(
+        flags,
+        "GET",
+        `/dead-letters?${query.toString()}`,
+      );
+      print(flags.output, page.items, () =>
+        page.items.length === 0
+          ? `No ${flags.all ? "" : `${flags.state} `}dead letters.\n`
+          : table(
+              ["id", "state", "service", "subject", "task", "age", "reason"],
+              page.items.map((d) => [
+                d.id,
+                d.state,
+                d.service,
+                d.subject,
+                d.taskId ?? "-",
+                age(d.createdAt),
+                short(d.reason, 80),
+              ]),
+            ),
+      );
+    });
 
   withApiOptions(
     dlq
@@ -94,10 +99,15 @@ export function registerDlq(program: Command): void {
           .choices(["yaml", "json"])
           .default("yaml"),
       ),
-  ).action(async (id: string, flags: Flags) => {
-    const letter = await callApi<DeadLetter>(flags, "GET", `/dead-letters/${checkId(id)}`);
-    print(flags.output, letter, () => "");
-  });
+  )
+    .addHelpText(
+      "after",
+      "\nExample:\n  npx dv dlq show 0195e1b2-7c3a-7d10-9a4e-2f1c3b5d6e7f -o yaml\n",
+    )
+    .action(async (id: string, flags: Flags) => {
+      const letter = await callApi<DeadLetter>(flags, "GET", `/dead-letters/${checkId(id)}`);
+      print(flags.output, letter, () => "");
+    });
 
   for (const action of ["replay", "discard"] as const) {
     withApiOptions(
@@ -109,18 +119,23 @@ export function registerDlq(program: Command): void {
             : "set the dead letter aside for good; its task stays failed",
         )
         .requiredOption("--reason <text>", "why: recorded in the audit trail"),
-    ).action(async (id: string, flags: ApiTarget & { reason: string }) => {
-      const letter = await callApi<DeadLetter>(
-        flags,
-        "POST",
-        `/dead-letters/${checkId(id)}/${action}`,
-        { reason: flags.reason },
-      );
-      process.stdout.write(
-        action === "replay"
-          ? `dead letter ${letter.id} replayed as message ${letter.replayMessageId ?? "?"}${letter.taskId ? `; task ${letter.taskId} is queued again` : ""}\n`
-          : `dead letter ${letter.id} discarded\n`,
-      );
-    });
+    )
+      .addHelpText(
+        "after",
+        `\nExample:\n  npx dv dlq ${action} 0195e1b2-7c3a-7d10-9a4e-2f1c3b5d6e7f --reason "${action === "replay" ? "the switch is back" : "the network was deleted"}"\n`,
+      )
+      .action(async (id: string, flags: ApiTarget & { reason: string }) => {
+        const letter = await callApi<DeadLetter>(
+          flags,
+          "POST",
+          `/dead-letters/${checkId(id)}/${action}`,
+          { reason: flags.reason },
+        );
+        process.stdout.write(
+          action === "replay"
+            ? `dead letter ${letter.id} replayed as message ${letter.replayMessageId ?? "?"}${letter.taskId ? `; task ${letter.taskId} is queued again` : ""}\n`
+            : `dead letter ${letter.id} discarded\n`,
+        );
+      });
   }
 }

@@ -69,36 +69,41 @@ export function registerSim(program: Command): void {
       .option("--step <step>", "only this step (bootstrap, network, server:<name>, …)")
       .option("--transient <times>", "fail this many times, then succeed (default: until cleared)")
       .option("--message <text>", "the error the driver reports", "fault injected by an operator"),
-  ).action(
-    async (flags: {
-      service: WorkerService;
-      resource?: string;
-      all?: boolean;
-      step?: string;
-      transient?: string;
-      message: string;
-      nats: string;
-    }) => {
-      const times = flags.transient === undefined ? undefined : Number(flags.transient);
-      if (times !== undefined && !(Number.isInteger(times) && times >= 1 && times <= 1000))
-        throw new CliError(
-          `--transient "${flags.transient}" must be a whole number from 1 to 1000`,
-          ExitCode.Usage,
+  )
+    .addHelpText(
+      "after",
+      '\nExamples:\n  npx dv sim fault set --service nett --all --message "switch offline"\n  npx dv sim fault set --service plattform --resource <cluster-id> --step bootstrap --transient 2\n',
+    )
+    .action(
+      async (flags: {
+        service: WorkerService;
+        resource?: string;
+        all?: boolean;
+        step?: string;
+        transient?: string;
+        message: string;
+        nats: string;
+      }) => {
+        const times = flags.transient === undefined ? undefined : Number(flags.transient);
+        if (times !== undefined && !(Number.isInteger(times) && times >= 1 && times <= 1000))
+          throw new CliError(
+            `--transient "${flags.transient}" must be a whole number from 1 to 1000`,
+            ExitCode.Usage,
+          );
+        const resource = target(flags);
+        await ask(flags.nats, flags.service, "fault", {
+          action: "set",
+          resource,
+          ...(flags.step ? { step: flags.step } : {}),
+          mode: times === undefined ? "permanent" : "transient",
+          ...(times === undefined ? {} : { remaining: times }),
+          message: flags.message,
+        });
+        process.stdout.write(
+          `${flags.service}: ${resource === "*" ? "every resource" : resource}${flags.step ? ` (step ${flags.step})` : ""} now fails ${times === undefined ? "until cleared" : `${times} time(s)`}\n`,
         );
-      const resource = target(flags);
-      await ask(flags.nats, flags.service, "fault", {
-        action: "set",
-        resource,
-        ...(flags.step ? { step: flags.step } : {}),
-        mode: times === undefined ? "permanent" : "transient",
-        ...(times === undefined ? {} : { remaining: times }),
-        message: flags.message,
-      });
-      process.stdout.write(
-        `${flags.service}: ${resource === "*" ? "every resource" : resource}${flags.step ? ` (step ${flags.step})` : ""} now fails ${times === undefined ? "until cleared" : `${times} time(s)`}\n`,
-      );
-    },
-  );
+      },
+    );
 
   withNatsOption(
     fault
@@ -107,13 +112,15 @@ export function registerSim(program: Command): void {
       .addOption(serviceOption())
       .option("--resource <id>", "the resource")
       .option("--all", "the service-wide fault"),
-  ).action(
-    async (flags: { service: WorkerService; resource?: string; all?: boolean; nats: string }) => {
-      const resource = target(flags);
-      const reply = await ask(flags.nats, flags.service, "fault", { action: "clear", resource });
-      process.stdout.write(`${flags.service}: ${reply.changed} fault(s) cleared\n`);
-    },
-  );
+  )
+    .addHelpText("after", "\nExample:\n  npx dv sim fault clear --service nett --all\n")
+    .action(
+      async (flags: { service: WorkerService; resource?: string; all?: boolean; nats: string }) => {
+        const resource = target(flags);
+        const reply = await ask(flags.nats, flags.service, "fault", { action: "clear", resource });
+        process.stdout.write(`${flags.service}: ${reply.changed} fault(s) cleared\n`);
+      },
+    );
 
   withOutputOption(
     withNatsOption(
@@ -122,24 +129,26 @@ export function registerSim(program: Command): void {
         .description("list the faults of one service's driver")
         .addOption(serviceOption()),
     ),
-  ).action(async (flags: { service: WorkerService; nats: string; output: OutputFormat }) => {
-    const reply = await ask(flags.nats, flags.service, "fault", { action: "list" });
-    const faults = reply.faults ?? [];
-    print(flags.output, faults, () =>
-      faults.length === 0
-        ? `${flags.service}: no faults.\n`
-        : table(
-            ["resource", "step", "mode", "remaining", "message"],
-            faults.map((f) => [
-              f.resource,
-              f.step || "*",
-              f.mode,
-              f.remaining === null ? "-" : String(f.remaining),
-              f.message,
-            ]),
-          ),
-    );
-  });
+  )
+    .addHelpText("after", "\nExample:\n  npx dv sim fault list --service nett\n")
+    .action(async (flags: { service: WorkerService; nats: string; output: OutputFormat }) => {
+      const reply = await ask(flags.nats, flags.service, "fault", { action: "list" });
+      const faults = reply.faults ?? [];
+      print(flags.output, faults, () =>
+        faults.length === 0
+          ? `${flags.service}: no faults.\n`
+          : table(
+              ["resource", "step", "mode", "remaining", "message"],
+              faults.map((f) => [
+                f.resource,
+                f.step || "*",
+                f.mode,
+                f.remaining === null ? "-" : String(f.remaining),
+                f.message,
+              ]),
+            ),
+      );
+    });
 
   withNatsOption(
     sim
@@ -152,35 +161,41 @@ export function registerSim(program: Command): void {
         "--set <key=value...>",
         "device fields to overwrite (values are JSON when they parse, text otherwise)",
       ),
-  ).action(
-    async (flags: {
-      service: WorkerService;
-      resource: string;
-      step: string;
-      set: string[];
-      nats: string;
-    }) => {
-      const state: Record<string, unknown> = {};
-      for (const pair of flags.set) {
-        const at = pair.indexOf("=");
-        if (at <= 0) throw new CliError(`--set "${pair}" must look like key=value`, ExitCode.Usage);
-        const raw = pair.slice(at + 1);
-        let value: unknown = raw;
-        try {
-          value = JSON.parse(raw);
-        } catch {
-          // plain text
+  )
+    .addHelpText(
+      "after",
+      "\nExample:\n  npx dv sim drift --service nett --resource <network-id> --set vlan_id=999\n",
+    )
+    .action(
+      async (flags: {
+        service: WorkerService;
+        resource: string;
+        step: string;
+        set: string[];
+        nats: string;
+      }) => {
+        const state: Record<string, unknown> = {};
+        for (const pair of flags.set) {
+          const at = pair.indexOf("=");
+          if (at <= 0)
+            throw new CliError(`--set "${pair}" must look like key=value`, ExitCode.Usage);
+          const raw = pair.slice(at + 1);
+          let value: unknown = raw;
+          try {
+            value = JSON.parse(raw);
+          } catch {
+            // plain text
+          }
+          state[pair.slice(0, at)] = value;
         }
-        state[pair.slice(0, at)] = value;
-      }
-      await ask(flags.nats, flags.service, "drift", {
-        resource: flags.resource,
-        step: flags.step,
-        state,
-      });
-      process.stdout.write(
-        `${flags.service}: device ${flags.resource}/${flags.step} changed; the platform corrects it on its next observation\n`,
-      );
-    },
-  );
+        await ask(flags.nats, flags.service, "drift", {
+          resource: flags.resource,
+          step: flags.step,
+          state,
+        });
+        process.stdout.write(
+          `${flags.service}: device ${flags.resource}/${flags.step} changed; the platform corrects it on its next observation\n`,
+        );
+      },
+    );
 }
