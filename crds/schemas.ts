@@ -91,7 +91,8 @@ export const NetworkPoolSpec = z
       .refine((r) => !overlapping(r), { error: "VLAN ranges must not overlap" })
       .meta(
         cel(
-          "self.all(a, self.exists_one(b, a.start <= b.end && b.start <= a.end))",
+          // A reversed range is the other rule's to report, not an overlap with itself.
+          "self.all(a, a.start > a.end || self.exists_one(b, a.start <= b.end && b.start <= a.end))",
           "VLAN ranges must not overlap",
         ),
       ),

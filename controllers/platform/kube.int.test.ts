@@ -141,6 +141,7 @@ spec: { cpuCores: 1, memoryMiB: 1024 }
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("spec.vlanRanges[0].start");
     expect(r.stderr).toContain("start must not be above end");
+    expect(r.stderr).not.toContain("overlap");
     expect(await getObject("networkpool/dc1-reversed")).toBeUndefined();
 
     const overlapping = `apiVersion: platform.dataverket.io/v1alpha1
