@@ -37,8 +37,15 @@ describe("a worker killed mid-command", () => {
       for (let i = 0; i < 4; i++)
         requested.push(await p.request("network", `crash-${kill}-${i}`, { prefixLength: 28 }));
       await new Promise((r) => setTimeout(r, 150 + Math.random() * 450));
-      const consumer = await p.nats.jsm.consumers.info(STREAMS.commands, "dv-nett");
-      if (consumer.num_ack_pending > 0) midCommand++;
+      // Aim the kill at a command in progress: wait (up to 2 s) until the worker holds one.
+      const aimUntil = Date.now() + 2_000;
+      let inProgress = false;
+      while (!inProgress && Date.now() < aimUntil) {
+        const consumer = await p.nats.jsm.consumers.info(STREAMS.commands, "dv-nett");
+        inProgress = consumer.num_ack_pending > 0;
+        if (!inProgress) await new Promise((r) => setTimeout(r, 20));
+      }
+      if (inProgress) midCommand++;
       worker.child.kill("SIGKILL");
       await worker.exited;
       worker = await spawnWorker();
@@ -57,9 +64,9 @@ describe("a worker killed mid-command", () => {
     const dead = await p.services.deadLetterStore.list({}, { limit: 100 });
     expect(dead.items.map((d) => d.reason)).toEqual([]);
     expect(states).toEqual(Array(requested.length).fill("succeeded"));
-    // Most kills landed while commands were being handled.
-    expect(midCommand).toBeGreaterThanOrEqual(KILLS / 2);
     expect(await p.services.simulator.duplicateEffects()).toEqual([]);
+    // Most kills landed while commands were being handled (the test did what it says).
+    expect(midCommand).toBeGreaterThanOrEqual(KILLS * 0.8);
     for (const { resource } of requested) {
       const effects = await p.services.simulator.effectsOf(resource.id);
       expect(
