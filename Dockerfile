@@ -21,6 +21,13 @@ RUN npm run build
 # Production dependencies only, the compiled code, and the files it reads at run time.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# pg_dump for `dv db backup` (run by the API process), pg_restore and psql for `dv db restore`.
+# They must be of the server's major version or newer. Debian bookworm ships 15: for a newer
+# server, name a package from a repository the build can reach (--build-arg PG_CLIENT=…), or put
+# the tools on a volume and set DV_PG_BIN_DIR.
+ARG PG_CLIENT=postgresql-client
+RUN apt-get update && apt-get install -y --no-install-recommends ${PG_CLIENT} \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force

@@ -13,7 +13,7 @@ import {
   VersionConflictError,
 } from "../../src/kernel/index.js";
 import { createEnvelope, domainCommands, type WorkerService } from "../../src/messaging/index.js";
-import type { Logger } from "../../src/observability/index.js";
+import { inSpan, type Logger, SpanKind, traceparentOf } from "../../src/observability/index.js";
 import {
   keyId,
   type LeaseGrant,
@@ -607,20 +607,39 @@ export abstract class ResourceReconciler implements Reconciler {
         datacenterId: resource.datacenterId,
       },
     );
-    await this.deps.services.outbox.enqueue(
-      tx,
-      [
-        {
-          id,
-          subject: spec.command.subject,
-          envelope,
-          headers: {
-            ...messageHeaders(correlationId),
-            "dv-fencing-token": `${grant.shard}:${grant.token}`,
-          },
+    // The command continues the trace of the request that made the task.
+    await inSpan(
+      `send ${spec.command.subject}`,
+      {
+        kind: SpanKind.PRODUCER,
+        parent: task?.traceparent ?? null,
+        attributes: {
+          "messaging.system": "nats",
+          "messaging.destination.name": spec.command.subject,
+          "messaging.message.id": id,
+          "dataverket.correlation_id": correlationId,
+          "dataverket.resource_kind": resource.kind,
+          "dataverket.resource_id": resource.id,
+          "dataverket.step": step.name,
+          ...(task ? { "dataverket.task_id": task.id } : {}),
         },
-      ],
-      { ifAbsent: again },
+      },
+      (span) =>
+        this.deps.services.outbox.enqueue(
+          tx,
+          [
+            {
+              id,
+              subject: spec.command.subject,
+              envelope,
+              headers: {
+                ...messageHeaders(correlationId, traceparentOf(span)),
+                "dv-fencing-token": `${grant.shard}:${grant.token}`,
+              },
+            },
+          ],
+          { ifAbsent: again },
+        ),
     );
     return id;
   }

@@ -9,6 +9,8 @@ import {
   type DeadLetter,
   DeadLetterStore,
   type DeadLetterState,
+  type Backup,
+  BackupStore,
   IdempotencyStore,
   InboxStore,
   LeaseStore,
@@ -33,6 +35,12 @@ import {
   type Page,
   type TaskState,
 } from "../kernel/index.js";
+import {
+  BackupService,
+  type DatabaseStatus,
+  databaseStatus,
+  type RunningBackup,
+} from "../maintenance/index.js";
 import { TaskService } from "../workflow/index.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -42,6 +50,8 @@ const isUuid = (ref: string): boolean => UUID.test(ref);
 export interface CallContext {
   readonly principal: Principal;
   readonly correlationId: string;
+  /** W3C trace context of the request, carried into the tasks and messages it causes. */
+  readonly traceparent?: string;
 }
 
 /**
@@ -115,6 +125,8 @@ export class ApiFacade {
   readonly taskService: TaskService;
   readonly deadLetters: DeadLetterStore;
   readonly #deadLetterService: DeadLetterService;
+  readonly #backups: BackupService;
+  readonly #backupStore: BackupStore;
   readonly #tenantNames = new NameCache();
   readonly #projectNames = new NameCache();
 
@@ -143,6 +155,8 @@ export class ApiFacade {
       newId: deps.newId,
       now: deps.now,
     });
+    this.#backups = new BackupService({ db: deps.db, newId: deps.newId, now: deps.now });
+    this.#backupStore = new BackupStore(deps.db);
   }
 
   // ---------------------------------------------------------------- scope
@@ -809,6 +823,7 @@ export class ApiFacade {
       datacenterId: resource.datacenterId,
       actor: actorOf(ctx.principal),
       correlationId: ctx.correlationId,
+      traceparent: ctx.traceparent ?? null,
     });
   }
 
@@ -909,6 +924,34 @@ export class ApiFacade {
     return new LeaseStore(this.db).overview();
   }
 
+  /** The system of record's health and its catalogue of backups and restores (`dv db status`). */
+  databaseStatus(ctx: CallContext): Promise<DatabaseStatus> {
+    this.#requireOperator(ctx, "read the database status");
+    return databaseStatus(this.db);
+  }
+
+  /**
+   * Starts a backup of the whole database, streamed to the caller; recorded and audited.
+   *
+   * @throws {BackupError} when the dump tool is missing or refuses the server.
+   */
+  startBackup(ctx: CallContext): Promise<RunningBackup> {
+    this.#requireOperator(ctx, "take backups");
+    return this.#backups.start({ actor: actorOf(ctx.principal), correlationId: ctx.correlationId });
+  }
+
+  listBackups(ctx: CallContext, limit: number): Promise<Backup[]> {
+    this.#requireOperator(ctx, "read backups");
+    return this.#backupStore.list(limit);
+  }
+
+  /** @throws {NotFoundError} */
+  getBackup(ctx: CallContext, id: string): Promise<Backup> {
+    this.#requireOperator(ctx, "read backups");
+    if (!isUuid(id)) throw new NotFoundError("backup", id);
+    return this.#backupStore.get(id);
+  }
+
   listDeadLetters(
     ctx: CallContext,
     filter: { state?: DeadLetterState | undefined; service?: string | undefined },
@@ -937,6 +980,7 @@ export class ApiFacade {
       actorOf(ctx.principal),
       reason,
       ctx.correlationId,
+      ctx.traceparent,
     );
     return { ...(await this.deadLetters.get(id)), replayMessageId: messageId };
   }

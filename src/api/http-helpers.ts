@@ -6,6 +6,7 @@ import {
   type IdempotencyStore,
   type StoredResponse,
 } from "../contexts/runtime/index.js";
+import { requestTraceparent } from "../http/index.js";
 import { type ListOptions, parseLabelSelector } from "../kernel/index.js";
 import type { CallContext, TxHooks } from "./facade.js";
 import { RequestError } from "./problems.js";
@@ -20,7 +21,12 @@ declare module "fastify" {
 /** The call context of an authenticated request. */
 export function callContext(request: FastifyRequest): CallContext {
   if (!request.principal) throw new Error("route reached without authentication");
-  return { principal: request.principal, correlationId: request.id };
+  const traceparent = requestTraceparent(request);
+  return {
+    principal: request.principal,
+    correlationId: request.id,
+    ...(traceparent ? { traceparent } : {}),
+  };
 }
 
 /** Opaque cursors: clients pass back what they were given, and nothing else parses. */

@@ -103,6 +103,7 @@ function urlFor(op: Operation, by: "id" | "name"): string {
     task: b.task.id,
     // No dead letter exists; operator-only routes must refuse before looking.
     deadLetter: "01a207c8-d2cc-734f-a462-00f8ba530062",
+    backup: "01a207c8-d2cc-734f-a462-00f8ba530063",
   };
   return `/api/v1${op.path.replace(/\{(\w+)\}/g, (_m, key: string) => values[key] ?? "missing")}`;
 }

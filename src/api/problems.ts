@@ -3,6 +3,7 @@ import {
   isResponseSerializationError,
 } from "fastify-type-provider-zod";
 import { AuthenticationError, ForbiddenError } from "../auth/index.js";
+import { BackupError } from "../db/index.js";
 import {
   AlreadyExistsError,
   CapacityExhaustedError,
@@ -177,6 +178,13 @@ export function toProblem(err: unknown): {
       body: problem(409, "invalid-state", "Not possible in the current state", err.message),
       headers: {},
       expected: true,
+    };
+  }
+  if (err instanceof BackupError) {
+    return {
+      body: problem(503, "backup-failed", "The backup could not be taken", err.message),
+      headers: {},
+      expected: false,
     };
   }
   if (err instanceof LabelSelectorError) {

@@ -13,6 +13,7 @@ import type { TokenVerifier } from "../auth/index.js";
 import type { ApiFacade } from "./facade.js";
 import { RequestError, toProblem } from "./problems.js";
 import type { RouteDeps, ZodApp } from "./routes/common.js";
+import { registerDatabaseRoutes } from "./routes/database.js";
 import { registerDeadLetterRoutes } from "./routes/dead-letters.js";
 import { registerLeaseRoutes } from "./routes/leases.js";
 import { registerResourceRoutes } from "./routes/resources.js";
@@ -142,6 +143,7 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
       registerTaskRoutes(zapi, deps);
       registerDeadLetterRoutes(zapi, deps);
       registerLeaseRoutes(zapi, deps);
+      registerDatabaseRoutes(zapi, deps);
     },
     { prefix: "/api/v1" },
   );

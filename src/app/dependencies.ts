@@ -11,7 +11,8 @@ import { startEmbeddedNats } from "../dev/index.js";
 import type { ReadinessCheck } from "../http/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
 import { connectNats } from "../nats/index.js";
-import type { Logger } from "../observability/index.js";
+import { packageVersion } from "../meta/index.js";
+import { type Logger, startTracing } from "../observability/index.js";
 
 /** Options shared by the dependency openers. */
 export interface DependencyOptions {
@@ -46,6 +47,7 @@ export async function openDatabase(
       idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
       log,
       applicationName: `dv-${options.role}`,
+      pgBinDir: config.database.pgBinDir,
     });
   } else if (options.embedded) {
     db = await openPglite({ dataDir: config.database.pgliteDir });
@@ -140,4 +142,28 @@ export async function openNats(
   });
   log.info({ server: nc.getServer() }, "NATS connected");
   return embeddedPid === undefined ? { nc, url } : { nc, url, embeddedPid };
+}
+
+/**
+ * Exports this process's spans to `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set, until the
+ * process stops (the last spans are flushed then). Called first, so it stops last.
+ */
+export function openTracing(options: {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly lifecycle: Lifecycle;
+  /** `service.name` of the spans, like `dataverket-api`. */
+  readonly serviceName: string;
+}): void {
+  const { config } = options;
+  if (!config.tracing.otlpEndpoint) return;
+  const tracing = startTracing({
+    endpoint: config.tracing.otlpEndpoint,
+    serviceName: options.serviceName,
+    serviceVersion: packageVersion(),
+    datacenterId: config.datacenterId,
+    sampleRatio: config.tracing.sampleRatio,
+    log: options.log,
+  });
+  options.lifecycle.add("tracing", () => tracing.shutdown());
 }

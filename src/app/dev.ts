@@ -21,6 +21,7 @@ import { WORKER_SERVICES } from "../messaging/index.js";
 import { DEFAULT_TOPOLOGY, ensureTopology } from "../nats/index.js";
 import { newHolder, startControllers } from "./controllers.js";
 import {
+  registerDatabaseMetrics,
   registerDeadLetterMetrics,
   registerPoolMetrics,
   registerProgressMetrics,
@@ -118,6 +119,7 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
     registerDeadLetterMetrics(services, metrics);
     registerTaskMetrics(services, metrics);
+    registerDatabaseMetrics(db, metrics);
     registerProgressMetrics(services, config.controller.shards, metrics);
     registerPoolMetrics(db, "main", metrics);
     if (leaseDb) registerPoolMetrics(leaseDb, "leases", metrics);

@@ -3,6 +3,7 @@ export {
   openDatabase,
   openLeaseDatabase,
   openNats,
+  openTracing,
 } from "./dependencies.js";
 export { type RunningDev, type StartDevOptions, startDev } from "./dev.js";
 export {

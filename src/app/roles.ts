@@ -15,6 +15,7 @@ import { mountApi } from "./api.js";
 import { newHolder, startControllers } from "./controllers.js";
 import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
 import {
+  registerDatabaseMetrics,
   registerDeadLetterMetrics,
   registerPoolMetrics,
   registerProgressMetrics,
@@ -129,6 +130,7 @@ export async function startControllerRole(options: RoleOptions): Promise<Running
   await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
   registerDeadLetterMetrics(b.services, b.metrics);
   registerTaskMetrics(b.services, b.metrics);
+  registerDatabaseMetrics(b.db, b.metrics);
   registerProgressMetrics(b.services, config.controller.shards, b.metrics);
   if (leaseDb) registerPoolMetrics(leaseDb, "leases", b.metrics);
   const plane = await startControllers({

@@ -118,6 +118,7 @@ export class DeadLetterService {
     actor: string,
     reason: string,
     correlationId: string,
+    traceparent?: string,
   ): Promise<{ deadLetter: DeadLetter; messageId: string }> {
     const { deadLetters, outbox, audit, tasks } = this.#deps;
     return inTransaction(this.#deps.db, async (tx) => {
@@ -135,7 +136,8 @@ export class DeadLetterService {
           id: messageId,
           subject: deadLetter.subject,
           envelope,
-          headers: messageHeaders(deadLetter.correlationId),
+          // The replayed command is part of the trace of the operator's request that replays it.
+          headers: messageHeaders(deadLetter.correlationId, traceparent),
         },
       ]);
       if (deadLetter.taskId) {
@@ -144,7 +146,7 @@ export class DeadLetterService {
             tx,
             deadLetter.taskId,
             { actor, reason },
-            { correlationId: deadLetter.correlationId, causationId: deadLetter.id },
+            { correlationId: deadLetter.correlationId, causationId: deadLetter.id, traceparent },
           );
         } catch (err) {
           // A task that is not failed (it was cancelled meanwhile) stays as it is.
@@ -171,7 +173,7 @@ export class DeadLetterService {
         taskId: deadLetter.taskId,
         data: original.data ?? {},
         correlationId: deadLetter.correlationId,
-        traceparent: undefined,
+        traceparent,
       });
       return { deadLetter, messageId };
     });

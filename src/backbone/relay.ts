@@ -4,7 +4,15 @@ import { Counter, Gauge } from "prom-client";
 import type { OutboxStore, PendingMessage, PublishOutcome } from "../contexts/runtime/index.js";
 import { OUTBOX_CHANNEL } from "../contexts/runtime/index.js";
 import type { Database, Unlisten } from "../db/index.js";
-import { type Logger, metricOnce, type Registry } from "../observability/index.js";
+import {
+  inSpan,
+  type Logger,
+  metricOnce,
+  type Registry,
+  SpanKind,
+  traceparentOf,
+} from "../observability/index.js";
+import { HEADERS } from "./trace.js";
 
 /** Options of {@link OutboxRelay}. */
 export interface OutboxRelayOptions {
@@ -137,15 +145,35 @@ export class OutboxRelay {
   async #publish(rows: PendingMessage[]): Promise<PublishOutcome> {
     const { js, publishTimeoutMs } = this.#options;
     const results = await Promise.allSettled(
-      rows.map((row) => {
-        const h = natsHeaders();
-        for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
-        return js.publish(row.subject, JSON.stringify(row.envelope), {
-          msgID: row.id,
-          headers: h,
-          timeout: publishTimeoutMs,
-        });
-      }),
+      rows.map((row) =>
+        // One span per publish, a child of the span that wrote the row; the consumer's span
+        // becomes this one's child through the header.
+        inSpan(
+          `publish ${row.subject}`,
+          {
+            kind: SpanKind.PRODUCER,
+            parent: row.headers[HEADERS.traceparent] ?? null,
+            attributes: {
+              "messaging.system": "nats",
+              "messaging.operation.type": "publish",
+              "messaging.destination.name": row.subject,
+              "messaging.message.id": row.id,
+              "messaging.outbox.attempts": row.attempts,
+            },
+          },
+          (span) => {
+            const h = natsHeaders();
+            for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
+            const traceparent = traceparentOf(span);
+            if (traceparent) h.set(HEADERS.traceparent, traceparent);
+            return js.publish(row.subject, JSON.stringify(row.envelope), {
+              msgID: row.id,
+              headers: h,
+              timeout: publishTimeoutMs,
+            });
+          },
+        ),
+      ),
     );
     const sent: string[] = [];
     const failed: { id: string; error: string; retryInMs: number }[] = [];

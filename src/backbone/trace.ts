@@ -26,13 +26,20 @@ export function traceIdOf(traceparent: string | undefined): string | undefined {
   return traceparent ? TRACEPARENT.exec(traceparent)?.[1] : undefined;
 }
 
-/** The headers of a message in a workflow: correlation id and trace context. */
+/**
+ * The headers of a message in a workflow: correlation id and trace context. `traceparent` is the
+ * span that sends the message (its consumer's span becomes that span's child); without a valid
+ * one the message starts a trace of its own.
+ */
 export function messageHeaders(
   correlationId: string,
-  parentTraceparent?: string,
+  traceparent?: string | null,
 ): Record<string, string> {
   return {
     [HEADERS.correlationId]: correlationId,
-    [HEADERS.traceparent]: childTraceparent(parentTraceparent),
+    [HEADERS.traceparent]:
+      traceparent && traceIdOf(traceparent) && !/^00-0{32}-/.test(traceparent)
+        ? traceparent
+        : childTraceparent(undefined),
   };
 }

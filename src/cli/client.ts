@@ -48,6 +48,7 @@ const EXIT_BY_STATUS: Readonly<Record<number, ExitCode>> = {
   404: ExitCode.NotFound,
   409: ExitCode.Conflict,
   412: ExitCode.Conflict,
+  503: ExitCode.Unavailable,
 };
 
 /**
@@ -61,6 +62,31 @@ export async function callApi<T>(
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<T> {
+  const response = await requestApi(flags, method, path, {
+    body,
+    headers,
+    timeoutMs: 30_000,
+  });
+  const text = await response.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/**
+ * Calls the API and returns the successful response unread (a download). Errors are those of
+ * {@link callApi}; `timeoutMs` bounds the wait for the response's headers only.
+ */
+export async function requestApi(
+  flags: ApiTarget,
+  method: "GET" | "POST" | "PATCH" | "DELETE",
+  path: string,
+  options: {
+    body?: unknown;
+    headers?: Record<string, string>;
+    timeoutMs: number;
+    accept?: string;
+  },
+): Promise<Response> {
+  const { body, headers = {} } = options;
   const target = await resolveTarget(flags);
   let server: URL;
   try {
@@ -73,17 +99,19 @@ export async function callApi<T>(
   }
   const url = new URL(`/api/v1${path}`, server);
   let response: Response;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error("timed out")), options.timeoutMs);
   try {
     response = await fetch(url, {
       method,
       headers: {
-        accept: "application/json",
+        accept: options.accept ?? "application/json",
         ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
         ...(body === undefined ? {} : { "content-type": "application/json" }),
         ...headers,
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(30_000),
+      signal: abort.signal,
     });
   } catch (err) {
     throw new CliError(
@@ -91,9 +119,11 @@ export async function callApi<T>(
       ExitCode.Unavailable,
       { cause: err },
     );
+  } finally {
+    clearTimeout(timer);
   }
+  if (response.ok) return response;
   const text = await response.text();
-  if (response.ok) return (text ? JSON.parse(text) : undefined) as T;
   // A problem document (RFC 9457): its detail names the fields at fault.
   let problem: { title?: string; detail?: string } = {};
   try {

@@ -1,6 +1,8 @@
 import { Command } from "commander";
+import { packageVersion } from "../meta/index.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerConfig } from "./commands/config.js";
+import { registerDb } from "./commands/db.js";
 import { registerDev } from "./commands/dev.js";
 import { registerDlq } from "./commands/dlq.js";
 import { registerLeases } from "./commands/leases.js";
@@ -13,7 +15,7 @@ import { registerTasks } from "./commands/tasks.js";
 import { registerToken } from "./commands/token.js";
 
 /** The version printed by `dv --version`. */
-export const VERSION = "0.1.0";
+export const VERSION = packageVersion();
 
 /** Builds the `dv` command tree. Each command lives in `commands/` and registers itself here. */
 export function buildProgram(): Command {
@@ -25,6 +27,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCompletion(program);
   registerConfig(program);
+  registerDb(program);
   registerDev(program);
   registerDlq(program);
   registerLeases(program);

@@ -1,5 +1,5 @@
 export { ConfigError, ConfigFileError, type ConfigProblem } from "./errors.js";
-export { type LoadConfigOptions, loadConfig, systemSearchPath } from "./load.js";
+export { childEnvironment, type LoadConfigOptions, loadConfig, systemSearchPath } from "./load.js";
 export { renderConfigReference } from "./reference.js";
 export {
   type Config,

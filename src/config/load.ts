@@ -155,3 +155,18 @@ export function systemSearchPath(
 ): string {
   return env.PATH ?? "";
 }
+
+/**
+ * The environment a helper program this process runs (`pg_dump`, `psql`) starts with: this
+ * process's own, with `extra` on top. Secrets for the helper go here rather than on its command
+ * line, where every user of the host could read them.
+ */
+export function childEnvironment(
+  extra: Readonly<Record<string, string>>,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Record<string, string> {
+  const inherited = Object.entries(env).filter(
+    (entry): entry is [string, string] => entry[1] !== undefined,
+  );
+  return { ...Object.fromEntries(inherited), ...extra };
+}

@@ -93,6 +93,7 @@ describe("the configuration reference", () => {
       "auth",
       "controller",
       "worker",
+      "tracing",
       "api",
     ]);
   });

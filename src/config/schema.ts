@@ -49,6 +49,15 @@ const natsUrls = z.string().refine(
 
 const path = z.string().min(1, { error: "must be a non-empty path" });
 
+/** A share from 0 to 1, from YAML or from an environment variable's text. */
+const ratio = z.preprocess(
+  (v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v),
+  z
+    .number({ error: "must be a number from 0 to 1" })
+    .min(0, { error: "must be a number from 0 to 1" })
+    .max(1, { error: "must be a number from 0 to 1" }),
+);
+
 /** JWS algorithms a deployment may pin (asymmetric only: the API never holds a shared secret). */
 export const JWT_ALGORITHMS = ["ES256", "ES384", "EdDSA", "RS256", "PS256"] as const;
 
@@ -92,6 +101,8 @@ export const configSchema = z.strictObject({
        */
       idleInTransactionTimeoutMs: intInRange(1000, 3_600_000).default(10_000),
       pgliteDir: path.default(".cache/dev/pglite"),
+      /** Directory of `pg_dump`, `pg_restore` and `psql`; `PATH` when absent. */
+      pgBinDir: path.optional(),
     })
     .prefault({}),
   nats: z
@@ -174,15 +185,15 @@ export const configSchema = z.strictObject({
       /** How long a simulated device takes per operation. */
       simLatencyMs: intInRange(0, 3_600_000).default(50),
       /** Probability (0–1) that a simulated operation fails transiently. */
-      simFailureRate: z
-        .preprocess(
-          (v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v),
-          z
-            .number({ error: "must be a number from 0 to 1" })
-            .min(0, { error: "must be a number from 0 to 1" })
-            .max(1, { error: "must be a number from 0 to 1" }),
-        )
-        .default(0),
+      simFailureRate: ratio.default(0),
+    })
+    .prefault({}),
+  tracing: z
+    .strictObject({
+      /** An OTLP/HTTP endpoint (an OpenTelemetry Collector, Jaeger, Tempo); no traces when absent. */
+      otlpEndpoint: urlWithProtocols(["http:", "https:"]).optional(),
+      /** Share of new traces exported. */
+      sampleRatio: ratio.default(1),
     })
     .prefault({}),
   api: z
@@ -266,6 +277,12 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     path: ["database", "pgliteDir"],
     description:
       "Data directory of the embedded PGlite database that `dv dev` uses when `DATABASE_URL` is unset. Relative paths are resolved against the working directory.",
+  },
+  {
+    env: "DV_PG_BIN_DIR",
+    path: ["database", "pgBinDir"],
+    description:
+      "Directory of the PostgreSQL client programs `pg_dump` (for `dv db backup`, run by the API process), `pg_restore` and `psql` (for `dv db restore`); of the server's major version or newer. When unset, they are looked up on `PATH`. Relative paths are resolved against the working directory.",
   },
   {
     env: "NATS_URL",
@@ -437,6 +454,18 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
       "Probability that a simulated operation fails transiently, a number from 0 to 1 (0.1 fails one in ten).",
   },
   {
+    env: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    path: ["tracing", "otlpEndpoint"],
+    description:
+      "An OTLP/HTTP endpoint (an OpenTelemetry Collector, Jaeger, Grafana Tempo), an `http://` or `https://` URL like `http://127.0.0.1:4318`; spans are sent to its `/v1/traces` as protobuf. When unset, no spans are exported, but the W3C `traceparent` still travels from the API request through the outbox, NATS and the workers.",
+  },
+  {
+    env: "DV_TRACE_SAMPLE_RATIO",
+    path: ["tracing", "sampleRatio"],
+    description:
+      "Share of new traces exported, a number from 0 to 1 (0.1 keeps one in ten). A trace begun by the caller (a `traceparent` header with its sampled flag) keeps the caller's decision.",
+  },
+  {
     env: "DV_API_RATE_LIMIT",
     path: ["api", "rateLimit"],
     description:
@@ -458,6 +487,7 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
 /** Fields holding file-system paths, resolved against the working directory at load. */
 export const PATH_FIELDS: readonly (readonly string[])[] = [
   ["database", "pgliteDir"],
+  ["database", "pgBinDir"],
   ["nats", "serverBin"],
   ["nats", "storeDir"],
   ["kubernetes", "kubeconfig"],

@@ -1,3 +1,4 @@
+import type { Snapshot } from "./backup.js";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 
 /** A drizzle database over either driver; every context's queries are written against this. */
@@ -49,6 +50,13 @@ export interface Database {
   migrate(folder: string): Promise<void>;
   /** Connections of the pool (PostgreSQL only): in total, idle, and callers waiting for one. */
   poolStats?(): { total: number; idle: number; waiting: number; max: number };
+  /**
+   * Starts a consistent snapshot of the whole database, taken while it is in use: `pg_dump` of
+   * a server, a copy of PGlite's data directory.
+   *
+   * @throws {BackupError} when the dump tool is missing or fails (also through `done`).
+   */
+  snapshot(): Promise<Snapshot>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   /** Closes every connection; pending queries finish first. */

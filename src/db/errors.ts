@@ -82,3 +82,30 @@ export class MigrationError extends Error {
     this.sqlState = fields?.code as string | undefined;
   }
 }
+
+/** Stable codes of {@link BackupError}. */
+export const BackupErrorCode = {
+  /** `pg_dump`, `pg_restore` or `psql` is not installed where the process looks. */
+  ToolMissing: "DV_BACKUP_TOOL_MISSING",
+  /** The dump or restore tool ran and failed; its last error line is in the message. */
+  ToolFailed: "DV_BACKUP_TOOL_FAILED",
+  /** The file is not a backup this build can restore, or not into this kind of database. */
+  WrongFormat: "DV_BACKUP_WRONG_FORMAT",
+  /** The database is in use by running control-plane processes. */
+  InUse: "DV_BACKUP_DATABASE_IN_USE",
+} as const;
+export type BackupErrorCode = (typeof BackupErrorCode)[keyof typeof BackupErrorCode];
+
+/**
+ * Thrown when a backup cannot be taken or a restore cannot be done; the message says what failed
+ * and what to do. A failed restore changed nothing.
+ */
+export class BackupError extends Error {
+  override readonly name = "BackupError";
+  readonly code: BackupErrorCode;
+
+  constructor(code: BackupErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}

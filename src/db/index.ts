@@ -1,13 +1,31 @@
 export { timestamps, timestamptz, versionColumn } from "./columns.js";
 export type { Database, Dialect, IsolationLevel, Orm, Tx, Unlisten } from "./database.js";
-export { constraintOf, DatabaseError, MigrationError, SqlState, sqlStateOf } from "./errors.js";
+export {
+  BackupError,
+  BackupErrorCode,
+  constraintOf,
+  DatabaseError,
+  MigrationError,
+  SqlState,
+  sqlStateOf,
+} from "./errors.js";
+export {
+  OWNED_SCHEMAS,
+  pgDumpTakenAt,
+  type PgToolOptions,
+  restorePgDump,
+  SNAPSHOT_EXTENSIONS,
+  type Snapshot,
+  type SnapshotFormat,
+  snapshotFormatOf,
+} from "./backup.js";
 export {
   type MigrationStatus,
   migrationStatus,
   migrationsFolder,
   runMigrations,
 } from "./migrations.js";
-export { type OpenPgliteOptions, openPglite } from "./pglite.js";
+export { type OpenPgliteOptions, openPglite, restorePglite } from "./pglite.js";
 export { type ConnectPostgresOptions, connectPostgres, postgresStartupError } from "./postgres.js";
 export { actAs, ContextRole, inTransaction, type TransactionOptions, withSavepoint } from "./tx.js";
 export { ContextStore, mapUniqueViolation } from "./store.js";

@@ -1,13 +1,25 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { readFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { Readable } from "node:stream";
 import { PGlite } from "@electric-sql/pglite";
 import { btree_gist } from "@electric-sql/pglite/contrib/btree_gist";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/pglite";
 import { migrate } from "drizzle-orm/pglite/migrator";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
+import type { Snapshot } from "./backup.js";
 import type { Database, IsolationLevel, Orm, Tx } from "./database.js";
-import { MigrationError } from "./errors.js";
+import { BackupError, BackupErrorCode, MigrationError } from "./errors.js";
 
 /** Options of {@link openPglite}. */
 export interface OpenPgliteOptions {
@@ -105,6 +117,17 @@ export async function openPglite(options: OpenPgliteOptions = {}): Promise<Datab
         throw new MigrationError(err);
       }
     },
+    async snapshot(): Promise<Snapshot> {
+      // PGlite copies its data directory between two statements (it holds its query lock): what
+      // a crash at that moment would leave, which PostgreSQL recovers from to a consistent state.
+      const blob = await client.dumpDataDir("gzip");
+      return {
+        format: "pglite",
+        stream: Readable.fromWeb(blob.stream()),
+        done: Promise.resolve(),
+        abort: () => undefined,
+      };
+    },
     async ping() {
       await client.query("SELECT 1");
     },
@@ -116,4 +139,56 @@ export async function openPglite(options: OpenPgliteOptions = {}): Promise<Datab
       }
     },
   };
+}
+
+/**
+ * Replaces the embedded database in `dataDir` with a snapshot `dv db backup` took of one (a
+ * gzipped tar of a data directory). The snapshot is unpacked into a new directory and opened once
+ * (PostgreSQL recovers it) before it takes the place of the old one; the old one is kept beside
+ * it, renamed, so a mistaken restore loses nothing.
+ *
+ * @returns where the previous data directory was moved, if there was one.
+ * @throws {StartupError} `DV_DATA_DIR_LOCKED` when a running process (dv dev) has it open.
+ * @throws {BackupError} `DV_BACKUP_WRONG_FORMAT` when the file is no PGlite data directory.
+ */
+export async function restorePglite(options: {
+  readonly dataDir: string;
+  readonly file: string;
+  readonly now: Date;
+}): Promise<{ previous: string | undefined }> {
+  const unlock = lockDataDir(options.dataDir);
+  const stamp = options.now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  const incoming = join(dirname(options.dataDir), `.${basename(options.dataDir)}.restoring`);
+  try {
+    rmSync(incoming, { recursive: true, force: true });
+    mkdirSync(incoming, { recursive: true });
+    const blob = new Blob([await readFile(options.file)]);
+    try {
+      const client = await PGlite.create(incoming, {
+        loadDataDir: blob,
+        extensions: { btree_gist },
+      });
+      await client.query("SELECT 1");
+      await client.close();
+    } catch (err) {
+      throw new BackupError(
+        BackupErrorCode.WrongFormat,
+        `${options.file} is not a PGlite data directory this build can open: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    let previous: string | undefined;
+    if (existsSync(options.dataDir)) {
+      previous = `${options.dataDir}.before-restore-${stamp}`;
+      renameSync(options.dataDir, previous);
+    }
+    renameSync(incoming, options.dataDir);
+    return { previous };
+  } finally {
+    rmSync(incoming, { recursive: true, force: true });
+    unlock();
+  }
 }

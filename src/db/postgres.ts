@@ -3,6 +3,7 @@ import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
 import type { Logger } from "../observability/index.js";
+import { pgDumpSnapshot } from "./backup.js";
 import type { Database, IsolationLevel, Orm, Tx, Unlisten } from "./database.js";
 import { MigrationError } from "./errors.js";
 
@@ -21,6 +22,8 @@ export interface ConnectPostgresOptions {
   readonly applicationName?: string;
   /** Ends sessions idle in a transaction this long (PostgreSQL's idle_in_transaction_session_timeout). */
   readonly idleInTransactionTimeoutMs?: number;
+  /** Directory of `pg_dump` for {@link Database.snapshot}; `PATH` when unset. */
+  readonly pgBinDir?: string | undefined;
 }
 
 const SQLSTATE_REJECTIONS: Readonly<Record<string, string>> = {
@@ -213,6 +216,9 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
         waiting: pool.waitingCount,
         max: options.poolMax,
       };
+    },
+    async snapshot() {
+      return pgDumpSnapshot({ url: options.url, binDir: options.pgBinDir });
     },
     async ping() {
       await pool.query("SELECT 1");

@@ -1,2 +1,7 @@
 export { type OpsRoutesOptions, type ReadinessCheck, registerOpsRoutes } from "./ops.js";
-export { type CreateHttpServerOptions, createHttpServer, listenHttp } from "./server.js";
+export {
+  type CreateHttpServerOptions,
+  createHttpServer,
+  listenHttp,
+  requestTraceparent,
+} from "./server.js";

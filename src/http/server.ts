@@ -2,7 +2,30 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { Histogram } from "prom-client";
 import { newId } from "../kernel/index.js";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
-import type { Logger, Registry } from "../observability/index.js";
+import {
+  failSpan,
+  type Logger,
+  type Registry,
+  type Span,
+  SpanKind,
+  startSpan,
+  traceparentOf,
+} from "../observability/index.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The request's server span: its `traceparent` is what the request's work continues. */
+    span?: Span;
+  }
+}
+
+/** Probes and scrapes every few seconds would drown the log and the traces. */
+const QUIET = new Set(["/healthz", "/readyz", "/metrics"]);
+
+/** The W3C `traceparent` of a request's span, for the work it causes (none when untraced). */
+export function requestTraceparent(request: { span?: Span }): string | undefined {
+  return request.span ? traceparentOf(request.span) : undefined;
+}
 
 /** Options of {@link createHttpServer}. */
 export interface CreateHttpServerOptions {
@@ -35,9 +58,7 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     },
     logController: new LogController({
       requestIdLogLabel: "correlation_id",
-      // Probes and scrapes every few seconds would drown the log.
-      disableRequestLogging: (request) =>
-        ["/healthz", "/readyz", "/metrics"].includes(request.url ?? ""),
+      disableRequestLogging: (request) => QUIET.has(request.url ?? ""),
     }),
     forceCloseConnections: "idle",
   });
@@ -50,8 +71,30 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
   });
   app.addHook("onRequest", async (request, reply) => {
     void reply.header("x-correlation-id", request.id);
+    if (QUIET.has(request.url)) return;
+    // A gateway's traceparent makes this request part of the caller's trace.
+    const given = request.headers.traceparent;
+    const route = request.routeOptions.url ?? "unmatched";
+    request.span = startSpan(`${request.method} ${route}`, {
+      kind: SpanKind.SERVER,
+      parent: typeof given === "string" ? given : null,
+      attributes: {
+        "http.request.method": request.method,
+        "http.route": route,
+        "url.path": request.url.split("?")[0] ?? "",
+        "dataverket.correlation_id": request.id,
+      },
+    });
+  });
+  app.addHook("onError", async (request, _reply, err) => {
+    if (request.span) failSpan(request.span, err);
   });
   app.addHook("onResponse", async (request, reply) => {
+    const span = request.span;
+    if (span) {
+      span.setAttribute("http.response.status_code", reply.statusCode);
+      span.end();
+    }
     duration.observe(
       {
         method: request.method,

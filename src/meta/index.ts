@@ -1,1 +1,1 @@
-export { packageRoot } from "./paths.js";
+export { packageRoot, packageVersion } from "./paths.js";

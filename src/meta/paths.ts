@@ -19,3 +19,9 @@ export function packageRoot(): string {
     dir = parent;
   }
 }
+
+/** The version in this package's `package.json`. */
+export function packageVersion(): string {
+  const manifest = join(packageRoot(), "package.json");
+  return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
+}

@@ -1,6 +1,6 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { Counter, Histogram } from "prom-client";
-import { type DeadLetterService, HEADERS, messageHeaders } from "../backbone/index.js";
+import { type DeadLetterService, HEADERS, messageHeaders, traceIdOf } from "../backbone/index.js";
 import type { InboxStore, OutboxStore } from "../contexts/runtime/index.js";
 import { type Database, inTransaction } from "../db/index.js";
 import { type IdGenerator, InvalidTransitionError } from "../kernel/index.js";
@@ -14,7 +14,16 @@ import {
   type WorkerService,
 } from "../messaging/index.js";
 import { workerConsumer } from "../nats/index.js";
-import { type Logger, metricOnce, type Registry } from "../observability/index.js";
+import {
+  failSpan,
+  inSpan,
+  type Logger,
+  metricOnce,
+  type Registry,
+  type Span,
+  SpanKind,
+  traceparentOf,
+} from "../observability/index.js";
 import type { TaskService } from "../workflow/index.js";
 import { type Driver, type DriverRequest, PermanentDriverError } from "./driver.js";
 
@@ -155,11 +164,32 @@ export class Worker {
     return Math.round(this.#o.random() * cap);
   }
 
-  async #handle(msg: JsMsg): Promise<void> {
+  /** Handles one delivery in a consumer span, a child of the span that published it. */
+  #handle(msg: JsMsg): Promise<void> {
+    return inSpan(
+      `process ${msg.subject}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent: msg.headers?.get(HEADERS.traceparent) || null,
+        attributes: {
+          "messaging.system": "nats",
+          "messaging.operation.type": "process",
+          "messaging.destination.name": msg.subject,
+          "messaging.consumer.group.name": this.#consumer,
+          "messaging.message.id": msg.headers?.get("Nats-Msg-Id") ?? "",
+          "messaging.nats.delivery_count": msg.info.deliveryCount,
+        },
+      },
+      (span) => this.#process(msg, span),
+    );
+  }
+
+  async #process(msg: JsMsg, span: Span): Promise<void> {
     const started = performance.now();
     const attempt = msg.info.deliveryCount;
     this.#deliveries.inc({ service: this.#o.service, kind: attempt > 1 ? "redelivery" : "first" });
-    const traceparent = msg.headers?.get(HEADERS.traceparent) || undefined;
+    // What this command causes continues the trace from this span.
+    const traceparent = traceparentOf(span);
     const headerId = msg.headers?.get("Nats-Msg-Id") || `${msg.info.stream}:${msg.seq}`;
 
     let envelope: Envelope;
@@ -206,8 +236,10 @@ export class Worker {
 
     const data = envelope.data;
     const taskId = typeof data.task_id === "string" ? data.task_id : null;
+    const traceId = traceIdOf(traceparent);
     const log = this.#o.log.child({
       correlation_id: envelope.correlation_id,
+      ...(traceId ? { trace_id: traceId } : {}),
       message_id: envelope.id,
       type: envelope.type,
       attempt,
@@ -248,7 +280,7 @@ export class Worker {
             taskId,
             "started",
             { actor: this.#o.service, message: `${envelope.type} (attempt ${attempt})` },
-            { correlationId: envelope.correlation_id, causationId: envelope.id },
+            { correlationId: envelope.correlation_id, causationId: envelope.id, traceparent },
           ),
         );
       } catch (err) {
@@ -290,7 +322,7 @@ export class Worker {
               taskId,
               "progress",
               { actor: this.#o.service, percent, message },
-              { correlationId: envelope.correlation_id, causationId: envelope.id },
+              { correlationId: envelope.correlation_id, causationId: envelope.id, traceparent },
             ),
           ).catch((err: unknown) => log.debug({ err }, "progress not recorded"));
         });
@@ -346,6 +378,7 @@ export class Worker {
         return;
       }
       const message = err instanceof Error ? err.message : String(err);
+      failSpan(span, err);
       const code =
         err instanceof PermanentDriverError
           ? "permanent"

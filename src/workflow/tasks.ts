@@ -9,6 +9,8 @@ import { createEnvelope, taskEvents } from "../messaging/index.js";
 export interface TaskEventContext {
   readonly correlationId: string;
   readonly causationId?: string | null;
+  /** W3C trace context of the work that moves the task; the task's own when absent. */
+  readonly traceparent?: string | undefined;
 }
 
 /**
@@ -119,7 +121,7 @@ export class TaskService {
         id: envelope.id,
         subject: definition.subject,
         envelope,
-        headers: messageHeaders(context.correlationId),
+        headers: messageHeaders(context.correlationId, context.traceparent ?? task.traceparent),
       },
     ]);
   }

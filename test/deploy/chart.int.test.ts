@@ -110,6 +110,7 @@ describe("the alerts and the dashboard", () => {
         "DataverketShardUnheld",
         "DataverketOutboxBacklogOld",
         "DataverketApiErrorRatio",
+        "DataverketBackupStale",
       ]),
     );
     for (const r of rules) {

@@ -1,5 +1,5 @@
 // Vitest global setup of the integration tier: installs and starts the real PostgreSQL,
-// nats-server and kube-apiserver (with etcd) through hack/services.sh (idempotent), and stops at the end only what it started,
+// nats-server, kube-apiserver (with etcd) and Jaeger through hack/services.sh (idempotent), and stops at the end only what it started,
 // so a developer's already-running services stay up. DV_KEEP_SERVICES=1 keeps everything running.
 // It also builds the migrated template database every test file clones (template.ts).
 import { execFile } from "node:child_process";

@@ -19,7 +19,11 @@ export interface DvProcess {
 }
 
 /** Starts `dv <args>` with exactly `env` (plus PATH and HOME) as its environment. */
-export function startDv(args: readonly string[], env: Record<string, string>): DvProcess {
+export function startDv(
+  args: readonly string[],
+  env: Record<string, string>,
+  options: { cwd?: string } = {},
+): DvProcess {
   // DV_TEST_NODE_ARGS passes flags to the child's node (say `--cpu-prof` to profile it).
   const nodeArgs = process.env.DV_TEST_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
   const child = spawn(process.execPath, [...nodeArgs, DV_BIN, ...args], {
@@ -31,6 +35,7 @@ export function startDv(args: readonly string[], env: Record<string, string>): D
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   let out = "";
   let err = "";
@@ -72,8 +77,9 @@ export async function runDv(
   args: readonly string[],
   env: Record<string, string>,
   timeoutMs = 60_000,
+  options: { cwd?: string } = {},
 ): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const proc = startDv(args, env);
+  const proc = startDv(args, env, options);
   const timer = setTimeout(() => proc.child.kill("SIGKILL"), timeoutMs);
   const code = await proc.exited;
   clearTimeout(timer);

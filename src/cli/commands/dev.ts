@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { startDev } from "../../app/index.js";
+import { openTracing, startDev } from "../../app/index.js";
 import { loadConfig, systemSearchPath } from "../../config/index.js";
 import { packageRoot } from "../../meta/index.js";
 import { Lifecycle, StoppedError, stopOnSignals } from "../../lifecycle/index.js";
@@ -54,6 +54,7 @@ export function registerDev(program: Command): void {
       // Signals are handled from the first moment, so Ctrl-C during startup also cleans up.
       const lifecycle = new Lifecycle(log);
       const stopped = stopOnSignals(lifecycle, log);
+      openTracing({ config, log, lifecycle, serviceName: "dataverket-dev" });
       try {
         const running = await startDev({
           config,

@@ -152,6 +152,19 @@ describe("the operator guide, with dv alone", () => {
     };
     expect(perShard.leases.filter((l) => l.live)).toHaveLength(33);
 
+    // The database, and a backup of it written where the operator stands.
+    const dbStatus = await dv("db", "status");
+    expect(dbStatus.code).toBe(0);
+    expect(dbStatus.stdout).toMatch(
+      /^Database:\s+pglite:\S+ \(embedded PGlite \d+\.\d+.*, primary\)$/m,
+    );
+    expect(dbStatus.stdout).toMatch(/^Last backup:\s+none: take one with dv db backup$/m);
+    const here = mkdtempSync(join(tmpdir(), "dv-backup-"));
+    const backup = await runDv(["db", "backup"], env, 60_000, { cwd: here });
+    expect(backup.code, backup.stderr).toBe(0);
+    expect(backup.stdout).toMatch(/^backup \S+ written to \S+\/dataverket-\d{8}T\d{6}Z\.tar\.gz$/m);
+    expect((await dv("db", "status")).stdout).toMatch(/^Last backup:\s+\S+ \(\d+s ago\)/m);
+
     // Tear down: the delete is a task too; afterwards the name is gone (exit 4).
     const deleted = await dv("delete", "network", "web", "--wait");
     expect(deleted.code).toBe(0);
@@ -159,7 +172,7 @@ describe("the operator guide, with dv alone", () => {
     const gone = await dv("get", "network", "web");
     expect(gone.code).toBe(4);
     expect(gone.stderr.trim().split("\n")).toHaveLength(1);
-  });
+  }, 180_000);
 
   it("says in one line what is missing or wrong, with the documented exit codes", async () => {
     const unknown = await dv("get", "flavours");

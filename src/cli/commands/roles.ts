@@ -2,6 +2,7 @@ import { type Command, Option } from "commander";
 import {
   type RoleOptions,
   type RunningRole,
+  openTracing,
   startApiRole,
   startControllerRole,
   startWorkerRole,
@@ -22,6 +23,7 @@ async function run(
   const log = createLogger({ level: config.log.level, service, datacenterId: config.datacenterId });
   const lifecycle = new Lifecycle(log);
   const stopped = stopOnSignals(lifecycle, log);
+  openTracing({ config, log, lifecycle, serviceName: service.replace(/^dv-/, "dataverket-") });
   try {
     const running = await start({
       config,

@@ -15,3 +15,4 @@ export {
   type PublishOutcome,
 } from "./outbox.js";
 export { FencedError, type Grant, LeaseStore } from "./leases.js";
+export { type Backup, BackupStore, type NewRestore, type Restore } from "./backups.js";

@@ -141,3 +141,47 @@ export const leaseMembers = runtime.table("lease_members", {
   datacenterId: text().notNull(),
   expiresAt: timestamptz().notNull(),
 });
+
+/**
+ * Backups of this database taken through the API (`dv db backup`): who took one, when, how big,
+ * and the SHA-256 of what was sent, so an operator can tell what backup exists and how recent it
+ * is. The file itself lives wherever the operator keeps it.
+ */
+export const backups = runtime.table(
+  "backups",
+  {
+    id: uuid().primaryKey(),
+    /** `running` while the dump streams, then `succeeded` or `failed`. */
+    state: text().notNull().default("running"),
+    /** `pg_dump` (custom format) or `pglite` (a gzipped tar of the embedded data directory). */
+    format: text().notNull(),
+    actor: text().notNull(),
+    startedAt: timestamptz().notNull().defaultNow(),
+    finishedAt: timestamptz(),
+    bytes: bigint({ mode: "number" }),
+    sha256: text(),
+    /** The newest migration the database had: a restore needs a build that knows it. */
+    latestMigration: text(),
+    error: text(),
+  },
+  (t) => [
+    check("backups_state", sql`${t.state} IN ('running', 'succeeded', 'failed')`),
+    index("backups_started").on(t.startedAt),
+  ],
+);
+
+/** Restores of this database (`dv db restore`), written into the restored database afterwards. */
+export const restores = runtime.table("restores", {
+  id: uuid().primaryKey(),
+  restoredAt: timestamptz().notNull().defaultNow(),
+  actor: text().notNull(),
+  format: text().notNull(),
+  bytes: bigint({ mode: "number" }).notNull(),
+  sha256: text().notNull(),
+  /** The backup restored, when the file is one this database recorded. */
+  backupId: uuid(),
+  /** When the restored backup was taken, when known. */
+  backupTakenAt: timestamptz(),
+  /** How long the restore took. */
+  durationMs: integer().notNull(),
+});

@@ -35,6 +35,8 @@ export const tasks = task.table(
     reason: text().notNull().default(""),
     actor: text().notNull(),
     correlationId: text().notNull(),
+    /** W3C trace context of the request that made the task; the work it causes continues it. */
+    traceparent: text(),
     finishedAt: timestamptz(),
     version: versionColumn(),
     ...timestamps(),

@@ -29,6 +29,8 @@ export interface NewTask {
   readonly datacenterId: string;
   readonly actor: string;
   readonly correlationId: string;
+  /** The W3C `traceparent` of the request that made it, if any. */
+  readonly traceparent?: string | null | undefined;
 }
 
 /** Details of one transition. */
