@@ -1,4 +1,4 @@
-import { type CoordinationV1Api, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
+import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "../../src/observability/index.js";
 import { type Clock, realClock } from "../../src/reconcile/index.js";
 
@@ -114,6 +114,8 @@ export class KubeLeaseElector {
 
   async #attempt(now: number): Promise<boolean> {
     const durationSeconds = Math.ceil(this.#timings.leaseDurationMs / 1000);
+    // Loaded when first needed: the client weighs most of a process's start-up.
+    const { V1MicroTime } = await import("@kubernetes/client-node");
     const microNow = new V1MicroTime(new Date(now).toISOString());
     let lease: V1Lease;
     try {

@@ -1,11 +1,10 @@
 import { type FSWatcher, watch } from "node:fs";
-import {
+import type {
   CustomObjectsApi,
-  type Informer,
-  type KubeConfig,
-  type KubernetesObject,
-  makeInformer,
-  type ObjectCache,
+  Informer,
+  KubeConfig,
+  KubernetesObject,
+  ObjectCache,
 } from "@kubernetes/client-node";
 import { GROUP, KINDS, kindOf, VERSION } from "../../crds/index.js";
 import type { Logger } from "../../src/observability/index.js";
@@ -67,7 +66,7 @@ const asObject = (kind: string, o: CustomObject): PlatformObject => ({
 export class KubernetesPlatformSource implements PlatformSource {
   readonly name = "kubernetes" as const;
   readonly holdsDeletion = true;
-  readonly #api: CustomObjectsApi;
+  #api: CustomObjectsApi | undefined;
   readonly #kc: KubeConfig;
   readonly #log: Logger;
   readonly #informers = new Map<string, Informer<CustomObject> & ObjectCache<CustomObject>>();
@@ -76,17 +75,21 @@ export class KubernetesPlatformSource implements PlatformSource {
 
   constructor(kc: KubeConfig, log: Logger) {
     this.#kc = kc;
-    this.#api = kc.makeApiClient(CustomObjectsApi);
     this.#log = log;
   }
 
   async start(changed: (key: string) => void): Promise<void> {
+    // Loaded here, not at import: the client weighs most of a process's start-up, and only a
+    // controller that reads a cluster needs it.
+    const { CustomObjectsApi, makeInformer } = await import("@kubernetes/client-node");
+    const api = this.#kc.makeApiClient(CustomObjectsApi);
+    this.#api = api;
     for (const kind of KINDS) {
       const informer = makeInformer<CustomObject>(
         this.#kc,
         `/apis/${GROUP}/${VERSION}/${kind.plural}`,
         () =>
-          this.#api.listClusterCustomObject({
+          api.listClusterCustomObject({
             group: GROUP,
             version: VERSION,
             plural: kind.plural,
@@ -143,12 +146,17 @@ export class KubernetesPlatformSource implements PlatformSource {
     return o;
   }
 
+  #client(): CustomObjectsApi {
+    if (!this.#api) throw new Error("the Kubernetes platform source is not started");
+    return this.#api;
+  }
+
   async writeStatus(object: PlatformObject, status: Record<string, unknown>): Promise<void> {
     const plural = kindOf(object.kind)?.plural ?? "";
     // A PUT naming the resourceVersion the cache holds: a stale cache gets 409 and the pass
     // is retried once the watch delivered the newer object.
     const body = { ...this.#raw(object), status };
-    await this.#api.replaceClusterCustomObjectStatus({
+    await this.#client().replaceClusterCustomObjectStatus({
       group: GROUP,
       version: VERSION,
       plural,
@@ -165,7 +173,7 @@ export class KubernetesPlatformSource implements PlatformSource {
       ...raw,
       metadata: { ...raw.metadata, finalizers: present ? [...others, PLATFORM_FINALIZER] : others },
     };
-    await this.#api.replaceClusterCustomObject({
+    await this.#client().replaceClusterCustomObject({
       group: GROUP,
       version: VERSION,
       plural,

@@ -148,16 +148,16 @@ export async function openNats(
  * Exports this process's spans to `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set, until the
  * process stops (the last spans are flushed then). Called first, so it stops last.
  */
-export function openTracing(options: {
+export async function openTracing(options: {
   readonly config: Config;
   readonly log: Logger;
   readonly lifecycle: Lifecycle;
   /** `service.name` of the spans, like `dataverket-api`. */
   readonly serviceName: string;
-}): void {
+}): Promise<void> {
   const { config } = options;
   if (!config.tracing.otlpEndpoint) return;
-  const tracing = startTracing({
+  const tracing = await startTracing({
     endpoint: config.tracing.otlpEndpoint,
     serviceName: options.serviceName,
     serviceVersion: packageVersion(),

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
+import type { CoordinationV1Api } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import {
   APPLY_ORDER,
@@ -187,6 +187,8 @@ export async function startPlatform(options: {
   };
   const { inCluster, kubeconfig } = config.kubernetes;
   if (inCluster || kubeconfig) {
+    // Loaded only here: the client weighs most of a process's start-up.
+    const { CoordinationV1Api, KubeConfig } = await import("@kubernetes/client-node");
     const kc = new KubeConfig();
     if (inCluster) kc.loadFromCluster();
     else kc.loadFromFile(kubeconfig ?? "");

@@ -1,6 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Command, Option } from "commander";
-import { connectNats } from "../nats/index.js";
 import { createLogger } from "../observability/index.js";
 
 /** Adds `--nats <urls>` (`NATS_URL`; `dv dev` serves nats://127.0.0.1:4222). */
@@ -22,6 +21,7 @@ export async function withNats<T>(
   name: string,
   fn: (nc: NatsConnection) => Promise<T>,
 ): Promise<T> {
+  const { connectNats } = await import("../nats/index.js");
   const nc = await connectNats({
     servers: urls,
     name: `dv-cli-${name}`,

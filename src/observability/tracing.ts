@@ -12,15 +12,6 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  BatchSpanProcessor,
-  NodeTracerProvider,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-} from "@opentelemetry/sdk-trace-node";
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
 import type { Logger } from "./logger.js";
 
 export { SpanKind } from "@opentelemetry/api";
@@ -56,7 +47,18 @@ export interface Tracing {
  * (protobuf), parent-based ratio sampling. Without it, every span is a no-op that still carries
  * its parent's trace context from message to message.
  */
-export function startTracing(options: TracingOptions): Tracing {
+export async function startTracing(options: TracingOptions): Promise<Tracing> {
+  // The SDK is loaded only when spans are exported: a process without an endpoint never pays
+  // for it at start-up.
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, sdk, semconv] = await Promise.all([
+    import("@opentelemetry/exporter-trace-otlp-proto"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/sdk-trace-node"),
+    import("@opentelemetry/semantic-conventions"),
+  ]);
+  const { BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler } =
+    sdk;
+  const { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } = semconv;
   const url = new URL(
     "v1/traces",
     options.endpoint.endsWith("/") ? options.endpoint : `${options.endpoint}/`,

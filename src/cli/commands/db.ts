@@ -6,9 +6,8 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/index.js";
-import { BackupError, BackupErrorCode } from "../../db/index.js";
+import type { BackupError } from "../../db/index.js";
 import { newId } from "../../kernel/index.js";
-import { restoreDatabase } from "../../maintenance/index.js";
 import { createLogger } from "../../observability/index.js";
 import { type ApiTarget, callApi, requestApi, withApiOptions } from "../client.js";
 import { CliError } from "../errors.js";
@@ -86,25 +85,30 @@ function statusText(s: Status): string {
     `${s.target} (${s.engine === "pglite" ? "embedded PGlite" : "PostgreSQL"} ${s.serverVersion}, ${s.role})`,
   );
   kv("Size", humanBytes(s.sizeBytes));
+  const embedded = s.engine === "pglite";
   kv(
     "Connections",
-    `${s.connections.total} of ${s.connections.max}, ${s.connections.active} active` +
-      (s.connections.byApplication.length
-        ? ` (${s.connections.byApplication.map((a) => `${a.name} ${a.count}`).join(", ")})`
-        : ""),
+    embedded
+      ? "one, inside the dv dev process (embedded)"
+      : `${s.connections.total} of ${s.connections.max}, ${s.connections.active} active` +
+          (s.connections.byApplication.length
+            ? ` (${s.connections.byApplication.map((a) => `${a.name} ${a.count}`).join(", ")})`
+            : ""),
   );
   kv(
     "Replication",
-    s.role === "replica"
-      ? `replica, ${s.replication.replayLagSeconds === null ? "nothing replayed yet" : `${s.replication.replayLagSeconds.toFixed(1)}s behind its primary's last commit`}`
-      : s.replication.replicas.length === 0
-        ? "no replicas stream from this server"
-        : s.replication.replicas
-            .map(
-              (r) =>
-                `${r.name} ${r.state}/${r.syncState}, ${r.lagBytes === null ? "?" : humanBytes(r.lagBytes)} behind`,
-            )
-            .join("; "),
+    embedded
+      ? "none (embedded; back it up with dv db backup)"
+      : s.role === "replica"
+        ? `replica, ${s.replication.replayLagSeconds === null ? "nothing replayed yet" : `${s.replication.replayLagSeconds.toFixed(1)}s behind its primary's last commit`}`
+        : s.replication.replicas.length === 0
+          ? "no replicas stream from this server"
+          : s.replication.replicas
+              .map(
+                (r) =>
+                  `${r.name} ${r.state}/${r.syncState}, ${r.lagBytes === null ? "?" : humanBytes(r.lagBytes)} behind`,
+              )
+              .join("; "),
   );
   kv(
     "Migrations",
@@ -150,17 +154,19 @@ function statusText(s: Status): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** The exit code of each {@link BackupError} code. */
+const EXIT_BY_BACKUP_CODE: Readonly<Record<BackupError["code"], ExitCode>> = {
+  DV_BACKUP_DATABASE_IN_USE: ExitCode.Conflict,
+  DV_BACKUP_WRONG_FORMAT: ExitCode.Usage,
+  DV_BACKUP_TOOL_MISSING: ExitCode.Unavailable,
+  DV_BACKUP_TOOL_FAILED: ExitCode.Failed,
+};
+
 /** Maps a maintenance failure onto its exit code, with what to do in the message. */
 function backupFailure(err: unknown): never {
-  if (err instanceof BackupError) {
-    const exit =
-      err.code === BackupErrorCode.InUse
-        ? ExitCode.Conflict
-        : err.code === BackupErrorCode.WrongFormat
-          ? ExitCode.Usage
-          : err.code === BackupErrorCode.ToolMissing
-            ? ExitCode.Unavailable
-            : ExitCode.Failed;
+  // By name and code: the class lives in the database adapters, which this module loads lazily.
+  if (err instanceof Error && err.name === "BackupError") {
+    const exit = EXIT_BY_BACKUP_CODE[(err as BackupError).code] ?? ExitCode.Failed;
     throw new CliError(err.message, exit, { cause: err });
   }
   throw err;
@@ -296,6 +302,8 @@ export function registerDb(program: Command): void {
         datacenterId: config.datacenterId,
       });
       const user = userInfo().username;
+      // Loaded only for a restore: the database adapters are not needed to talk to the API.
+      const { restoreDatabase } = await import("../../maintenance/index.js");
       const result = await restoreDatabase({
         target: {
           url: config.database.url,

@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { openDatabase } from "../../app/index.js";
 import { loadConfig } from "../../config/index.js";
-import { migrationStatus, runMigrations } from "../../db/index.js";
 import { Lifecycle } from "../../lifecycle/index.js";
 import { createLogger } from "../../observability/index.js";
 
@@ -20,6 +18,10 @@ export function registerMigrate(program: Command): void {
     )
     .action(async (flags: { config?: string; status?: boolean }) => {
       const config = loadConfig({ file: flags.config });
+      const [{ openDatabase }, { migrationStatus, runMigrations }] = await Promise.all([
+        import("../../app/index.js"),
+        import("../../db/index.js"),
+      ]);
       const log = createLogger({
         level: "warn",
         service: "dv-migrate",

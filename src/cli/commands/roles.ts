@@ -1,12 +1,5 @@
 import { type Command, Option } from "commander";
-import {
-  type RoleOptions,
-  type RunningRole,
-  openTracing,
-  startApiRole,
-  startControllerRole,
-  startWorkerRole,
-} from "../../app/index.js";
+import type { RoleOptions, RunningRole } from "../../app/index.js";
 import { loadConfig, systemSearchPath } from "../../config/index.js";
 import { Lifecycle, StoppedError, stopOnSignals } from "../../lifecycle/index.js";
 import { WORKER_SERVICES, type WorkerService } from "../../messaging/index.js";
@@ -14,16 +7,25 @@ import { packageRoot } from "../../meta/index.js";
 import { createLogger } from "../../observability/index.js";
 import { configOverrides, type ProcessFlags } from "../flags.js";
 
+/** The control plane, loaded only by the commands that run it. */
+const app = () => import("../../app/index.js");
+
 async function run(
   service: string,
   flags: ProcessFlags,
   start: (options: RoleOptions) => Promise<RunningRole>,
 ): Promise<void> {
   const config = loadConfig({ file: flags.config, overrides: configOverrides(flags) });
+  const { openTracing } = await app();
   const log = createLogger({ level: config.log.level, service, datacenterId: config.datacenterId });
   const lifecycle = new Lifecycle(log);
   const stopped = stopOnSignals(lifecycle, log);
-  openTracing({ config, log, lifecycle, serviceName: service.replace(/^dv-/, "dataverket-") });
+  await openTracing({
+    config,
+    log,
+    lifecycle,
+    serviceName: service.replace(/^dv-/, "dataverket-"),
+  });
   try {
     const running = await start({
       config,
@@ -60,7 +62,9 @@ export function registerRoles(program: Command): void {
       "after",
       "\nExample:\n  DATABASE_URL=postgres://dv@db/dataverket DV_AUTH_JWKS_URL=https://idp/jwks dv api --port 8080\n",
     )
-    .action((flags: ProcessFlags) => run("dv-api", flags, startApiRole));
+    .action((flags: ProcessFlags) =>
+      run("dv-api", flags, async (o) => (await app()).startApiRole(o)),
+    );
 
   common(program.command("controller"))
     .description(
@@ -70,7 +74,9 @@ export function registerRoles(program: Command): void {
       "after",
       "\nExample:\n  DATABASE_URL=postgres://dv@db/dataverket NATS_URL=nats://nats:4222 dv controller --port 9091\n",
     )
-    .action((flags: ProcessFlags) => run("dv-controller", flags, startControllerRole));
+    .action((flags: ProcessFlags) =>
+      run("dv-controller", flags, async (o) => (await app()).startControllerRole(o)),
+    );
 
   common(program.command("worker"))
     .description("run a domain worker with the simulated driver (needs DATABASE_URL and NATS_URL)")
@@ -84,8 +90,8 @@ export function registerRoles(program: Command): void {
       "\nExample:\n  DATABASE_URL=postgres://dv@db/dataverket NATS_URL=nats://nats:4222 dv worker --service nett --port 9092\n",
     )
     .action((flags: ProcessFlags & { service: WorkerService }) =>
-      run(`dv-worker-${flags.service}`, flags, (options) =>
-        startWorkerRole({ ...options, service: flags.service }),
+      run(`dv-worker-${flags.service}`, flags, async (options) =>
+        (await app()).startWorkerRole({ ...options, service: flags.service }),
       ),
     );
 }

@@ -6,7 +6,6 @@ import {
   WORKER_SERVICES,
   type WorkerService,
 } from "../../messaging/index.js";
-import { askSimulator } from "../../workers/index.js";
 import { CliError } from "../errors.js";
 import { ExitCode } from "../exit-codes.js";
 import { withNats, withNatsOption } from "../nats.js";
@@ -32,6 +31,7 @@ async function ask(
   data: Record<string, unknown>,
 ): Promise<Extract<SimReply, { ok: true }>> {
   let reply: SimReply;
+  const { askSimulator } = await import("../../workers/index.js");
   try {
     reply = await withNats(nats, "sim", (nc) =>
       askSimulator(nc, service, what, data as never, { actor: "operator:dv-cli", newId }),
