@@ -132,7 +132,7 @@ describe("dv db against a PostgreSQL server", () => {
     expect(unconfirmed.stderr).toMatch(/^dv: error: a restore replaces every tenant.*pass --yes/);
     const busy = await runDv(["db", "restore", file, "--yes"], dbEnv);
     expect(busy.code).toBe(5);
-    expect(busy.stderr).toMatch(/is in use by dv-dev.*stop the control plane first/);
+    expect(busy.stderr).toMatch(/is in use by .*\bdv-dev ×\d+.*: stop the control plane first/);
     expect(await tenantNames(cli)).toEqual(["after", "before"]);
 
     await stop(dev);
