@@ -237,18 +237,10 @@ export class ApiFacade {
   }
 
   async #findProjectByName(tenantId: string, name: string): Promise<Project> {
-    let after: string | undefined;
-    // Names are unique per tenant; the list is keyed by id, so scan pages until it turns up.
-    do {
-      const page = await this.tenancy.listProjects(tenantId, { limit: 500, after });
-      const match = page.items.find((p) => p.name === name);
-      if (match) {
-        this.#projectNames.set(match.id, match.name);
-        return match;
-      }
-      after = page.next;
-    } while (after);
-    throw new NotFoundError("project", name);
+    const match = await this.tenancy.findProjectByName(tenantId, name);
+    if (!match) throw new NotFoundError("project", name);
+    this.#projectNames.set(match.id, match.name);
+    return match;
   }
 
   /**
@@ -267,14 +259,9 @@ export class ApiFacade {
       if (env.projectId !== projectId) throw new NotFoundError("environment", ref);
       return env;
     }
-    let after: string | undefined;
-    do {
-      const page = await this.tenancy.listEnvironments(tenantId, projectId, { limit: 500, after });
-      const match = page.items.find((e) => e.name === ref);
-      if (match) return match;
-      after = page.next;
-    } while (after);
-    throw new NotFoundError("environment", ref);
+    const match = await this.tenancy.findEnvironmentByName(tenantId, projectId, ref);
+    if (!match) throw new NotFoundError("environment", ref);
+    return match;
   }
 
   /** Resolves a resource path, checking the caller may see every step. */
@@ -679,17 +666,7 @@ export class ApiFacade {
       }
       return resource;
     }
-    let after: string | undefined;
-    do {
-      const page = await this.inventory.listResources(
-        { tenantId, kind, projectId, environmentId },
-        { limit: 500, after },
-      );
-      const match = page.items.find((r) => r.name === ref);
-      if (match) return match;
-      after = page.next;
-    } while (after);
-    throw new NotFoundError(kind, ref);
+    return this.inventory.getResourceByName({ tenantId, projectId, environmentId, kind }, ref);
   }
 
   /**

@@ -920,6 +920,35 @@ export class InventoryStore extends ContextStore {
     return row as Resource;
   }
 
+  /**
+   * A tenant's resource by its name in an environment: one indexed lookup
+   * (`resources_environment_kind_name`).
+   *
+   * @throws {NotFoundError}
+   */
+  async getResourceByName(
+    where: { tenantId: string; projectId: string; environmentId: string; kind: ResourceKind },
+    name: string,
+    tx?: Tx,
+  ): Promise<Resource> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select()
+        .from(resources)
+        .where(
+          and(
+            eq(resources.environmentId, where.environmentId),
+            eq(resources.kind, where.kind),
+            eq(resources.name, name),
+            eq(resources.tenantId, where.tenantId),
+            eq(resources.projectId, where.projectId),
+          ),
+        ),
+    );
+    if (!row) throw new NotFoundError(where.kind, name);
+    return row as Resource;
+  }
+
   /** Any tenant's resource, for reconcilers. @throws {NotFoundError} */
   async getResourceById(id: string, tx?: Tx): Promise<Resource> {
     const [row] = await this.reading(tx, (q) =>

@@ -180,6 +180,17 @@ export class TenancyStore extends ContextStore {
     return row;
   }
 
+  /** A tenant's project by name: one indexed lookup (`projects_tenant_name`). */
+  async findProjectByName(tenantId: string, name: string, tx?: Tx): Promise<Project | undefined> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select()
+        .from(projects)
+        .where(and(eq(projects.tenantId, tenantId), eq(projects.name, name))),
+    );
+    return row;
+  }
+
   async listProjects(tenantId: string, options: ListOptions, tx?: Tx): Promise<Page<Project>> {
     const rows = await this.reading(tx, (q) =>
       q
@@ -315,6 +326,28 @@ export class TenancyStore extends ContextStore {
         .where(and(eq(environments.id, id), eq(environments.tenantId, tenantId))),
     );
     if (!row) throw new NotFoundError("environment", id);
+    return row;
+  }
+
+  /** A project's environment by name: one indexed lookup (`environments_project_name`). */
+  async findEnvironmentByName(
+    tenantId: string,
+    projectId: string,
+    name: string,
+    tx?: Tx,
+  ): Promise<Environment | undefined> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select()
+        .from(environments)
+        .where(
+          and(
+            eq(environments.projectId, projectId),
+            eq(environments.name, name),
+            eq(environments.tenantId, tenantId),
+          ),
+        ),
+    );
     return row;
   }
 

@@ -1,0 +1,16 @@
+import { defineConfig } from "vitest/config";
+
+// `npm run bench`: the benchmarks in bench/, on the same real services as the integration tier
+// (hack/services.sh), one file at a time so they do not share the two cores. They report numbers
+// (bench/support/report.ts) and check that the work was done, never how fast.
+export default defineConfig({
+  test: {
+    name: "bench",
+    include: ["bench/**/*.bench.ts"],
+    globalSetup: ["test/support/global-setup.ts", "bench/support/summary.ts"],
+    fileParallelism: false,
+    testTimeout: 600_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+  },
+});
