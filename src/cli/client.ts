@@ -62,10 +62,11 @@ export async function callApi<T>(
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<T> {
+  // The whole exchange, body included, within 30 s.
   const response = await requestApi(flags, method, path, {
     body,
     headers,
-    timeoutMs: 30_000,
+    signal: AbortSignal.timeout(30_000),
   });
   const text = await response.text();
   return (text ? JSON.parse(text) : undefined) as T;
@@ -73,7 +74,7 @@ export async function callApi<T>(
 
 /**
  * Calls the API and returns the successful response unread (a download). Errors are those of
- * {@link callApi}; `timeoutMs` bounds the wait for the response's headers only.
+ * {@link callApi}; `signal` aborts the call, and the reading of the body too.
  */
 export async function requestApi(
   flags: ApiTarget,
@@ -82,7 +83,7 @@ export async function requestApi(
   options: {
     body?: unknown;
     headers?: Record<string, string>;
-    timeoutMs: number;
+    signal: AbortSignal;
     accept?: string;
   },
 ): Promise<Response> {
@@ -99,8 +100,6 @@ export async function requestApi(
   }
   const url = new URL(`/api/v1${path}`, server);
   let response: Response;
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new Error("timed out")), options.timeoutMs);
   try {
     response = await fetch(url, {
       method,
@@ -111,7 +110,7 @@ export async function requestApi(
         ...headers,
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: abort.signal,
+      signal: options.signal,
     });
   } catch (err) {
     throw new CliError(
@@ -119,8 +118,6 @@ export async function requestApi(
       ExitCode.Unavailable,
       { cause: err },
     );
-  } finally {
-    clearTimeout(timer);
   }
   if (response.ok) return response;
   const text = await response.text();

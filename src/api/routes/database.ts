@@ -160,7 +160,14 @@ export function registerDatabaseRoutes(app: ZodApp, deps: RouteDeps): void {
           "Streams a consistent snapshot of the whole database as it is taken (`application/octet-stream`, `Dv-Backup-Id` and `Dv-Backup-Format` headers, a file name in `Content-Disposition`), and records it: `GET /database/backups/{id}` then gives its size and SHA-256 to check the file against. A server is dumped with `pg_dump` (custom format), the embedded database as a copy of its data directory. Restore it with `dv db restore`, with the control plane stopped.",
         tags: ["operations"],
         response: {
-          200: z.any().meta({ description: "The backup, streamed." }),
+          200: {
+            description: "The backup, streamed as it is taken.",
+            content: {
+              "application/octet-stream": {
+                schema: z.string().meta({ format: "binary" }),
+              },
+            },
+          },
           ...problems(403, 503),
         },
       },
@@ -176,12 +183,15 @@ export function registerDatabaseRoutes(app: ZodApp, deps: RouteDeps): void {
           ),
         (err: unknown) => request.log.error({ err, backup_id: backup.id }, "backup failed"),
       );
-      return reply
-        .header("dv-backup-id", backup.id)
-        .header("dv-backup-format", backup.format)
-        .header("content-disposition", `attachment; filename="${backup.fileName}"`)
-        .type("application/octet-stream")
-        .send(backup.stream);
+      return (
+        reply
+          .header("dv-backup-id", backup.id)
+          .header("dv-backup-format", backup.format)
+          .header("content-disposition", `attachment; filename="${backup.fileName}"`)
+          .type("application/octet-stream")
+          // A stream is sent as it is, never serialised; the schema above documents its bytes.
+          .send(backup.stream as unknown as string)
+      );
     },
   );
 

@@ -210,11 +210,19 @@ export function registerDb(program: Command): void {
       "\nExamples:\n  npx dv db backup\n  npx dv db backup -f /backups/dataverket-$(date +%F).dump\n",
     )
     .action(async (flags: ApiTarget & { file?: string }) => {
-      // The headers come once the dump has begun; the body may take as long as it takes.
-      const response = await requestApi(flags, "POST", "/database/backups", {
-        timeoutMs: 120_000,
-        accept: "application/octet-stream",
-      });
+      // The headers come once the dump has begun (within 2 minutes); the body may take as long
+      // as the database is big.
+      const abort = new AbortController();
+      const headersDue = setTimeout(() => abort.abort(new Error("no answer in 120 s")), 120_000);
+      let response: Response;
+      try {
+        response = await requestApi(flags, "POST", "/database/backups", {
+          signal: abort.signal,
+          accept: "application/octet-stream",
+        });
+      } finally {
+        clearTimeout(headersDue);
+      }
       const id = response.headers.get("dv-backup-id") ?? "";
       const given = /filename="([^"/\\]+)"/.exec(
         response.headers.get("content-disposition") ?? "",
@@ -223,6 +231,12 @@ export function registerDb(program: Command): void {
       if (existsSync(file))
         throw new CliError(`${file} exists: pass another --file`, ExitCode.Usage);
       const partial = `${file}.partial`;
+      // Ctrl-C leaves nothing half-written behind; the server records the backup failed.
+      const interrupted = () => {
+        rmSync(partial, { force: true });
+        process.exit(ExitCode.Interrupted);
+      };
+      process.once("SIGINT", interrupted);
       const hash = createHash("sha256");
       let bytes = 0;
       const started = Date.now();
@@ -265,6 +279,7 @@ export function registerDb(program: Command): void {
         );
       }
       renameSync(partial, file);
+      process.removeListener("SIGINT", interrupted);
       process.stdout.write(
         `backup ${id} written to ${file}\n` +
           `  ${humanBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s, ${record.format} format, sha256 ${sha256}\n` +
