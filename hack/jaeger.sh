@@ -7,8 +7,8 @@
 # from a throwaway module under .cache/build/jaeger that requires the release as a tool.
 #
 #   hack/jaeger.sh install   build jaeger when missing or not the pinned version
-#   hack/jaeger.sh start     install, then start: OTLP/HTTP on 127.0.0.1:${DV_TEST_OTLP_PORT:-54318},
-#                            query API and UI on 127.0.0.1:${DV_TEST_JAEGER_PORT:-56686} (no-op when running)
+#   hack/jaeger.sh start     install, then start: OTLP/HTTP on 127.0.0.1:${DV_TEST_OTLP_PORT:-24318},
+#                            query API and UI on 127.0.0.1:${DV_TEST_JAEGER_PORT:-26686} (no-op when running)
 #   hack/jaeger.sh stop      stop (no-op when stopped)
 #   hack/jaeger.sh status    exit 0 when it is running and healthy
 #   hack/jaeger.sh url       print the OTLP endpoint (for OTEL_EXPORTER_OTLP_ENDPOINT)
@@ -16,10 +16,12 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 JAEGER_VERSION="v1.76.0" # the Go module's tag of the Jaeger v2 binary (cmd/jaeger)
-OTLP_PORT="${DV_TEST_OTLP_PORT:-54318}"
-QUERY_PORT="${DV_TEST_JAEGER_PORT:-56686}"
-QUERY_GRPC_PORT="${DV_TEST_JAEGER_GRPC_PORT:-56685}"
-HEALTH_PORT="${DV_TEST_JAEGER_HEALTH_PORT:-53133}"
+# Below 32768, Linux's first ephemeral port: started after kube-apiserver has opened its many etcd
+# connections, a listener in the ephemeral range can find its port taken by one of them.
+OTLP_PORT="${DV_TEST_OTLP_PORT:-24318}"
+QUERY_PORT="${DV_TEST_JAEGER_PORT:-26686}"
+QUERY_GRPC_PORT="${DV_TEST_JAEGER_GRPC_PORT:-26685}"
+HEALTH_PORT="${DV_TEST_JAEGER_HEALTH_PORT:-23133}"
 JROOT="$CACHE/jaeger"
 CONF="$JROOT/config.yaml"
 PIDFILE="$JROOT/jaeger.pid"

@@ -19,7 +19,7 @@ export const TEST_KUBECONFIG = resolve(import.meta.dirname, "../../.cache/kube/k
 export const TEST_KUBECTL = resolve(import.meta.dirname, "../../.cache/bin/kubectl");
 
 /** OTLP/HTTP endpoint of the test Jaeger (hack/jaeger.sh), for OTEL_EXPORTER_OTLP_ENDPOINT. */
-export const TEST_OTLP_ENDPOINT = `http://127.0.0.1:${process.env.DV_TEST_OTLP_PORT ?? "54318"}`;
+export const TEST_OTLP_ENDPOINT = `http://127.0.0.1:${process.env.DV_TEST_OTLP_PORT ?? "24318"}`;
 
 /** Query API of the test Jaeger: `GET /api/traces/{traceId}`. */
-export const TEST_JAEGER_QUERY = `http://127.0.0.1:${process.env.DV_TEST_JAEGER_PORT ?? "56686"}`;
+export const TEST_JAEGER_QUERY = `http://127.0.0.1:${process.env.DV_TEST_JAEGER_PORT ?? "26686"}`;
