@@ -47,9 +47,7 @@ cmd_install() {
 
 healthy() { curl -fsS "http://127.0.0.1:$HEALTH_PORT/status" >/dev/null 2>&1; }
 
-cmd_status() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && healthy
-}
+cmd_status() { running "$PIDFILE" jaeger && healthy; }
 
 cmd_start() {
   cmd_install
@@ -103,28 +101,17 @@ exporters:
     trace_storage: memstore
 CONF
   say "starting jaeger $JAEGER_VERSION: OTLP on 127.0.0.1:$OTLP_PORT, query on http://127.0.0.1:$QUERY_PORT"
-  setsid nohup "$BIN/jaeger" --config "$CONF" >>"$LOG" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
+  launch "$PIDFILE" jaeger "$LOG" --config "$CONF"
   local i
   for ((i = 0; i < 300; i++)); do
     healthy && port_open "$OTLP_PORT" && return 0
-    kill -0 "$(cat "$PIDFILE")" 2>/dev/null || die "jaeger exited; see $LOG"
+    running "$PIDFILE" jaeger || die "jaeger exited; see $LOG"
     sleep 0.1
   done
   die "jaeger did not become healthy; see $LOG"
 }
 
-cmd_stop() {
-  [ -f "$PIDFILE" ] || return 0
-  local pid; pid=$(cat "$PIDFILE")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    local i
-    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  fi
-  rm -f "$PIDFILE"
-}
+cmd_stop() { stop_one "$PIDFILE" jaeger; }
 
 case "${1:-}" in
   install) cmd_install ;;

@@ -142,32 +142,6 @@ cmd_install() {
   exec 9>&-
 }
 
-# True when the pid in file $1 is alive and runs binary $2 (also after a rebuild replaced the file).
-running() {
-  [ -f "$1" ] || return 1
-  local pid exe; pid=$(cat "$1")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [ "${exe% (deleted)}" = "$BIN/$2" ]
-}
-
-# Starts binary $2 with arguments $4… in its own session, logging to $3, and writes its pid to $1.
-# Returns once the process has exec'd the binary, so `running` is true from then on.
-launch() {
-  local pidfile=$1 name=$2 log=$3; shift 3
-  # 8>&- 9>&-: the daemon must not inherit (and so hold) the start and build locks.
-  setsid nohup "$BIN/$name" "$@" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
-  local pid=$! i
-  echo "$pid" >"$pidfile"
-  for ((i = 0; i < 100; i++)); do
-    running "$pidfile" "$name" && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  rm -f "$pidfile"
-  die "$name exited at start; see $log"
-}
-
 token() { awk -F, 'NR == 1 {print $1}' "$PKI/tokens.csv"; }
 
 readyz() {
@@ -319,17 +293,6 @@ cmd_start() {
   done
   cmd_stop
   die "kube-apiserver did not become ready in 120s; see $APISERVER_LOG"
-}
-
-# Stops the process in pid file $1 if it runs binary $2: TERM, then KILL after 15 seconds.
-stop_one() {
-  if running "$1" "$2"; then
-    local pid i; pid=$(cat "$1")
-    kill -TERM "$pid"
-    for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  fi
-  rm -f "$1"
 }
 
 cmd_stop() {
