@@ -169,19 +169,23 @@ export async function pgDumpTakenAt(
   options: Omit<PgToolOptions, "url">,
   file: string,
 ): Promise<Date | undefined> {
-  const bin = options.binDir ? join(options.binDir, "pg_restore") : "pg_restore";
-  const child = spawn(bin, ["--list", file], { stdio: ["ignore", "pipe", "ignore"] });
+  const tool = runTool({ binDir: options.binDir }, "pg_restore", ["--list", file]);
+  tool.stdin.end();
   let out = "";
-  child.stdout.setEncoding("utf8");
-  child.stdout.on("data", (chunk: string) => {
+  tool.stdout.setEncoding("utf8");
+  tool.stdout.on("data", (chunk: string) => {
     if (out.length < 4000) out += chunk;
   });
-  const ok = await new Promise<boolean>((resolve) => {
-    child.on("error", () => resolve(false));
-    child.on("close", (code) => resolve(code === 0));
-  });
+  // Unknown, rather than a failed restore, when the table of contents cannot be read.
+  if (
+    !(await tool.exited.then(
+      () => true,
+      () => false,
+    ))
+  )
+    return undefined;
   const match = /^;\s+Archive created at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\S+)/m.exec(out);
-  if (!ok || !match?.[1]) return undefined;
+  if (!match?.[1]) return undefined;
   // pg_restore prints the dump's time in the dumping session's zone; UTC is the common case and
   // the only one it spells in a form Date can read without a zone database.
   return match[2] === "UTC" ? new Date(`${match[1].replace(" ", "T")}Z`) : undefined;
