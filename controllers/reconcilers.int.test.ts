@@ -4,6 +4,7 @@ import { eventually } from "../test/support/backbone.js";
 import { type Plane, startPlane } from "../test/support/plane.js";
 import type { Resource } from "../src/contexts/inventory/index.js";
 import { inTransaction } from "../src/db/index.js";
+import { VersionConflictError } from "../src/kernel/index.js";
 import type { Condition } from "./index.js";
 
 let p: Plane;
@@ -96,13 +97,27 @@ describe("networks", () => {
 
   it("delete: tear down first, then release the VLAN and prefix, then disappear", async () => {
     const { resource: created } = await p.request("network", "gone", { prefixLength: 28 });
-    const live = await until(created.id, ready, "Ready");
-    const change = await p.facade.deleteResource(
-      operator,
-      p.path,
-      "network",
-      created.id,
-      live.version,
+    await until(created.id, ready, "Ready");
+    // The drift checks (observeEveryMs 500 here) write status, which moves the version: as the
+    // conflict says, re-read and send the delete again.
+    const change = await eventually(
+      async () => {
+        const live = await resource(created.id);
+        try {
+          return await p.facade.deleteResource(
+            operator,
+            p.path,
+            "network",
+            created.id,
+            live.version,
+          );
+        } catch (err) {
+          if (err instanceof VersionConflictError) return undefined;
+          throw err;
+        }
+      },
+      10_000,
+      "a delete at the current version",
     );
     await eventually(
       async () => ((await resource(created.id).catch(() => null)) === null ? true : undefined),

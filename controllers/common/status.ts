@@ -1,3 +1,5 @@
+import { sameJson } from "../../src/kernel/index.js";
+
 /** A condition as Kubernetes API conventions and kstatus define them. */
 export interface Condition {
   readonly type: "Ready" | "Reconciling" | "Stalled";
@@ -93,7 +95,10 @@ export function conditionsFor(
   }
 }
 
-/** Compares statuses ignoring transition times' identity (for "did anything change"). */
+/**
+ * Whether a status computed now equals the one stored ("did anything change"), whatever order
+ * the database returned its keys in.
+ */
 export function sameStatus(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return sameJson(a, b);
 }

@@ -26,3 +26,4 @@ export {
 } from "./labels.js";
 export { type ListOptions, type Page, toPage } from "./pagination.js";
 export { type IdGenerator, newId } from "./ids.js";
+export { sameJson } from "./json.js";

@@ -19,6 +19,7 @@ import {
   OverlapError,
   type Page,
   PoolExhaustedError,
+  sameJson,
   toPage,
   VersionConflictError,
 } from "../../kernel/index.js";
@@ -209,7 +210,7 @@ export class InventoryStore extends ContextStore {
           current.machineClass !== spec.machineClass ||
           current.cpuCores !== spec.cpuCores ||
           current.memoryMib !== spec.memoryMib ||
-          JSON.stringify(current.spec) !== JSON.stringify(spec.spec ?? {})
+          !sameJson(current.spec, spec.spec ?? {})
         ) {
           await q
             .update(servers)
