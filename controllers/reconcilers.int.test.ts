@@ -46,6 +46,27 @@ async function until(
   );
 }
 
+/**
+ * Runs a write at the resource's current version. The drift checks (observeEveryMs 500 here)
+ * write status, which moves the version between a read and a write: as the conflict says,
+ * re-read and send the change again.
+ */
+async function atLiveVersion<T>(id: string, write: (version: number) => Promise<T>): Promise<T> {
+  return eventually(
+    async () => {
+      const live = await resource(id);
+      try {
+        return await write(live.version);
+      } catch (err) {
+        if (err instanceof VersionConflictError) return undefined;
+        throw err;
+      }
+    },
+    10_000,
+    "a write at the current version",
+  );
+}
+
 const ready = (r: Resource) =>
   condition(r, "Ready")?.status === "True" && r.observedGeneration === r.generation;
 
@@ -74,11 +95,14 @@ describe("networks", () => {
   it("apply a new size, then release the old prefix", async () => {
     const { resource: created } = await p.request("network", "resize", { prefixLength: 27 });
     const first = await until(created.id, ready, "Ready at /27");
-    const updated = await inTransaction(p.t.db, (tx) =>
-      p.services.inventory.updateResourceSpec(tx, created.tenantId, created.id, first.version, {
-        spec: { prefixLength: 25 },
-      }),
+    const updated = await atLiveVersion(created.id, (version) =>
+      inTransaction(p.t.db, (tx) =>
+        p.services.inventory.updateResourceSpec(tx, created.tenantId, created.id, version, {
+          spec: { prefixLength: 25 },
+        }),
+      ),
     );
+    expect(updated.generation).toBeGreaterThan(first.generation);
     const second = await until(
       created.id,
       (r) => ready(r) && r.observedGeneration === updated.generation,
@@ -98,26 +122,8 @@ describe("networks", () => {
   it("delete: tear down first, then release the VLAN and prefix, then disappear", async () => {
     const { resource: created } = await p.request("network", "gone", { prefixLength: 28 });
     await until(created.id, ready, "Ready");
-    // The drift checks (observeEveryMs 500 here) write status, which moves the version: as the
-    // conflict says, re-read and send the delete again.
-    const change = await eventually(
-      async () => {
-        const live = await resource(created.id);
-        try {
-          return await p.facade.deleteResource(
-            operator,
-            p.path,
-            "network",
-            created.id,
-            live.version,
-          );
-        } catch (err) {
-          if (err instanceof VersionConflictError) return undefined;
-          throw err;
-        }
-      },
-      10_000,
-      "a delete at the current version",
+    const change = await atLiveVersion(created.id, (version) =>
+      p.facade.deleteResource(operator, p.path, "network", created.id, version),
     );
     await eventually(
       async () => ((await resource(created.id).catch(() => null)) === null ? true : undefined),
