@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../test/support/database.js";
 import { type Plane, startPlane } from "../test/support/plane.js";
 import { databaseUrl } from "../test/support/template.js";
-import { restorePgDump } from "../src/db/index.js";
+import { OWNED_SCHEMAS, restorePgDump } from "../src/db/index.js";
 import { newId } from "../src/kernel/index.js";
 import { BackupService } from "../src/maintenance/index.js";
 import { percentile, report, timedPool } from "./support/report.js";
@@ -66,7 +66,12 @@ describe("converge", () => {
     expect(record.bytes).toBe(statSync(file).size);
     const target = await createTestDatabase();
     const restoreStarted = performance.now();
-    await restorePgDump({ url: databaseUrl(target.name), file });
+    await restorePgDump({
+      url: databaseUrl(target.name),
+      file,
+      schemas: OWNED_SCHEMAS,
+      expectedRows: record.tables ?? {},
+    });
     const restoreSeconds = (performance.now() - restoreStarted) / 1000;
     const [row] = await target.admin.query<{ n: string }>(
       "SELECT count(*) AS n FROM inventory.resources",

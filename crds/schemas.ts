@@ -159,12 +159,13 @@ export const PlatformPolicySpec = z
 export const RecoveryPolicySpec = z
   .strictObject({
     context: z.enum(["tenancy", "inventory", "task", "audit", "platform", "runtime"]),
-    rpoClass: z
-      .enum(["zero", "minutes", "hours", "day"])
-      .meta({ description: "How much recent data a failure may lose." }),
-    rtoClass: z
-      .enum(["minutes", "hours", "day"])
-      .meta({ description: "How long recovery may take." }),
+    rpoClass: z.enum(["zero", "minutes", "hours", "day"]).meta({
+      description:
+        "How much recent data a failure may lose: zero (only a synchronous replica meets it), minutes (≤ 15 min), hours (≤ 4 h), day (≤ 24 h).",
+    }),
+    rtoClass: z.enum(["minutes", "hours", "day"]).meta({
+      description: "How long recovery may take: minutes (≤ 15 min), hours (≤ 4 h), day (≤ 24 h).",
+    }),
     crossSiteReplication: z.enum(["required", "optional", "not-assumed"]),
     failover: z.enum(["automatic", "operator-approved", "manual"]),
   })

@@ -38,6 +38,7 @@ import {
 import {
   BackupService,
   type DatabaseStatus,
+  type BackupContext,
   databaseStatus,
   type RunningBackup,
 } from "../maintenance/index.js";
@@ -908,13 +909,18 @@ export class ApiFacade {
   }
 
   /**
-   * Starts a backup of the whole database, streamed to the caller; recorded and audited.
+   * Starts a backup of the whole database or one context's schema, streamed to the caller;
+   * recorded and audited.
    *
    * @throws {BackupError} when the dump tool is missing or refuses the server.
    */
-  startBackup(ctx: CallContext): Promise<RunningBackup> {
+  startBackup(ctx: CallContext, context?: BackupContext): Promise<RunningBackup> {
     this.#requireOperator(ctx, "take backups");
-    return this.#backups.start({ actor: actorOf(ctx.principal), correlationId: ctx.correlationId });
+    return this.#backups.start({
+      actor: actorOf(ctx.principal),
+      correlationId: ctx.correlationId,
+      context,
+    });
   }
 
   listBackups(ctx: CallContext, limit: number): Promise<Backup[]> {

@@ -3,7 +3,7 @@ import {
   isResponseSerializationError,
 } from "fastify-type-provider-zod";
 import { AuthenticationError, ForbiddenError } from "../auth/index.js";
-import { BackupError } from "../db/index.js";
+import { BackupError, BackupErrorCode } from "../db/index.js";
 import {
   AlreadyExistsError,
   CapacityExhaustedError,
@@ -176,6 +176,16 @@ export function toProblem(err: unknown): {
   if (err instanceof InvalidTransitionError) {
     return {
       body: problem(409, "invalid-state", "Not possible in the current state", err.message),
+      headers: {},
+      expected: true,
+    };
+  }
+  if (err instanceof BackupError && err.code === BackupErrorCode.Unsupported) {
+    return {
+      body: {
+        ...problem(400, "invalid-request", "The request is not valid", err.message),
+        errors: [{ pointer: "/querystring/context", message: err.message }],
+      },
       headers: {},
       expected: true,
     };

@@ -18,9 +18,32 @@ export const SNAPSHOT_EXTENSIONS: Readonly<Record<SnapshotFormat, string>> = {
   pglite: "tar.gz",
 };
 
-/** A consistent copy of the whole database, streamed as it is produced. */
-export interface Snapshot {
+/** Runs one read-only statement of a snapshot's inspection. */
+export type SnapshotQuery = <Row extends Record<string, unknown>>(
+  text: string,
+  params?: readonly unknown[],
+) => Promise<Row[]>;
+
+/** What to copy, and what to read while copying it. */
+export interface SnapshotOptions<Facts> {
+  /** Only these schemas (a server only); every schema when absent. */
+  readonly schemas?: readonly string[] | undefined;
+  /**
+   * Reads facts about the data in the very snapshot that is copied (a server: the dump imports
+   * the transaction's exported snapshot), for the backup's manifest.
+   */
+  readonly inspect: (query: SnapshotQuery, exact: boolean) => Promise<Facts>;
+}
+
+/** A consistent copy of the database, streamed as it is produced. */
+export interface Snapshot<Facts = undefined> {
   readonly format: SnapshotFormat;
+  /**
+   * What `inspect` read. `exact`: read in the snapshot itself; otherwise (PGlite) just before it,
+   * so a write in between may be in the copy and not in these facts.
+   */
+  readonly facts: Facts;
+  readonly exact: boolean;
   /** The bytes of the snapshot. */
   readonly stream: Readable;
   /**
@@ -111,8 +134,10 @@ function runTool(
           .split("\n")
           .filter((l) => l.trim() !== "")
           .pop()
-          // "pg_restore: error: could not read…" reads better without the tool's own prefix.
-          ?.replace(new RegExp(`^${name}: (error: )?`), "") ?? `exit ${code ?? signal}`;
+          // "pg_restore: error: could not read…" and "psql:<stdin>:12: ERROR:  …" read better
+          // without the tool's own prefix.
+          ?.replace(new RegExp(`^${name}: (error: )?`), "")
+          .replace(/^psql:<stdin>:\d+: (ERROR|FATAL):\s+/, "") ?? `exit ${code ?? signal}`;
       reject(new BackupError(BackupErrorCode.ToolFailed, `${name} failed: ${last}`));
     });
   });
@@ -131,12 +156,21 @@ function runTool(
  * Streams a `pg_dump` of the whole database in the custom format: one consistent snapshot
  * (pg_dump reads in one repeatable-read transaction), taken while the control plane runs.
  */
-export function pgDumpSnapshot(options: PgToolOptions): Snapshot {
+export function pgDumpSnapshot(
+  options: PgToolOptions & {
+    /** Only these schemas. */
+    readonly schemas?: readonly string[] | undefined;
+    /** An exported snapshot (`pg_export_snapshot()`) to dump, held open by its transaction. */
+    readonly snapshotId?: string | undefined;
+  },
+): Omit<Snapshot, "facts" | "exact"> {
   const tool = runTool(options, "pg_dump", [
     "--format=custom",
     "--no-password",
     // Waiting behind a migration's exclusive lock for long would hold the caller for nothing.
     "--lock-wait-timeout=30000",
+    ...(options.schemas ?? []).map((s) => `--schema=${s}`),
+    ...(options.snapshotId ? [`--snapshot=${options.snapshotId}`] : []),
   ]);
   tool.stdin.end();
   return {
@@ -164,33 +198,6 @@ export async function snapshotFormatOf(path: string): Promise<SnapshotFormat> {
   );
 }
 
-/** When a custom-format dump was made, from its table of contents (`pg_restore --list`). */
-export async function pgDumpTakenAt(
-  options: Omit<PgToolOptions, "url">,
-  file: string,
-): Promise<Date | undefined> {
-  const tool = runTool({ binDir: options.binDir }, "pg_restore", ["--list", file]);
-  tool.stdin.end();
-  let out = "";
-  tool.stdout.setEncoding("utf8");
-  tool.stdout.on("data", (chunk: string) => {
-    if (out.length < 4000) out += chunk;
-  });
-  // Unknown, rather than a failed restore, when the table of contents cannot be read.
-  if (
-    !(await tool.exited.then(
-      () => true,
-      () => false,
-    ))
-  )
-    return undefined;
-  const match = /^;\s+Archive created at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\S+)/m.exec(out);
-  if (!match?.[1]) return undefined;
-  // pg_restore prints the dump's time in the dumping session's zone; UTC is the common case and
-  // the only one it spells in a form Date can read without a zone database.
-  return match[2] === "UTC" ? new Date(`${match[1].replace(" ", "T")}Z`) : undefined;
-}
-
 /**
  * Replaces the control plane's schemas of the server with those of a custom-format dump, in one
  * transaction: the context roles are made sure of, the owned schemas dropped, the dump replayed —
@@ -198,7 +205,15 @@ export async function pgDumpTakenAt(
  *
  * @throws {BackupError} `DV_BACKUP_TOOL_MISSING` or `DV_BACKUP_TOOL_FAILED`.
  */
-export async function restorePgDump(options: PgToolOptions & { file: string }): Promise<void> {
+export async function restorePgDump(
+  options: PgToolOptions & {
+    file: string;
+    /** The schemas replaced: those the dump holds. */
+    schemas: readonly string[];
+    /** Rows each `schema.table` must have once replayed, or nothing is committed. */
+    expectedRows: Readonly<Record<string, number>>;
+  },
+): Promise<void> {
   // pg_restore turns the archive into SQL; psql runs ours, then that, in one transaction that is
   // committed only once pg_restore has produced all of it. A pg_restore that fails half-way ends
   // psql's input without COMMIT, and PostgreSQL rolls the transaction back.
@@ -227,7 +242,7 @@ export async function restorePgDump(options: PgToolOptions & { file: string }): 
     "  END LOOP;",
     "END $$;",
     `GRANT ${roles.map((r) => `"${r}"`).join(", ")} TO CURRENT_USER;`,
-    ...OWNED_SCHEMAS.map((s) => `DROP SCHEMA IF EXISTS "${s}" CASCADE;`),
+    ...options.schemas.map((s) => `DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE;`),
     "",
   ].join("\n");
   psql.stdin.write(prologue);
@@ -246,10 +261,29 @@ export async function restorePgDump(options: PgToolOptions & { file: string }): 
     await psqlDone;
     throw unchanged(first);
   }
-  // pg_restore has exited, so all it wrote has reached psql's input.
-  psql.stdin.end("COMMIT;\n");
+  // pg_restore has exited, so all it wrote has reached psql's input: check what it replayed
+  // against the manifest in the same transaction, and commit only if every count agrees.
+  psql.stdin.end(`${rowChecks(options.expectedRows)}COMMIT;\n`);
   await psqlDone;
   if (first !== undefined) throw unchanged(first);
+}
+
+const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+const quoteLiteral = (text: string): string => `'${text.replaceAll("'", "''")}'`;
+
+/** A DO block that raises (and so rolls back) unless every table has the rows expected. */
+function rowChecks(expected: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(expected);
+  if (entries.length === 0) return "";
+  const checks = entries.map(([name, rows]) => {
+    const [schema = "", table = ""] = name.split(".", 2);
+    const relation = `${quoteIdent(schema)}.${quoteIdent(table)}`;
+    return [
+      `  SELECT count(*) INTO n FROM ${relation};`,
+      `  IF n <> ${Math.trunc(rows)} THEN RAISE EXCEPTION 'the restored % has % rows, the manifest says ${Math.trunc(rows)}', ${quoteLiteral(name)}, n; END IF;`,
+    ].join("\n");
+  });
+  return `DO $$ DECLARE n bigint; BEGIN\n${checks.join("\n")}\nEND $$;\n`;
 }
 
 /** A restore's failure, saying that the transaction was rolled back. */

@@ -1,4 +1,4 @@
-import type { Snapshot } from "./backup.js";
+import type { Snapshot, SnapshotOptions } from "./backup.js";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 
 /** A drizzle database over either driver; every context's queries are written against this. */
@@ -51,12 +51,14 @@ export interface Database {
   /** Connections of the pool (PostgreSQL only): in total, idle, and callers waiting for one. */
   poolStats?(): { total: number; idle: number; waiting: number; max: number };
   /**
-   * Starts a consistent snapshot of the whole database, taken while it is in use: `pg_dump` of
-   * a server, a copy of PGlite's data directory.
+   * Starts a consistent snapshot of the database, taken while it is in use: `pg_dump` of a
+   * server (all of it or some schemas), a copy of PGlite's data directory (always all of it).
+   * Resolves once the copy has begun.
    *
-   * @throws {BackupError} when the dump tool is missing or fails (also through `done`).
+   * @throws {BackupError} when the dump tool is missing or fails (also through `done`), or
+   *   schemas are asked of PGlite.
    */
-  snapshot(): Promise<Snapshot>;
+  snapshot<Facts>(options: SnapshotOptions<Facts>): Promise<Snapshot<Facts>>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   /** Closes every connection; pending queries finish first. */

@@ -93,6 +93,12 @@ export const BackupErrorCode = {
   WrongFormat: "DV_BACKUP_WRONG_FORMAT",
   /** The database is in use by running control-plane processes. */
   InUse: "DV_BACKUP_DATABASE_IN_USE",
+  /** The database holds data written after the backup was taken; a restore would lose it. */
+  NewerData: "DV_BACKUP_NEWER_DATA",
+  /** The backup's files do not match its manifest (damaged, incomplete or edited). */
+  ManifestMismatch: "DV_BACKUP_MANIFEST_MISMATCH",
+  /** What was asked cannot be done with this database or backup (the message says why). */
+  Unsupported: "DV_BACKUP_UNSUPPORTED",
 } as const;
 export type BackupErrorCode = (typeof BackupErrorCode)[keyof typeof BackupErrorCode];
 

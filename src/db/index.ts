@@ -11,12 +11,13 @@ export {
 } from "./errors.js";
 export {
   OWNED_SCHEMAS,
-  pgDumpTakenAt,
   type PgToolOptions,
   restorePgDump,
   SNAPSHOT_EXTENSIONS,
   type Snapshot,
   type SnapshotFormat,
+  type SnapshotOptions,
+  type SnapshotQuery,
   snapshotFormatOf,
 } from "./backup.js";
 export {

@@ -17,7 +17,7 @@ import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/pglite";
 import { migrate } from "drizzle-orm/pglite/migrator";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
-import type { Snapshot } from "./backup.js";
+import type { Snapshot, SnapshotOptions } from "./backup.js";
 import type { Database, IsolationLevel, Orm, Tx } from "./database.js";
 import { BackupError, BackupErrorCode, MigrationError } from "./errors.js";
 
@@ -117,11 +117,25 @@ export async function openPglite(options: OpenPgliteOptions = {}): Promise<Datab
         throw new MigrationError(err);
       }
     },
-    async snapshot(): Promise<Snapshot> {
+    async snapshot<Facts>(wanted: SnapshotOptions<Facts>): Promise<Snapshot<Facts>> {
+      if (wanted.schemas) {
+        throw new BackupError(
+          BackupErrorCode.Unsupported,
+          "the embedded database is backed up whole: a backup of some contexts needs a PostgreSQL server (DATABASE_URL)",
+        );
+      }
+      // The facts are read just before the copy: a write in between is in the copy only.
+      const facts = await wanted.inspect(
+        async <Row extends Record<string, unknown>>(text: string, params?: readonly unknown[]) =>
+          (await client.query<Row>(text, params as unknown[] | undefined)).rows,
+        false,
+      );
       // PGlite copies its data directory between two statements (it holds its query lock): what
       // a crash at that moment would leave, which PostgreSQL recovers from to a consistent state.
       const blob = await client.dumpDataDir("gzip");
       return {
+        facts,
+        exact: false,
         format: "pglite",
         stream: Readable.fromWeb(blob.stream()),
         done: Promise.resolve(),

@@ -3,7 +3,13 @@ import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
 import type { Logger } from "../observability/index.js";
-import { pgDumpSnapshot } from "./backup.js";
+import { Transform } from "node:stream";
+import {
+  pgDumpSnapshot,
+  type Snapshot,
+  type SnapshotOptions,
+  type SnapshotQuery,
+} from "./backup.js";
 import type { Database, IsolationLevel, Orm, Tx, Unlisten } from "./database.js";
 import { MigrationError } from "./errors.js";
 
@@ -217,8 +223,57 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
         max: options.poolMax,
       };
     },
-    async snapshot() {
-      return pgDumpSnapshot({ url: options.url, binDir: options.pgBinDir });
+    async snapshot<Facts>(wanted: SnapshotOptions<Facts>): Promise<Snapshot<Facts>> {
+      // One read-only repeatable-read transaction exports its snapshot: the facts are read in
+      // it, and pg_dump imports it, so both see exactly the same data. The transaction has to
+      // stay open until pg_dump has taken the snapshot over, which it does before its first byte.
+      const client = await pool.connect();
+      let release = (): void => client.release();
+      try {
+        await client.query("RESET ROLE");
+        sessionRole.delete(client);
+        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        const [exported] = (await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id"))
+          .rows;
+        const query: SnapshotQuery = async <Row extends Record<string, unknown>>(
+          text: string,
+          params?: readonly unknown[],
+        ) => (await client.query<Row>(text, params as unknown[] | undefined)).rows;
+        const facts = await wanted.inspect(query, true);
+        const dump = pgDumpSnapshot({
+          url: options.url,
+          binDir: options.pgBinDir,
+          schemas: wanted.schemas,
+          snapshotId: exported?.id,
+        });
+        let first: () => void = () => undefined;
+        const begun = new Promise<void>((resolve) => (first = resolve));
+        const stream = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            first();
+            callback(null, chunk);
+          },
+        });
+        dump.stream.on("error", (err) => stream.destroy(err));
+        dump.stream.pipe(stream);
+        const ended = (): void => {
+          const done = client.query("COMMIT").then(
+            () => client.release(),
+            (err: Error) => client.release(err),
+          );
+          done.catch(() => undefined);
+        };
+        release = () => undefined;
+        // Either way the transaction ends: once the dump began (it holds the snapshot itself
+        // now), or when it failed before that.
+        void Promise.race([begun, dump.done]).then(ended, ended);
+        return { ...dump, stream, facts, exact: true };
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw err;
+      } finally {
+        release();
+      }
     },
     async ping() {
       await pool.query("SELECT 1");

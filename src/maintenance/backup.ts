@@ -9,22 +9,37 @@ import {
   type Database,
   inTransaction,
   migrationStatus,
-  SNAPSHOT_EXTENSIONS,
+  OWNED_SCHEMAS,
   type SnapshotFormat,
 } from "../db/index.js";
 import type { IdGenerator } from "../kernel/index.js";
+import { type BackupContext, dataAsOf, tableCounts } from "./facts.js";
+import { snapshotFileName } from "./manifest.js";
 
-/** Who asks for a backup, for its record and the audit log. */
+/** Who asks for a backup, for its record and the audit log, and of what. */
 export interface BackupRequest {
   readonly actor: string;
   readonly correlationId: string;
+  /** One bounded context's schema only; the whole database when absent. */
+  readonly context?: BackupContext | undefined;
+}
+
+/** What a backup's snapshot was read to hold, for its manifest. */
+interface SnapshotFacts {
+  readonly dataAsOf: Date | null;
+  readonly tables: Record<string, number> | null;
+  readonly serverVersion: string | null;
 }
 
 /** A backup being streamed: read `stream` to the end, then `finished` says how it went. */
 export interface RunningBackup {
   readonly id: string;
   readonly format: SnapshotFormat;
-  /** A file name for it: `dataverket-20261201T081200Z.dump`. */
+  /** `database`, or the context backed up. */
+  readonly scope: string;
+  /** A directory name for it: `dataverket-20261201T081200Z`, `…-inventory`. */
+  readonly name: string;
+  /** The snapshot's file name in that directory: `database.dump`, `inventory.dump`. */
   readonly fileName: string;
   readonly stream: NodeJS.ReadableStream & { destroy(error?: Error): void };
   /**
@@ -63,19 +78,33 @@ export class BackupService {
   async start(request: BackupRequest): Promise<RunningBackup> {
     const id = this.#newId();
     const format: SnapshotFormat = this.#db.dialect === "postgres" ? "pg_dump" : "pglite";
+    const scope = request.context ?? "database";
+    if (request.context && format !== "pg_dump") {
+      throw new BackupError(
+        BackupErrorCode.Unsupported,
+        "the embedded database is backed up whole: a backup of one context needs a PostgreSQL server (DATABASE_URL); leave out context",
+      );
+    }
     const { latest } = await migrationStatus(this.#db);
     await inTransaction(this.#db, async (tx) => {
-      await this.#store.start(tx, { id, format, actor: request.actor, latestMigration: latest });
+      await this.#store.start(tx, {
+        id,
+        format,
+        scope,
+        actor: request.actor,
+        latestMigration: latest,
+      });
       await new AuditStore(this.#db).record(tx, {
         actor: request.actor,
         datacenterId: "-", // the database serves every datacenter
         action: "database.backup",
         resourceKind: "database",
         resourceId: id,
-        after: { format, latestMigration: latest ?? null },
+        after: { format, scope, latestMigration: latest ?? null },
         correlationId: request.correlationId,
       });
     });
+    const schemas = request.context ? [request.context] : undefined;
     const hash = createHash("sha256");
     let bytes = 0;
     let started: () => void = () => undefined;
@@ -90,7 +119,20 @@ export class BackupService {
     });
     let snapshot;
     try {
-      snapshot = await this.#db.snapshot();
+      snapshot = await this.#db.snapshot<SnapshotFacts>({
+        schemas,
+        inspect: async (query, exact) => {
+          const [server] = await query<{ version: string }>(
+            "SELECT current_setting('server_version') AS version",
+          );
+          return {
+            dataAsOf: await dataAsOf(query, schemas),
+            // Counts that may not match the copy would fail a good restore's check: none then.
+            tables: exact ? await tableCounts(query, schemas ?? OWNED_SCHEMAS) : null,
+            serverVersion: server?.version ?? null,
+          };
+        },
+      });
       snapshot.stream.on("error", (err) => counting.destroy(err));
       snapshot.stream.pipe(counting);
       // A dump tool that is missing or refuses the server fails before its first byte.
@@ -100,7 +142,7 @@ export class BackupService {
       await this.#store.fail(id, err instanceof Error ? err.message : String(err));
       throw err;
     }
-    const { abort, done } = snapshot;
+    const { abort, done, facts } = snapshot;
     const outcome = (async () => {
       try {
         // The reader must take everything and the dump tool must exit cleanly.
@@ -116,7 +158,7 @@ export class BackupService {
           ? err
           : new BackupError(BackupErrorCode.ToolFailed, message, { cause: err });
       }
-      await this.#store.succeed(id, { bytes, sha256: hash.digest("hex") });
+      await this.#store.succeed(id, { bytes, sha256: hash.digest("hex"), ...facts });
       return this.#store.get(id);
     })();
     // Whoever reads `finished` sees the failure; nobody reading it must not crash the process.
@@ -128,7 +170,9 @@ export class BackupService {
     return {
       id,
       format,
-      fileName: `dataverket-${stamp}.${SNAPSHOT_EXTENSIONS[format]}`,
+      scope,
+      name: `dataverket-${stamp}${request.context ? `-${request.context}` : ""}`,
+      fileName: snapshotFileName(scope, format),
       stream: counting,
       finished: outcome,
     };

@@ -1,5 +1,23 @@
 export { type BackupRequest, BackupService, type RunningBackup } from "./backup.js";
 export {
+  BACKUP_CONTEXTS,
+  type BackupContext,
+  checkInvariants,
+  dataAsOf,
+  INVARIANTS,
+  type InvariantResult,
+  tableCounts,
+} from "./facts.js";
+export {
+  BackupManifest,
+  digestOf,
+  MANIFEST_FILE,
+  manifestOf,
+  readBackup,
+  snapshotFileName,
+  type VerifiedBackup,
+} from "./manifest.js";
+export {
   type RestoreOptions,
   type RestoreResult,
   type RestoreTarget,

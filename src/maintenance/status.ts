@@ -1,5 +1,8 @@
 import { type Backup, BackupStore, LeaseStore, type Restore } from "../contexts/runtime/index.js";
+import { PlatformStore } from "../contexts/platform/index.js";
 import { type Database, migrationStatus, OWNED_SCHEMAS } from "../db/index.js";
+import { BACKUP_CONTEXTS } from "./facts.js";
+import { assessRecovery, type ContextRecovery, type RecoveryPolicySpec } from "./recovery.js";
 
 /** A replica streaming from this server (`pg_stat_replication`). */
 export interface ReplicaStatus {
@@ -50,6 +53,8 @@ export interface DatabaseStatus {
   /** The newest backups first, of any state. */
   readonly backups: readonly Backup[];
   readonly restores: readonly Restore[];
+  /** Each bounded context's RecoveryPolicy next to the facts: loss now, promotion safety. */
+  readonly recovery: readonly ContextRecovery[];
 }
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -62,7 +67,7 @@ const numOrNull = (v: unknown): number | null => (v === null || v === undefined 
  */
 export async function databaseStatus(
   db: Database,
-  options: { backups?: number } = {},
+  options: { backups?: number; now?: Date } = {},
 ): Promise<DatabaseStatus> {
   const [server] = await db.query<{
     version: string;
@@ -119,6 +124,25 @@ export async function databaseStatus(
   const [lastBackup] = await store.list(1, "succeeded");
   const restores = await store.listRestores(3);
   const leases = await new LeaseStore(db).overview();
+  const policies = (await new PlatformStore(db).list("RecoveryPolicy")).map(
+    (o) => o.spec as unknown as RecoveryPolicySpec,
+  );
+  const succeeded = await store.list(100, "succeeded");
+  const replicaRows = replicas.map((r) => ({
+    name: r.name,
+    clientAddr: r.client_addr,
+    state: r.state,
+    syncState: r.sync_state,
+    lagBytes: numOrNull(r.lag_bytes),
+    replayLagSeconds: numOrNull(r.replay_lag_seconds),
+  }));
+  const recovery = assessRecovery(BACKUP_CONTEXTS, policies, {
+    role: replica ? "replica" : "primary",
+    replicas: replicaRows,
+    replayLagSeconds: numOrNull(lag?.seconds),
+    backups: succeeded,
+    now: options.now ?? new Date(),
+  });
   return {
     engine: db.dialect,
     target: db.target,
@@ -136,14 +160,7 @@ export async function databaseStatus(
         .sort((a, b) => b.count - a.count || a.name.localeCompare(b.name)),
     },
     replication: {
-      replicas: replicas.map((r) => ({
-        name: r.name,
-        clientAddr: r.client_addr,
-        state: r.state,
-        syncState: r.sync_state,
-        lagBytes: numOrNull(r.lag_bytes),
-        replayLagSeconds: numOrNull(r.replay_lag_seconds),
-      })),
+      replicas: replicaRows,
       replayLagSeconds: numOrNull(lag?.seconds),
     },
     schemas: schemas.map((s) => ({ name: s.name, tables: num(s.tables), bytes: num(s.bytes) })),
@@ -156,5 +173,6 @@ export async function databaseStatus(
     lastBackup: lastBackup ?? null,
     backups,
     restores,
+    recovery,
   };
 }

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import type { Backup as BackupRow, Restore as RestoreRow } from "../../contexts/runtime/index.js";
+import { OWNED_SCHEMAS } from "../../db/index.js";
+import { BACKUP_CONTEXTS, BackupManifest, manifestOf } from "../../maintenance/index.js";
 import { callContext } from "../http-helpers.js";
 import { Id } from "../schemas.js";
 import { problems, type RouteDeps, type ZodApp } from "./common.js";
@@ -24,6 +26,23 @@ const Backup = z
       .meta({ description: "SHA-256 of everything sent, hex; compare it with the file's." }),
     latestMigration: z.string().nullable(),
     error: z.string().nullable(),
+    scope: z
+      .enum(["database", ...BACKUP_CONTEXTS])
+      .meta({ description: "`database` (every schema), or the one bounded context backed up." }),
+    schemas: z.array(z.string()).meta({ description: "The schemas in the snapshot." }),
+    dataAsOf: z.string().nullable().meta({
+      description:
+        "The newest write to tenants, resources and tasks in the snapshot: a restore over a database with newer data is refused unless forced.",
+    }),
+    tables: z.record(z.string(), z.number().int()).nullable().meta({
+      description:
+        "Rows per `schema.table`, read in the snapshot itself; a restore checks them. Null for the embedded database.",
+    }),
+    serverVersion: z.string().nullable(),
+    manifest: BackupManifest.nullable().meta({
+      description:
+        "What `dv db backup` writes as `manifest.json` beside the snapshot, once the backup succeeded; null before.",
+    }),
   })
   .meta({ id: "Backup" });
 
@@ -38,6 +57,10 @@ const Restore = z
     backupId: z.string().nullable(),
     backupTakenAt: z.string().nullable(),
     durationMs: z.number().int(),
+    scope: z.string(),
+    violations: z
+      .array(z.string())
+      .meta({ description: "Invariants that did not hold after the restore; empty when all did." }),
   })
   .meta({ id: "Restore" });
 
@@ -82,6 +105,40 @@ const DatabaseStatus = z
     lastBackup: Backup.nullable().meta({ description: "The newest backup that succeeded." }),
     backups: z.array(Backup).meta({ description: "The newest backups, of every state." }),
     restores: z.array(Restore),
+    recovery: z
+      .array(
+        z.object({
+          context: z.string(),
+          policy: z
+            .object({
+              context: z.string(),
+              rpoClass: z.string(),
+              rtoClass: z.string(),
+              crossSiteReplication: z.string(),
+              failover: z.string(),
+            })
+            .nullable()
+            .meta({ description: "The context's RecoveryPolicy; null when none is applied." }),
+          lastBackup: z
+            .object({
+              id: z.string(),
+              scope: z.string(),
+              finishedAt: z.string(),
+              ageSeconds: z.number().int(),
+            })
+            .nullable(),
+          expectedLossSeconds: z.number().int().nullable().meta({
+            description:
+              "Seconds of writes lost if the primary were lost now: the best replica's lag, else the age of the last backup; null: everything (no backup).",
+          }),
+          withinRpo: z.boolean().nullable(),
+          promotion: z.object({
+            state: z.enum(["safe", "blocked", "operator-gated"]),
+            reason: z.string(),
+          }),
+        }),
+      )
+      .meta({ description: "Each bounded context's RecoveryPolicy next to the facts." }),
   })
   .meta({ id: "DatabaseStatus" });
 
@@ -97,6 +154,12 @@ function backupOut(b: BackupRow): z.infer<typeof Backup> {
     sha256: b.sha256,
     latestMigration: b.latestMigration,
     error: b.error,
+    scope: b.scope as z.infer<typeof Backup>["scope"],
+    schemas: b.scope === "database" ? [...OWNED_SCHEMAS] : [b.scope],
+    dataAsOf: iso(b.dataAsOf),
+    tables: b.tables,
+    serverVersion: b.serverVersion,
+    manifest: manifestOf(b) ?? null,
   };
 }
 
@@ -111,6 +174,8 @@ function restoreOut(r: RestoreRow): z.infer<typeof Restore> {
     backupId: r.backupId,
     backupTakenAt: iso(r.backupTakenAt),
     durationMs: r.durationMs,
+    scope: r.scope,
+    violations: r.violations,
   };
 }
 
@@ -147,6 +212,7 @@ export function registerDatabaseRoutes(app: ZodApp, deps: RouteDeps): void {
         lastBackup: s.lastBackup ? backupOut(s.lastBackup) : null,
         backups: s.backups.map(backupOut),
         restores: s.restores.map(restoreOut),
+        recovery: s.recovery.map((r) => ({ ...r })),
       };
     },
   );
@@ -157,8 +223,14 @@ export function registerDatabaseRoutes(app: ZodApp, deps: RouteDeps): void {
       schema: {
         summary: "Take a backup and download it (operators)",
         description:
-          "Streams a consistent snapshot of the whole database as it is taken (`application/octet-stream`, `Dv-Backup-Id` and `Dv-Backup-Format` headers, a file name in `Content-Disposition`), and records it: `GET /database/backups/{id}` then gives its size and SHA-256 to check the file against. A server is dumped with `pg_dump` (custom format), the embedded database as a copy of its data directory. Restore it with `dv db restore`, with the control plane stopped.",
+          "Streams a consistent snapshot of the whole database (or, with `context`, of one bounded context's schema) as it is taken (`application/octet-stream`, `Dv-Backup-Id`, `Dv-Backup-Format`, `Dv-Backup-Scope` and `Dv-Backup-Name` (a directory name) headers, the snapshot's file name in `Content-Disposition`), and records it: `GET /database/backups/{id}` then gives its size and SHA-256 to check the file against. A server is dumped with `pg_dump` (custom format), the embedded database as a copy of its data directory. Restore it with `dv db restore`, with the control plane stopped.",
         tags: ["operations"],
+        querystring: z.strictObject({
+          context: z.enum(BACKUP_CONTEXTS).optional().meta({
+            description:
+              "Only this bounded context's schema (a PostgreSQL server only); the whole database when absent.",
+          }),
+        }),
         response: {
           200: {
             description: "The backup, streamed as it is taken.",
@@ -168,13 +240,16 @@ export function registerDatabaseRoutes(app: ZodApp, deps: RouteDeps): void {
               },
             },
           },
-          ...problems(403, 503),
+          ...problems(400, 403, 503),
         },
       },
     },
     async (request, reply) => {
-      const backup = await facade.startBackup(callContext(request));
-      request.log.info({ backup_id: backup.id, format: backup.format }, "backup started");
+      const backup = await facade.startBackup(callContext(request), request.query.context);
+      request.log.info(
+        { backup_id: backup.id, format: backup.format, scope: backup.scope },
+        "backup started",
+      );
       backup.finished.then(
         (b) =>
           request.log.info(
@@ -187,6 +262,8 @@ export function registerDatabaseRoutes(app: ZodApp, deps: RouteDeps): void {
         reply
           .header("dv-backup-id", backup.id)
           .header("dv-backup-format", backup.format)
+          .header("dv-backup-scope", backup.scope)
+          .header("dv-backup-name", backup.name)
           .header("content-disposition", `attachment; filename="${backup.fileName}"`)
           .type("application/octet-stream")
           // A stream is sent as it is, never serialised; the schema above documents its bytes.

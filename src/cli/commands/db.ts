@@ -1,13 +1,23 @@
 import { createHash } from "node:crypto";
-import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { userInfo } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/index.js";
 import type { BackupError } from "../../db/index.js";
 import { newId } from "../../kernel/index.js";
+// eslint-disable-next-line no-restricted-imports -- the list alone: the rest of maintenance loads only for a restore
+import { BACKUP_CONTEXTS } from "../../maintenance/facts.js";
 import { createLogger } from "../../observability/index.js";
 import { type ApiTarget, callApi, requestApi, withApiOptions } from "../client.js";
 import { CliError } from "../errors.js";
@@ -25,6 +35,12 @@ interface Backup {
   sha256: string | null;
   latestMigration: string | null;
   error: string | null;
+  scope: string;
+  schemas: string[];
+  dataAsOf: string | null;
+  tables: Record<string, number> | null;
+  serverVersion: string | null;
+  manifest: { files: { name: string; bytes: number; sha256: string }[] } | null;
 }
 
 interface Status {
@@ -62,8 +78,25 @@ interface Status {
     backupId: string | null;
     backupTakenAt: string | null;
     durationMs: number;
+    scope: string;
+    violations: string[];
+  }[];
+  recovery: {
+    context: string;
+    policy: {
+      rpoClass: string;
+      rtoClass: string;
+      crossSiteReplication: string;
+      failover: string;
+    } | null;
+    lastBackup: { id: string; scope: string; ageSeconds: number } | null;
+    expectedLossSeconds: number | null;
+    withinRpo: boolean | null;
+    promotion: { state: string; reason: string };
   }[];
 }
+
+const CONTEXTS: readonly string[] = BACKUP_CONTEXTS;
 
 /** `1.2 MiB`: sizes as people read them. */
 export function humanBytes(n: number): string {
@@ -75,6 +108,14 @@ export function humanBytes(n: number): string {
     unit++;
   }
   return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** `42 s`, `15 min`, `3.5 h`, `2.0 d`. */
+function humanSeconds(n: number): string {
+  if (n < 120) return `${n} s`;
+  if (n < 7200) return `${Math.round(n / 60)} min`;
+  if (n < 172800) return `${(n / 3600).toFixed(1)} h`;
+  return `${(n / 86400).toFixed(1)} d`;
 }
 
 function statusText(s: Status): string {
@@ -135,6 +176,25 @@ function statusText(s: Status): string {
       s.schemas.map((x) => [x.name, String(x.tables), humanBytes(x.bytes)]),
     ).trimEnd(),
   );
+  lines.push("");
+  lines.push(
+    table(
+      ["context", "rpo", "rto", "cross-site", "failover", "last backup", "loss now", "promotion"],
+      s.recovery.map((r) => [
+        r.context,
+        r.policy?.rpoClass ?? "-",
+        r.policy?.rtoClass ?? "-",
+        r.policy?.crossSiteReplication ?? "-",
+        r.policy?.failover ?? "-",
+        r.lastBackup ? `${humanSeconds(r.lastBackup.ageSeconds)} ago` : "none",
+        (r.expectedLossSeconds === null ? "everything" : humanSeconds(r.expectedLossSeconds)) +
+          (r.withinRpo === false ? " (over RPO)" : ""),
+        r.promotion.state,
+      ]),
+    ).trimEnd(),
+  );
+  // The reasons are sentences: one line each, under the table.
+  for (const r of s.recovery) lines.push(`  ${r.context}: ${r.promotion.reason}`);
   if (s.backups.length) {
     lines.push("");
     lines.push(
@@ -157,6 +217,9 @@ function statusText(s: Status): string {
 /** The exit code of each {@link BackupError} code. */
 const EXIT_BY_BACKUP_CODE: Readonly<Record<BackupError["code"], ExitCode>> = {
   DV_BACKUP_DATABASE_IN_USE: ExitCode.Conflict,
+  DV_BACKUP_NEWER_DATA: ExitCode.Conflict,
+  DV_BACKUP_MANIFEST_MISMATCH: ExitCode.Failed,
+  DV_BACKUP_UNSUPPORTED: ExitCode.Usage,
   DV_BACKUP_WRONG_FORMAT: ExitCode.Usage,
   DV_BACKUP_TOOL_MISSING: ExitCode.Unavailable,
   DV_BACKUP_TOOL_FAILED: ExitCode.Failed,
@@ -201,39 +264,59 @@ export function registerDb(program: Command): void {
     db
       .command("backup")
       .description(
-        "take a backup while the control plane runs and download it (pg_dump custom format, or the embedded database's data directory)",
+        "take a backup while the control plane runs: a directory with the snapshot (pg_dump custom format, or the embedded database's data directory) and its manifest",
       )
-      .option("-f, --file <path>", "where to write it (default: the name the server gives, here)"),
+      .argument("[dir]", "where to create the backup's directory", ".")
+      .option(
+        "--context <name>",
+        `only one bounded context's schema (PostgreSQL only): ${CONTEXTS.join(", ")}`,
+      ),
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  npx dv db backup\n  npx dv db backup -f /backups/dataverket-$(date +%F).dump\n",
+      "\nExamples:\n  npx dv db backup /backups\n  npx dv db backup /backups --context inventory\n",
     )
-    .action(async (flags: ApiTarget & { file?: string }) => {
+    .action(async (dir: string, flags: ApiTarget & { context?: string }) => {
+      if (flags.context !== undefined && !CONTEXTS.includes(flags.context)) {
+        throw new CliError(
+          `--context: ${flags.context} is not a bounded context; one of ${CONTEXTS.join(", ")}`,
+          ExitCode.Usage,
+        );
+      }
+      const parent = resolve(dir);
+      if (!existsSync(parent) || !statSync(parent).isDirectory())
+        throw new CliError(`${parent} is not a directory: create it first`, ExitCode.Usage);
       // The headers come once the dump has begun (within 2 minutes); the body may take as long
       // as the database is big.
       const abort = new AbortController();
       const headersDue = setTimeout(() => abort.abort(new Error("no answer in 120 s")), 120_000);
       let response: Response;
       try {
-        response = await requestApi(flags, "POST", "/database/backups", {
-          signal: abort.signal,
-          accept: "application/octet-stream",
-        });
+        response = await requestApi(
+          flags,
+          "POST",
+          `/database/backups${flags.context ? `?context=${flags.context}` : ""}`,
+          { signal: abort.signal, accept: "application/octet-stream" },
+        );
       } finally {
         clearTimeout(headersDue);
       }
       const id = response.headers.get("dv-backup-id") ?? "";
-      const given = /filename="([^"/\\]+)"/.exec(
-        response.headers.get("content-disposition") ?? "",
-      )?.[1];
-      const file = resolve(flags.file ?? given ?? `dataverket-${id}.backup`);
-      if (existsSync(file))
-        throw new CliError(`${file} exists: pass another --file`, ExitCode.Usage);
-      const partial = `${file}.partial`;
+      const name = response.headers.get("dv-backup-name") ?? `dataverket-${id}`;
+      const fileName =
+        /filename="([^"/\\]+)"/.exec(response.headers.get("content-disposition") ?? "")?.[1] ??
+        "database.backup";
+      const target = join(parent, name);
+      if (existsSync(target))
+        throw new CliError(
+          `${target} exists: move it away or pick another directory`,
+          ExitCode.Usage,
+        );
+      const partial = `${target}.partial`;
+      mkdirSync(partial, { mode: 0o700 });
       // Ctrl-C leaves nothing half-written behind; the server records the backup failed.
       const interrupted = () => {
-        rmSync(partial, { force: true });
+        rmSync(partial, { recursive: true, force: true });
         process.exit(ExitCode.Interrupted);
       };
       process.once("SIGINT", interrupted);
@@ -251,10 +334,10 @@ export function registerDb(program: Command): void {
               callback(null, chunk);
             },
           }),
-          createWriteStream(partial, { flags: "wx", mode: 0o600 }),
+          createWriteStream(join(partial, fileName), { flags: "wx", mode: 0o600 }),
         );
       } catch (err) {
-        rmSync(partial, { force: true });
+        rmSync(partial, { recursive: true, force: true });
         throw new CliError(
           `the backup ${id} broke off after ${humanBytes(bytes)} (${err instanceof Error ? err.message : String(err)}); nothing was kept: dv db status says why, then try again`,
           ExitCode.Failed,
@@ -270,7 +353,7 @@ export function registerDb(program: Command): void {
         await new Promise((r) => setTimeout(r, 100));
       }
       if (record?.state !== "succeeded" || record.sha256 !== sha256) {
-        rmSync(partial, { force: true });
+        rmSync(partial, { recursive: true, force: true });
         throw new CliError(
           record?.state === "failed"
             ? `the backup ${id} failed: ${record.error ?? "no reason recorded"}`
@@ -278,68 +361,105 @@ export function registerDb(program: Command): void {
           ExitCode.Failed,
         );
       }
-      renameSync(partial, file);
+      // The server's manifest describes what it sent; it must name the file written.
+      const manifest = record.manifest;
+      if (manifest?.files[0]?.name !== fileName || manifest.files[0].sha256 !== sha256) {
+        rmSync(partial, { recursive: true, force: true });
+        throw new CliError(
+          `the backup ${id} came without a manifest for ${fileName}; nothing was kept: try again`,
+          ExitCode.Failed,
+        );
+      }
+      writeFileSync(join(partial, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`, {
+        mode: 0o600,
+      });
+      renameSync(partial, target);
       process.removeListener("SIGINT", interrupted);
+      const counted = record.tables
+        ? `${Object.keys(record.tables).length} tables, ${Object.values(record.tables).reduce((a, b) => a + b, 0)} rows counted`
+        : "row counts not recorded (embedded database)";
       process.stdout.write(
-        `backup ${id} written to ${file}\n` +
-          `  ${humanBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s, ${record.format} format, sha256 ${sha256}\n` +
-          `  restore it with the control plane stopped: dv db restore ${file} --yes\n`,
+        `backup ${id} written to ${target}\n` +
+          `  ${record.scope === "database" ? "the whole database" : `the ${record.scope} context`}: ${fileName}, ${humanBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s, sha256 ${sha256}\n` +
+          `  manifest.json: taken ${record.startedAt}, data as of ${record.dataAsOf ?? "(empty)"}, ${counted}\n` +
+          `  restore it with the control plane stopped: dv db restore ${target} --yes\n`,
       );
     });
 
   db.command("restore")
     .description(
-      "replace the whole database with a backup (offline: stop the control plane first); a failed restore changes nothing",
+      "restore a backup directory (offline: stop the control plane first): verify its manifest, refuse newer data, replay it, migrate, check the invariants; a failed restore changes nothing",
     )
-    .argument("<file>", "a file dv db backup wrote")
-    .option("--yes", "yes, replace every tenant, resource, task and audit record with the backup's")
-    .option("--force", "restore even though other sessions are connected to the database")
+    .argument("<dir>", "a directory dv db backup wrote (with manifest.json)")
+    .option("--yes", "yes, replace the data of the backup's scope with the backup's")
+    .option("--force", "restore even though the database has data newer than the backup")
+    .option("--even-if-connected", "restore even though other sessions are connected")
     .option("-c, --config <file>", "YAML configuration file (default: $DV_CONFIG)")
     .addHelpText(
       "after",
-      "\nWith DATABASE_URL it restores that server (pg_restore and psql must be installed);\nwithout, the embedded database of dv dev (DV_PGLITE_DIR), whose old directory is kept.\n\nExamples:\n  DATABASE_URL=postgres://dv@db/dataverket dv db restore dataverket-20261201T081200Z.dump --yes\n  npx dv db restore dataverket-20261201T081200Z.tar.gz --yes\n",
+      "\nWith DATABASE_URL it restores that server (pg_restore and psql must be installed);\nwithout, the embedded database of dv dev (DV_PGLITE_DIR), whose old directory is kept.\nA backup of one context (dv db backup --context) replaces that context's schema only.\n\nExamples:\n  DATABASE_URL=postgres://dv@db/dataverket dv db restore /backups/dataverket-20261201T081200Z --yes\n  npx dv db restore dataverket-20261201T081200Z --yes\n",
     )
-    .action(async (file: string, flags: { yes?: boolean; force?: boolean; config?: string }) => {
-      const config = loadConfig({ file: flags.config });
-      const path = resolve(file);
-      if (!existsSync(path)) throw new CliError(`${path} does not exist`, ExitCode.Usage);
-      const target = config.database.url
-        ? new URL(config.database.url).host + new URL(config.database.url).pathname
-        : config.database.pgliteDir;
-      if (!flags.yes)
-        throw new CliError(
-          `a restore replaces every tenant, resource, task and audit record in ${target} with the backup's; pass --yes to go ahead`,
-          ExitCode.Usage,
+    .action(
+      async (
+        dir: string,
+        flags: { yes?: boolean; force?: boolean; evenIfConnected?: boolean; config?: string },
+      ) => {
+        const config = loadConfig({ file: flags.config });
+        const path = resolve(dir);
+        if (!existsSync(path)) throw new CliError(`${path} does not exist`, ExitCode.Usage);
+        const target = config.database.url
+          ? new URL(config.database.url).host + new URL(config.database.url).pathname
+          : config.database.pgliteDir;
+        if (!flags.yes)
+          throw new CliError(
+            `a restore replaces the tenants, resources, tasks and audit records in ${target} with the backup's; pass --yes to go ahead`,
+            ExitCode.Usage,
+          );
+        const log = createLogger({
+          level: "warn",
+          service: "dv-restore",
+          datacenterId: config.datacenterId,
+        });
+        const user = userInfo().username;
+        // Loaded only for a restore: the database adapters are not needed to talk to the API.
+        const { restoreDatabase } = await import("../../maintenance/index.js");
+        const result = await restoreDatabase({
+          target: {
+            url: config.database.url,
+            pgliteDir: config.database.pgliteDir,
+            pgBinDir: config.database.pgBinDir,
+          },
+          path,
+          actor: `local:${user}`,
+          force: flags.force === true,
+          evenIfConnected: flags.evenIfConnected === true,
+          log,
+          newId,
+          now: () => new Date(),
+        }).catch(backupFailure);
+        const m = result.manifest;
+        const [file] = m.files;
+        const broken = result.invariants.filter((i) => i.violations > 0);
+        process.stdout.write(
+          `restored ${result.target} from ${path} in ${(result.durationMs / 1000).toFixed(1)} s\n` +
+            `  backup ${m.id}: ${m.scope === "database" ? "the whole database" : `the ${m.scope} context`}, taken ${m.takenAt}, ${humanBytes(file?.bytes ?? 0)}, sha256 verified\n` +
+            `  rows: ${result.tablesVerified > 0 ? `${result.tablesVerified} tables match the manifest` : "not in the manifest (embedded database); not checked"}\n` +
+            `  migrations: ${result.migrations.applied} of ${result.migrations.available} applied; latest ${result.migrations.latest ?? "none"}\n` +
+            result.invariants
+              .map(
+                (i) =>
+                  `  ${i.violations === 0 ? "ok  " : "FAIL"} ${i.description}${i.violations ? ` (${i.violations})` : ""}\n`,
+              )
+              .join("") +
+            (result.previous ? `  the previous database is kept in ${result.previous}\n` : "") +
+            "  start the control plane again; it re-sends what NATS lost from the outbox and reconciles\n",
         );
-      const log = createLogger({
-        level: "warn",
-        service: "dv-restore",
-        datacenterId: config.datacenterId,
-      });
-      const user = userInfo().username;
-      // Loaded only for a restore: the database adapters are not needed to talk to the API.
-      const { restoreDatabase } = await import("../../maintenance/index.js");
-      const result = await restoreDatabase({
-        target: {
-          url: config.database.url,
-          pgliteDir: config.database.pgliteDir,
-          pgBinDir: config.database.pgBinDir,
-        },
-        file: path,
-        actor: `local:${user}`,
-        force: flags.force === true,
-        log,
-        newId,
-        now: () => new Date(),
-      }).catch(backupFailure);
-      const taken = result.takenAt
-        ? `taken ${result.takenAt.toISOString()}`
-        : "taken at an unknown time";
-      process.stdout.write(
-        `restored ${result.target} from ${path} (${humanBytes(result.bytes)}, ${taken}${result.backup ? `, backup ${result.backup.id}` : ""}) in ${(result.durationMs / 1000).toFixed(1)} s\n` +
-          `  migrations: ${result.migrations.applied} of ${result.migrations.available} applied; latest ${result.migrations.latest ?? "none"}\n` +
-          (result.previous ? `  the previous database is kept in ${result.previous}\n` : "") +
-          "  start the control plane again; it re-sends what NATS lost from the outbox and reconciles\n",
-      );
-    });
+        if (broken.length > 0) {
+          throw new CliError(
+            `restored, but ${broken.length} invariant(s) do not hold: ${broken.map((i) => i.description).join("; ")}; keep the control plane stopped and see docs/runbooks/database-recovery.md`,
+            ExitCode.Failed,
+          );
+        }
+      },
+    );
 }

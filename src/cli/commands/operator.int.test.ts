@@ -162,7 +162,8 @@ describe("the operator guide, with dv alone", () => {
     const here = mkdtempSync(join(tmpdir(), "dv-backup-"));
     const backup = await runDv(["db", "backup"], env, 60_000, { cwd: here });
     expect(backup.code, backup.stderr).toBe(0);
-    expect(backup.stdout).toMatch(/^backup \S+ written to \S+\/dataverket-\d{8}T\d{6}Z\.tar\.gz$/m);
+    expect(backup.stdout).toMatch(/^backup \S+ written to \S+\/dataverket-\d{8}T\d{6}Z$/m);
+    expect(backup.stdout).toMatch(/^ {2}the whole database: database\.tar\.gz, /m);
     expect((await dv("db", "status")).stdout).toMatch(/^Last backup:\s+\S+ \(\d+s ago\)/m);
 
     // Tear down: the delete is a task too; afterwards the name is gone (exit 4).

@@ -18,6 +18,10 @@ export interface NewRestore {
   readonly backup?: Backup | undefined;
   /** When the backup was taken, when known without a matching row (the dump's own header). */
   readonly takenAt?: Date | undefined;
+  /** `database`, or the context restored. */
+  readonly scope: string;
+  /** The invariants that did not hold after it. */
+  readonly violations: readonly string[];
 }
 
 /**
@@ -32,12 +36,19 @@ export class BackupStore extends ContextStore {
   /** Records a backup that is starting. */
   start(
     tx: Tx,
-    input: { id: string; format: string; actor: string; latestMigration: string | undefined },
+    input: {
+      id: string;
+      format: string;
+      scope: string;
+      actor: string;
+      latestMigration: string | undefined;
+    },
   ): Promise<void> {
     return this.inTx(tx, async (q) => {
       await q.insert(backups).values({
         id: input.id,
         format: input.format,
+        scope: input.scope,
         actor: input.actor,
         latestMigration: input.latestMigration ?? null,
       });
@@ -45,8 +56,17 @@ export class BackupStore extends ContextStore {
   }
 
   /** Marks a running backup finished: everything was sent, `bytes` long with this digest. */
-  succeed(id: string, result: { bytes: number; sha256: string }): Promise<void> {
-    return this.#finish(id, { state: "succeeded", bytes: result.bytes, sha256: result.sha256 });
+  succeed(
+    id: string,
+    result: {
+      bytes: number;
+      sha256: string;
+      dataAsOf: Date | null;
+      tables: Record<string, number> | null;
+      serverVersion: string | null;
+    },
+  ): Promise<void> {
+    return this.#finish(id, { state: "succeeded", ...result });
   }
 
   /** Marks a running backup failed, with why. */
@@ -56,7 +76,15 @@ export class BackupStore extends ContextStore {
 
   #finish(
     id: string,
-    values: { state: "succeeded" | "failed"; bytes?: number; sha256?: string; error?: string },
+    values: {
+      state: "succeeded" | "failed";
+      bytes?: number;
+      sha256?: string;
+      error?: string;
+      dataAsOf?: Date | null;
+      tables?: Record<string, number> | null;
+      serverVersion?: string | null;
+    },
   ): Promise<void> {
     return this.db.transaction((tx) =>
       this.inTx(tx, async (q) => {
@@ -140,6 +168,9 @@ export class BackupStore extends ContextStore {
               bytes: backup.bytes,
               sha256: backup.sha256,
               error: backup.error,
+              dataAsOf: backup.dataAsOf,
+              tables: backup.tables,
+              serverVersion: backup.serverVersion,
             },
           });
       }
@@ -160,6 +191,8 @@ export class BackupStore extends ContextStore {
         durationMs: input.durationMs,
         backupId: backup?.id ?? null,
         backupTakenAt: backup?.startedAt ?? input.takenAt ?? null,
+        scope: input.scope,
+        violations: [...input.violations],
       });
     });
   }

@@ -163,6 +163,15 @@ export const backups = runtime.table(
     /** The newest migration the database had: a restore needs a build that knows it. */
     latestMigration: text(),
     error: text(),
+    /** `database` (every schema), or the one bounded context (schema) backed up. */
+    scope: text().notNull().default("database"),
+    /** The newest write to tenants, resources and tasks in the snapshot (a restore over a
+     * database with newer data would lose that data). */
+    dataAsOf: timestamptz(),
+    /** Rows per `schema.table` in the snapshot, read in the snapshot itself; null when it could
+     * not be (PGlite). */
+    tables: jsonb().$type<Record<string, number>>(),
+    serverVersion: text(),
   },
   (t) => [
     check("backups_state", sql`${t.state} IN ('running', 'succeeded', 'failed')`),
@@ -184,4 +193,8 @@ export const restores = runtime.table("restores", {
   backupTakenAt: timestamptz(),
   /** How long the restore took. */
   durationMs: integer().notNull(),
+  /** `database`, or the bounded context restored. */
+  scope: text().notNull().default("database"),
+  /** The invariants checked after the restore that did not hold (empty: all held). */
+  violations: jsonb().$type<string[]>().notNull().default([]),
 });
