@@ -8,6 +8,10 @@
 #   hack/postgres.sh stop      stop (no-op when stopped)
 #   hack/postgres.sh status    exit 0 when running
 #   hack/postgres.sh url       print the connection URL
+#   hack/postgres.sh standby-start   a streaming replica of it (pg_basebackup -R), read-only, on
+#                              ${DV_TEST_PG_STANDBY_PORT:-55433}; made anew on every start
+#   hack/postgres.sh standby-stop    stop the replica and remove it
+#   hack/postgres.sh standby-url     print the replica's connection URL
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PORT="${DV_TEST_PG_PORT:-55432}"
@@ -15,6 +19,9 @@ PGROOT="$CACHE/pg"
 DATA="$PGROOT/data"
 RUN="$PGROOT/run"
 LOG="$CACHE/log/postgres.log"
+STANDBY_PORT="${DV_TEST_PG_STANDBY_PORT:-55433}"
+STANDBY="$PGROOT/standby"
+STANDBY_LOG="$CACHE/log/postgres-standby.log"
 
 pg_bindir() {
   local dir
@@ -71,8 +78,41 @@ CONF
 }
 
 cmd_stop() {
+  cmd_standby_stop
   cmd_status || return 0
   run_pg "$(pg_bindir)/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
+}
+
+standby_running() {
+  [ -f "$STANDBY/PG_VERSION" ] && run_pg "$(pg_bindir)/pg_ctl" -D "$STANDBY" status >/dev/null 2>&1
+}
+
+cmd_standby_stop() {
+  if standby_running; then run_pg "$(pg_bindir)/pg_ctl" -D "$STANDBY" -m immediate -w stop >/dev/null; fi
+  rm -rf "$STANDBY"
+}
+
+cmd_standby_start() {
+  cmd_start
+  cmd_standby_stop
+  if port_open "$STANDBY_PORT"; then
+    die "port $STANDBY_PORT is in use; set DV_TEST_PG_STANDBY_PORT to a free port"
+  fi
+  local bindir; bindir=$(pg_bindir)
+  say "copying the test server into a streaming replica in $STANDBY"
+  # -R writes standby.signal and primary_conninfo: the copy starts in recovery and follows.
+  run_pg "$bindir/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U postgres -D "$STANDBY" -R -X stream -c fast \
+    || die "pg_basebackup of 127.0.0.1:$PORT failed"
+  cat >>"$STANDBY/postgresql.conf" <<CONF
+# --- the replica (hack/postgres.sh standby-start) ---
+port = $STANDBY_PORT
+shared_buffers = 32MB
+hot_standby = on
+CONF
+  touch "$STANDBY_LOG"; [ "$(id -u)" -eq 0 ] && chown postgres "$STANDBY_LOG"
+  say "starting the replica on 127.0.0.1:$STANDBY_PORT"
+  run_pg "$bindir/pg_ctl" -D "$STANDBY" -l "$STANDBY_LOG" -w -t 60 start >/dev/null \
+    || die "the replica did not start; see $STANDBY_LOG"
 }
 
 case "${1:-}" in
@@ -81,5 +121,8 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   url) echo "postgres://postgres@127.0.0.1:$PORT/postgres" ;;
-  *) echo "usage: $0 install|start|stop|status|url" >&2; exit 2 ;;
+  standby-start) cmd_standby_start ;;
+  standby-stop) cmd_standby_stop ;;
+  standby-url) echo "postgres://postgres@127.0.0.1:$STANDBY_PORT/postgres" ;;
+  *) echo "usage: $0 install|start|stop|status|url|standby-start|standby-stop|standby-url" >&2; exit 2 ;;
 esac

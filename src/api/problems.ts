@@ -3,7 +3,7 @@ import {
   isResponseSerializationError,
 } from "fastify-type-provider-zod";
 import { AuthenticationError, ForbiddenError } from "../auth/index.js";
-import { BackupError, BackupErrorCode } from "../db/index.js";
+import { BackupError, BackupErrorCode, sqlStateOf } from "../db/index.js";
 import {
   AlreadyExistsError,
   CapacityExhaustedError,
@@ -204,6 +204,19 @@ export function toProblem(err: unknown): {
         errors: [{ pointer: "/querystring/labelSelector", message: err.message }],
       },
       headers: {},
+      expected: true,
+    };
+  }
+  if (sqlStateOf(err) === "25006") {
+    // read_only_sql_transaction: the server is a replica (or was demoted under us).
+    return {
+      body: problem(
+        503,
+        "database-read-only",
+        "The database refuses writes",
+        "the database server is a replica (in recovery) and refuses writes; nothing was changed: try again once the control plane is connected to the primary",
+      ),
+      headers: { "retry-after": "30" },
       expected: true,
     };
   }

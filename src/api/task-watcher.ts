@@ -18,9 +18,15 @@ export class TaskWatcher {
   }
 
   async start(): Promise<void> {
-    this.#unlisten = await this.#db.listen(TASK_CHANNEL, (taskId) => {
-      for (const wake of this.#waiters.get(taskId) ?? []) wake();
-    });
+    try {
+      this.#unlisten = await this.#db.listen(TASK_CHANNEL, (taskId) => {
+        for (const wake of this.#waiters.get(taskId) ?? []) wake();
+      });
+    } catch (err) {
+      // A replica refuses LISTEN; followers then wake on their timeout alone.
+      this.#log.warn({ err }, "cannot follow task changes; task streams poll instead");
+      return;
+    }
     this.#log.debug("following task changes");
   }
 

@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type Config, ConfigError } from "../config/index.js";
 import {
   connectPostgres,
+  inRecovery,
   type Database,
   migrationStatus,
   openPglite,
@@ -9,7 +10,7 @@ import {
 } from "../db/index.js";
 import { startEmbeddedNats } from "../dev/index.js";
 import type { ReadinessCheck } from "../http/index.js";
-import type { Lifecycle } from "../lifecycle/index.js";
+import { type Lifecycle, StartupError, StartupErrorCode } from "../lifecycle/index.js";
 import { connectNats } from "../nats/index.js";
 import { packageVersion } from "../meta/index.js";
 import { type Logger, startTracing } from "../observability/index.js";
@@ -61,7 +62,25 @@ export async function openDatabase(
   }
   log.info({ database: db.target, dialect: db.dialect }, "database connected");
   options.lifecycle.add("database", () => db.close());
-  if (options.migrate) {
+  // A replica refuses every write (seed 002: never write to what may be a former primary or a
+  // standby). The API can still serve reads from it; every other role writes as it starts.
+  const replicaMessage = `the database server ${db.target} is a replica (pg_is_in_recovery() is true): it refuses writes`;
+  const replicaHint = "point DATABASE_URL at the primary, or promote this server";
+  let replica = await inRecovery(db);
+  if (replica) {
+    if (options.role !== "api") {
+      throw new StartupError(
+        StartupErrorCode.PostgresReadOnly,
+        `${replicaMessage}, and dv ${options.role.split("-")[0] ?? options.role} has to write`,
+        replicaHint,
+      );
+    }
+    log.error(
+      { database: db.target },
+      `${replicaMessage}: serving reads only, writes answer 503, migrations not applied; ${replicaHint}`,
+    );
+  }
+  if (options.migrate && !replica) {
     const before = await migrationStatus(db);
     await runMigrations(db);
     const after = await migrationStatus(db);
@@ -70,7 +89,25 @@ export async function openDatabase(
       "database schema is current",
     );
   }
-  options.readiness.push({ name: "postgres", check: () => db.ping() });
+  options.readiness.push({
+    name: "postgres",
+    check: async () => {
+      await db.ping();
+      const now = await inRecovery(db);
+      if (now !== replica) {
+        // Say it once when the role changes (a promotion, or a former primary come back as a
+        // replica), not on every probe.
+        if (now) log.error({ database: db.target }, `${replicaMessage}; ${replicaHint}`);
+        else
+          log.warn(
+            { database: db.target },
+            "the database server is a primary again: writes are accepted",
+          );
+        replica = now;
+      }
+      if (now) throw new Error(`${replicaMessage}; ${replicaHint}`);
+    },
+  });
   return db;
 }
 

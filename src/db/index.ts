@@ -31,3 +31,4 @@ export { type ConnectPostgresOptions, connectPostgres, postgresStartupError } fr
 export { actAs, ContextRole, inTransaction, type TransactionOptions, withSavepoint } from "./tx.js";
 export { ContextStore, mapUniqueViolation } from "./store.js";
 export { labelCondition } from "./labels.js";
+export { inRecovery } from "./role.js";

@@ -185,7 +185,13 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
       if (!set) {
         set = new Set();
         handlers.set(channel, set);
-        await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        try {
+          await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        } catch (err) {
+          // A replica cannot LISTEN: leave no channel behind that looks subscribed.
+          handlers.delete(channel);
+          throw err;
+        }
       }
       set.add(handler);
       return async () => {

@@ -3,6 +3,8 @@ export const StartupErrorCode = {
   PortInUse: "DV_PORT_IN_USE",
   PostgresUnreachable: "DV_POSTGRES_UNREACHABLE",
   PostgresRejected: "DV_POSTGRES_REJECTED",
+  /** The server is a replica (in recovery): it refuses writes, and this role must write. */
+  PostgresReadOnly: "DV_POSTGRES_READ_ONLY",
   NatsUnreachable: "DV_NATS_UNREACHABLE",
   NatsServerMissing: "DV_NATS_SERVER_MISSING",
   NatsServerFailed: "DV_NATS_SERVER_FAILED",
