@@ -18,6 +18,9 @@ import { loadConfig } from "../config/index.js";
 import { createHttpServer, type ReadinessCheck, registerOpsRoutes } from "../http/index.js";
 import { Lifecycle, StartupError } from "../lifecycle/index.js";
 import { createLogger, createMetricsRegistry } from "../observability/index.js";
+import { PlatformStore } from "../contexts/platform/index.js";
+import { inTransaction } from "../db/index.js";
+import { databaseStatus } from "../maintenance/index.js";
 import { mountApi } from "./api.js";
 import { openDatabase } from "./dependencies.js";
 
@@ -78,6 +81,60 @@ function capture(): { lines: Record<string, unknown>[]; log: ReturnType<typeof c
     log: createLogger({ level: "info", service: "test", datacenterId: "dc1", destination }),
   };
 }
+
+describe("a primary with a streaming replica", () => {
+  it("weighs each context's RecoveryPolicy against the replica's lag", async () => {
+    const platform = new PlatformStore(primary.t.db);
+    await inTransaction(primary.t.db, async (tx) => {
+      await platform.upsert(tx, {
+        kind: "RecoveryPolicy",
+        name: "inventory",
+        generation: 1,
+        spec: {
+          context: "inventory",
+          rpoClass: "minutes",
+          rtoClass: "minutes",
+          crossSiteReplication: "required",
+          failover: "operator-approved",
+        },
+      });
+      await platform.upsert(tx, {
+        kind: "RecoveryPolicy",
+        name: "task",
+        generation: 1,
+        spec: {
+          context: "task",
+          rpoClass: "hours",
+          rtoClass: "minutes",
+          crossSiteReplication: "optional",
+          failover: "automatic",
+        },
+      });
+    });
+    const status = await eventually(
+      async () => {
+        const s = await databaseStatus(primary.t.admin);
+        // Streaming, and it has reported what it replayed.
+        return s.replication.replicas.some((r) => r.state === "streaming" && r.lagBytes !== null)
+          ? s
+          : undefined;
+      },
+      20_000,
+      "the replica to stream and report its replay position",
+    );
+    expect(status.role).toBe("primary");
+    const of = (context: string) => status.recovery.find((r) => r.context === context);
+    expect(of("inventory")?.promotion, JSON.stringify(status.replication)).toMatchObject({
+      state: "operator-gated",
+    });
+    expect(of("inventory")?.promotion.reason).toMatch(
+      /^\S+ is within RPO minutes \([\d.]+ s behind\); failover waits for an operator's approval$/,
+    );
+    expect(of("task")?.promotion.state).toBe("safe");
+    expect(of("audit")?.promotion).toMatchObject({ state: "blocked" });
+    expect(of("audit")?.promotion.reason).toMatch(/no RecoveryPolicy declares audit's targets/);
+  });
+});
 
 describe("a control plane pointed at a replica", () => {
   it("does not start a role that writes, and says why in one line", async () => {
