@@ -378,15 +378,31 @@ export abstract class ResourceReconciler implements Reconciler {
         .filter(([, r]) => r.generation === generation && r.state === "pending")
         .map(([n]) => n);
       await this.#queueTasks(tx, open);
+      // A command that cannot reach its site yet (the site link is down) waits in the outbox;
+      // the resource and its task say so rather than wait silently.
+      const undelivered = await this.deps.services.outbox.undelivered(
+        waiting.map((n) => status.steps[n]?.command).filter((c): c is string => !!c),
+        tx,
+      );
+      const blocked = undelivered[0]?.lastError;
+      if (blocked)
+        for (const task of open)
+          await this.deps.services.taskStore.describeWait(tx, task.id, `waiting: ${blocked}`);
       return this.#write(
         tx,
         resource,
         status,
-        {
-          phase: "reconciling",
-          reason: "Provisioning",
-          message: `waiting for ${waiting.join(", ") || "the next step"}`,
-        },
+        blocked
+          ? {
+              phase: "reconciling",
+              reason: "Undelivered",
+              message: `waiting for ${waiting.join(", ")}: ${blocked}`,
+            }
+          : {
+              phase: "reconciling",
+              reason: "Provisioning",
+              message: `waiting for ${waiting.join(", ") || "the next step"}`,
+            },
         undefined,
         this.#lookAgainMs(status),
       );

@@ -100,9 +100,11 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       ...DEFAULT_TOPOLOGY,
       ackWaitMs: config.worker.ackWaitMs,
       maxDeliver: config.worker.maxAttempts + 3,
+      // With sites linked, this NATS stores the commands other sites send this datacenter.
+      site: config.nats.remoteDatacenters.length > 0 ? config.datacenterId : undefined,
     });
     const js = jetstream(nats.nc);
-    const services = createServices(db, newId);
+    const services = createServices(db, newId, undefined, config.datacenterId);
     const leaseDb = await openLeaseDatabase(deps);
     const holder = newHolder();
     const platformStarted = await startPlatform({
@@ -115,7 +117,7 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       ...(leaseDb ? { leaseDb } : {}),
     });
     const platform = platformStarted.summary ?? { applied: new Map<string, number>(), refused: 0 };
-    await startRelay(services, js, log, metrics, lifecycle);
+    await startRelay(services, js, log, metrics, lifecycle, config.nats.remoteDatacenters);
     await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
     registerDeadLetterMetrics(services, metrics);
     registerTaskMetrics(services, metrics);
@@ -124,7 +126,16 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
     registerPoolMetrics(db, "main", metrics);
     if (leaseDb) registerPoolMetrics(leaseDb, "leases", metrics);
     for (const service of WORKER_SERVICES) {
-      await startWorker(service, services, js, config.worker, log, metrics, lifecycle);
+      await startWorker(
+        service,
+        services,
+        js,
+        config.worker,
+        log,
+        metrics,
+        lifecycle,
+        config.nats.remoteDatacenters.length > 0 ? config.datacenterId : undefined,
+      );
       startSimulatorControl(service, services, nats.nc, log, lifecycle);
     }
     await startControllers({

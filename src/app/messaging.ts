@@ -28,6 +28,8 @@ export async function startRelay(
   log: Logger,
   metrics: Registry,
   lifecycle: Lifecycle,
+  /** Datacenters behind the site link (`DV_NATS_REMOTE_DATACENTERS`). */
+  remoteDatacenters: readonly string[] = [],
 ): Promise<OutboxRelay> {
   const relay = new OutboxRelay({
     db: services.db,
@@ -35,6 +37,7 @@ export async function startRelay(
     js,
     log: log.child({ component: "outbox-relay" }),
     metrics,
+    remoteDatacenters,
   });
   await relay.start();
   lifecycle.add("outbox-relay", () => relay.stop());
@@ -222,6 +225,8 @@ export async function startWorker(
   log: Logger,
   metrics: Registry,
   lifecycle: Lifecycle,
+  /** The datacenter of this worker when sites have workers of their own. */
+  site?: string,
 ): Promise<Worker> {
   const worker = new Worker({
     service,
@@ -233,6 +238,7 @@ export async function startWorker(
       failureRate: settings.simFailureRate,
       random: Math.random,
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      site,
     }),
     inbox: services.inbox,
     outbox: services.outbox,

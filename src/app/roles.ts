@@ -69,6 +69,8 @@ async function base(options: RoleOptions, role: string, withNats: boolean) {
       ...DEFAULT_TOPOLOGY,
       ackWaitMs: config.worker.ackWaitMs,
       maxDeliver: config.worker.maxAttempts + 3,
+      // With sites linked, this NATS stores the commands other sites send this datacenter.
+      site: config.nats.remoteDatacenters.length > 0 ? config.datacenterId : undefined,
     });
     js = jetstream(nats.nc);
   }
@@ -88,7 +90,7 @@ async function base(options: RoleOptions, role: string, withNats: boolean) {
     jsm,
     listen,
     deps,
-    services: createServices(db, newId),
+    services: createServices(db, newId, undefined, config.datacenterId),
   };
 }
 
@@ -126,7 +128,7 @@ export async function startControllerRole(options: RoleOptions): Promise<Running
     lifecycle,
     ...(leaseDb ? { leaseDb } : {}),
   });
-  await startRelay(b.services, b.js!, log, b.metrics, lifecycle);
+  await startRelay(b.services, b.js!, log, b.metrics, lifecycle, config.nats.remoteDatacenters);
   await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
   registerDeadLetterMetrics(b.services, b.metrics);
   registerTaskMetrics(b.services, b.metrics);
@@ -153,8 +155,17 @@ export async function startWorkerRole(
 ): Promise<RunningRole> {
   const { config, log, lifecycle } = options;
   const b = await base(options, `worker-${options.service}`, true);
-  await startRelay(b.services, b.js!, log, b.metrics, lifecycle);
-  await startWorker(options.service, b.services, b.js!, config.worker, log, b.metrics, lifecycle);
+  await startRelay(b.services, b.js!, log, b.metrics, lifecycle, config.nats.remoteDatacenters);
+  await startWorker(
+    options.service,
+    b.services,
+    b.js!,
+    config.worker,
+    log,
+    b.metrics,
+    lifecycle,
+    config.nats.remoteDatacenters.length > 0 ? config.datacenterId : undefined,
+  );
   startSimulatorControl(options.service, b.services, b.nc!, log, lifecycle);
   return { url: await b.listen(), summary: `worker ${options.service}` };
 }

@@ -39,9 +39,11 @@ export function createServices(
   db: Database,
   newId: IdGenerator,
   now: () => Date = () => new Date(),
+  /** The datacenter of this process: what it writes to the outbox, its site's relays publish. */
+  origin: string | null = null,
 ): Services {
   const taskStore = new TaskStore(db, newId);
-  const outbox = new OutboxStore(db);
+  const outbox = new OutboxStore(db, origin);
   const tasks = new TaskService({ tasks: taskStore, outbox, newId, now });
   const audit = new AuditStore(db);
   const inbox = new InboxStore(db);

@@ -12,6 +12,7 @@ import {
   SpanKind,
   traceparentOf,
 } from "../observability/index.js";
+import { siteSubject } from "../messaging/index.js";
 import { HEADERS } from "./trace.js";
 
 /** Options of {@link OutboxRelay}. */
@@ -27,6 +28,12 @@ export interface OutboxRelayOptions {
   readonly pollMs?: number;
   /** How long to wait for JetStream's ack of one publish. */
   readonly publishTimeoutMs?: number;
+  /**
+   * Datacenters with NATS servers of their own behind the site link: a command for one of them
+   * is published on its coordination subject (`dv.site.<datacenter>.…`), which only its
+   * JetStream stores. Empty: every command is published as it is.
+   */
+  readonly remoteDatacenters?: readonly string[];
 }
 
 /**
@@ -39,11 +46,12 @@ export interface OutboxRelayOptions {
  */
 export class OutboxRelay {
   readonly #options: Required<
-    Omit<OutboxRelayOptions, "db" | "outbox" | "js" | "log" | "metrics">
+    Omit<OutboxRelayOptions, "db" | "outbox" | "js" | "log" | "metrics" | "remoteDatacenters">
   > &
     OutboxRelayOptions;
   readonly #published: Counter<"subject_family">;
   readonly #failures: Counter;
+  readonly #remote: ReadonlySet<string>;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -51,6 +59,7 @@ export class OutboxRelay {
 
   constructor(options: OutboxRelayOptions) {
     this.#options = { batchSize: 256, pollMs: 1000, publishTimeoutMs: 5000, ...options };
+    this.#remote = new Set(options.remoteDatacenters ?? []);
     this.#published = metricOnce(
       options.metrics,
       "dataverket_outbox_published_total",
@@ -142,10 +151,21 @@ export class OutboxRelay {
     }
   }
 
+  /** Where a row goes: its own subject, or a remote site's coordination subject. */
+  #route(row: PendingMessage): { subject: string; site?: string } {
+    const site = row.envelope.datacenter_id;
+    if (typeof site === "string" && this.#remote.has(site)) {
+      const subject = siteSubject(row.subject, site);
+      if (subject) return { subject, site };
+    }
+    return { subject: row.subject };
+  }
+
   async #publish(rows: PendingMessage[]): Promise<PublishOutcome> {
     const { js, publishTimeoutMs } = this.#options;
+    const routes = rows.map((row) => this.#route(row));
     const results = await Promise.allSettled(
-      rows.map((row) =>
+      rows.map((row, i) =>
         // One span per publish, a child of the span that wrote the row; the consumer's span
         // becomes this one's child through the header.
         inSpan(
@@ -156,7 +176,7 @@ export class OutboxRelay {
             attributes: {
               "messaging.system": "nats",
               "messaging.operation.type": "publish",
-              "messaging.destination.name": row.subject,
+              "messaging.destination.name": routes[i]?.subject ?? row.subject,
               "messaging.message.id": row.id,
               "messaging.outbox.attempts": row.attempts,
             },
@@ -166,7 +186,7 @@ export class OutboxRelay {
             for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
             const traceparent = traceparentOf(span);
             if (traceparent) h.set(HEADERS.traceparent, traceparent);
-            return js.publish(row.subject, JSON.stringify(row.envelope), {
+            return js.publish(routes[i]?.subject ?? row.subject, JSON.stringify(row.envelope), {
               msgID: row.id,
               headers: h,
               timeout: publishTimeoutMs,
@@ -183,8 +203,13 @@ export class OutboxRelay {
         sent.push(row.id);
         this.#published.inc({ subject_family: row.subject.split(".").slice(0, 3).join(".") });
       } else {
-        const error =
+        const reason =
           result.reason instanceof Error ? result.reason.message : String(result.reason);
+        const site = routes[i]?.site;
+        // A command for another site names it: that is what its task reports while it waits.
+        const error = site
+          ? `datacenter ${site} is not reachable over the site link (${reason}); the command waits here and is sent once it is`
+          : reason;
         failed.push({
           id: row.id,
           error,

@@ -114,6 +114,11 @@ export const configSchema = z.strictObject({
       /** The nats-server binary `dv dev` spawns; default `.cache/bin/nats-server`, then `PATH`. */
       serverBin: path.optional(),
       storeDir: path.default(".cache/dev/nats"),
+      /**
+       * Datacenters whose own NATS this one reaches over the site link (a leaf node): commands
+       * for them are published on `dv.site.<datacenter>.<service>.cmd.<action>`.
+       */
+      remoteDatacenters: z.preprocess(commaList, z.array(dnsLabel)).default([]),
     })
     .prefault({}),
   kubernetes: z
@@ -307,6 +312,12 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     path: ["nats", "storeDir"],
     description:
       "JetStream store directory of the nats-server that `dv dev` spawns. Relative paths are resolved against the working directory.",
+  },
+  {
+    env: "DV_NATS_REMOTE_DATACENTERS",
+    path: ["nats", "remoteDatacenters"],
+    description:
+      "Comma-separated datacenters that have NATS servers of their own, linked to this one (leaf nodes): commands for their infrastructure are published on the coordination subject `dv.site.<datacenter>.<service>.cmd.<action>`, which only that site's JetStream stores. Empty (the default): one NATS for every datacenter.",
   },
   {
     env: "KUBECONFIG",

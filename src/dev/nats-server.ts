@@ -19,7 +19,28 @@ export interface EmbeddedNatsOptions {
   /** `PATH` to search when no binary is configured. */
   readonly searchPath: string;
   readonly startTimeoutMs?: number;
+  /** `server_name`; `dv-dev` by default. Two linked servers need different names. */
+  readonly serverName?: string;
+  /** The JetStream domain (a datacenter's own NATS, ADR 0007). */
+  readonly domain?: string;
+  /** Accept site links (leaf node connections) on this port of 127.0.0.1. */
+  readonly leafPort?: number;
+  /**
+   * Link to another site's server as a leaf node. Only the coordination subjects
+   * (`dv.site.>`) and replies cross: commands, events, task events, RPC and JetStream
+   * advisories stay in their site.
+   */
+  readonly leafRemote?: string;
 }
+
+/** What never crosses a site link (ADR 0007): each site's own commands, events and advisories. */
+export const SITE_LOCAL_SUBJECTS: readonly string[] = [
+  "dv.*.cmd.>",
+  "dv.*.evt.>",
+  "dv.rpc.>",
+  "$JS.EVENT.>",
+  "$JS.API.>",
+];
 
 /** A nats-server child process owned by `dv dev`. */
 export interface EmbeddedNats {
@@ -164,7 +185,7 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
     conf,
     [
       "# Written by dv dev at every start; edits are overwritten.",
-      "server_name: dv-dev",
+      `server_name: ${options.serverName ?? "dv-dev"}`,
       `listen: 127.0.0.1:${port}`,
       `pid_file: ${JSON.stringify(pidFile)}`,
       "max_payload: 8MB",
@@ -173,7 +194,31 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
       "  max_memory_store: 256MB",
       "  max_file_store: 4GB",
       `  ${sync}`,
+      ...(options.domain ? [`  domain: ${options.domain}`] : []),
       "}",
+      ...(options.leafPort !== undefined
+        ? [
+            "leafnodes {",
+            `  listen: 127.0.0.1:${options.leafPort}`,
+            // A leaf reconnects only where it was told to, never to addresses this server
+            // gossips: the site link is one path, which an operator (or a test) controls.
+            "  no_advertise: true",
+            "}",
+          ]
+        : []),
+      ...(options.leafRemote
+        ? [
+            "leafnodes {",
+            "  remotes: [",
+            "    {",
+            `      url: ${JSON.stringify(options.leafRemote)}`,
+            `      deny_imports: ${JSON.stringify(SITE_LOCAL_SUBJECTS)}`,
+            `      deny_exports: ${JSON.stringify(SITE_LOCAL_SUBJECTS)}`,
+            "    }",
+            "  ]",
+            "}",
+          ]
+        : []),
       "",
     ].join("\n"),
   );

@@ -33,6 +33,8 @@ export {
   parseSubject,
   SERVICES,
   type Service,
+  siteCommandFilter,
+  siteSubject,
   SubjectError,
   type SubjectParts,
   taskSubject,

@@ -1,6 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { buildSubject, parseSubject, SERVICES, SubjectError, type SubjectParts } from "./index.js";
+import {
+  buildSubject,
+  parseSubject,
+  SERVICES,
+  siteCommandFilter,
+  siteSubject,
+  SubjectError,
+  type SubjectParts,
+} from "./index.js";
 
 const tokenArb = fc.stringMatching(/^[a-z][a-z0-9_]{0,15}$/);
 const serviceArb = fc.constantFrom(...SERVICES);
@@ -80,5 +88,15 @@ describe("subjects", () => {
       SubjectError,
     );
     expect(() => buildSubject({ family: "task", verb: "a.b" })).toThrow(SubjectError);
+  });
+
+  it("sends a command for another site on that site's coordination subject, and nothing else", () => {
+    expect(siteSubject("dv.nett.cmd.apply", "dc2")).toBe("dv.site.dc2.nett.cmd.apply");
+    // The site's command stream takes it: one token per wildcard.
+    expect(siteCommandFilter("dc2")).toBe("dv.site.dc2.*.cmd.*");
+    // Events, task events and RPC stay in their site.
+    expect(siteSubject("dv.nett.evt.network.applied", "dc2")).toBeUndefined();
+    expect(siteSubject("dv.task.evt.created", "dc2")).toBeUndefined();
+    expect(siteSubject("dv.rpc.identitet.introspect_token", "dc2")).toBeUndefined();
   });
 });

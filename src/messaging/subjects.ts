@@ -102,3 +102,18 @@ export function parseSubject(subject: string): SubjectParts | undefined {
     return { family: "evt", service: a, entity: c, verb: d };
   return undefined;
 }
+
+/**
+ * The cross-site coordination subject of a command for `datacenter`'s infrastructure
+ * (`dv.site.<datacenter>.<service>.cmd.<action>`, ADR 0007): only that site's JetStream stores it,
+ * and stores it as the command subject itself, so its workers see an ordinary command. Undefined
+ * for a subject that is not a command.
+ */
+export function siteSubject(subject: string, datacenter: string): string | undefined {
+  const parts = parseSubject(subject);
+  if (parts?.family !== "cmd") return undefined;
+  return `dv.site.${datacenter}.${parts.service}.cmd.${parts.action}`;
+}
+
+/** The coordination subjects a site's command stream takes: `dv.site.<datacenter>.*.cmd.*`. */
+export const siteCommandFilter = (datacenter: string): string => `dv.site.${datacenter}.*.cmd.*`;

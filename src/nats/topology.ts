@@ -10,7 +10,7 @@ import {
   StorageType,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { SERVICES, type WorkerService } from "../messaging/index.js";
+import { SERVICES, siteCommandFilter, type WorkerService } from "../messaging/index.js";
 
 const NS = 1_000_000;
 const DAY_NS = 24 * 3600 * 1000 * NS;
@@ -48,6 +48,12 @@ export interface TopologyOptions {
   /** Deliveries after which the server gives up and advises (the worker dead-letters first). */
   readonly maxDeliver: number;
   readonly replicas: number;
+  /**
+   * The datacenter this NATS serves when sites have NATS servers of their own (ADR 0007): its
+   * command stream also takes that site's coordination subjects (`dv.site.<site>.*.cmd.*`),
+   * stored as the plain command subject. Absent: one NATS for every datacenter.
+   */
+  readonly site?: string | undefined;
 }
 
 export const DEFAULT_TOPOLOGY: TopologyOptions = {
@@ -75,7 +81,16 @@ export function streamConfigs(
       name: names.commands,
       description:
         "Commands to domain services (dv.<service>.cmd.<action>): each handled once, then removed",
-      subjects: ["dv.*.cmd.>"],
+      subjects: ["dv.*.cmd.>", ...(options.site ? [siteCommandFilter(options.site)] : [])],
+      // A command another site sent over the link is stored as the command itself.
+      ...(options.site
+        ? {
+            subject_transform: {
+              src: siteCommandFilter(options.site),
+              dest: "dv.{{wildcard(1)}}.cmd.{{wildcard(2)}}",
+            },
+          }
+        : {}),
       retention: RetentionPolicy.Workqueue,
       // A work queue must refuse rather than drop: the outbox keeps what cannot be stored.
       discard: DiscardPolicy.New,

@@ -42,6 +42,8 @@ export const effects = simulator.table(
     operation: text().notNull(),
     messageId: text().notNull(),
     at: timestamptz().notNull().defaultNow(),
+    /** The datacenter of the worker that applied it, when sites have workers of their own. */
+    appliedIn: text(),
   },
   (t) => [index("effects_message").on(t.messageId), index("effects_resource").on(t.resourceId)],
 );

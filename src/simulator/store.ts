@@ -47,6 +47,7 @@ export class SimulatorStore extends ContextStore {
       state: Record<string, unknown>;
       operation: string;
       messageId: string;
+      appliedIn?: string | undefined;
     },
   ): Promise<void> {
     return this.inTx(tx, async (q) => {
@@ -69,6 +70,7 @@ export class SimulatorStore extends ContextStore {
         step: input.step,
         operation: input.operation,
         messageId: input.messageId,
+        appliedIn: input.appliedIn ?? null,
       });
     });
   }
@@ -76,7 +78,13 @@ export class SimulatorStore extends ContextStore {
   /** Removes what a device holds and records the side effect. */
   remove(
     tx: Tx,
-    input: { service: string; resourceId: string; step: string; messageId: string },
+    input: {
+      service: string;
+      resourceId: string;
+      step: string;
+      messageId: string;
+      appliedIn?: string | undefined;
+    },
   ): Promise<void> {
     return this.inTx(tx, async (q) => {
       await q
@@ -88,7 +96,14 @@ export class SimulatorStore extends ContextStore {
             eq(devices.step, input.step),
           ),
         );
-      await q.insert(effects).values({ ...input, operation: "delete" });
+      await q.insert(effects).values({
+        service: input.service,
+        resourceId: input.resourceId,
+        step: input.step,
+        messageId: input.messageId,
+        operation: "delete",
+        appliedIn: input.appliedIn ?? null,
+      });
     });
   }
 

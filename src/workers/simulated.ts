@@ -18,6 +18,11 @@ export interface SimulatedDriverOptions {
   readonly failureRate: number;
   readonly random: () => number;
   readonly sleep: (ms: number) => Promise<void>;
+  /**
+   * The datacenter whose devices this worker reaches, when sites have workers of their own: a
+   * command for another datacenter's infrastructure is refused, never applied here.
+   */
+  readonly site?: string | undefined;
 }
 
 function firstHost(cidr: string): string {
@@ -50,6 +55,12 @@ export class SimulatedDriver implements Driver {
     // Faults first, in a transaction of their own: a transient fault is used up by the attempt
     // it fails, and no effect transaction is open while we look (an embedded database has one
     // connection only).
+    const { site } = this.#options;
+    if (site && request.datacenterId && request.datacenterId !== site) {
+      throw new PermanentDriverError(
+        `a command for ${request.datacenterId}'s infrastructure reached a worker of ${site}: it is not applied here (check DV_NATS_REMOTE_DATACENTERS and the site link's subjects)`,
+      );
+    }
     const fault = await store.takeFault(request.service, request.resourceId, request.step);
     if (fault?.mode === "permanent")
       throw new PermanentDriverError(`injected fault: ${fault.message}`);
@@ -83,11 +94,16 @@ export class SimulatedDriver implements Driver {
           state: { ...request.data },
           operation: request.operation,
           messageId: request.messageId,
+          appliedIn: this.#options.site,
         });
         return this.#result(request);
       }
       case "delete":
-        await store.remove(tx, { ...key, messageId: request.messageId });
+        await store.remove(tx, {
+          ...key,
+          messageId: request.messageId,
+          appliedIn: this.#options.site,
+        });
         return request.service === "maskin" ? { server_id: request.data.server_id } : {};
       case "observe": {
         const device = await store.getDevice(request.service, request.resourceId, request.step, tx);

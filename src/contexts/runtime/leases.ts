@@ -103,6 +103,8 @@ export class LeaseStore extends ContextStore {
           .set({
             holder,
             fencingToken: sql`${leases.fencingToken} + 1`,
+            // The holder's datacenter, as its heartbeat (which comes first in a round) named it.
+            datacenterId: sql`(SELECT ${leaseMembers.datacenterId} FROM ${leaseMembers} WHERE ${leaseMembers.holder} = ${holder})`,
             // clock_timestamp(): the moment the row lock was obtained, after any fenced write in
             // flight committed — so every write of the previous holder is earlier than this.
             acquiredAt: sql`clock_timestamp()`,
@@ -160,7 +162,7 @@ export class LeaseStore extends ContextStore {
       this.inTx(tx, async (q) => {
         await q
           .update(leases)
-          .set({ holder: null, expiresAt: sql`now()` })
+          .set({ holder: null, datacenterId: null, expiresAt: sql`now()` })
           .where(
             and(
               eq(leases.shard, grant.shard),

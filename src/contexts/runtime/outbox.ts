@@ -1,4 +1,4 @@
-import { asc, inArray, lte, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import { ContextRole, ContextStore, type Database, type Tx } from "../../db/index.js";
 import { outbox } from "./schema.js";
 
@@ -33,8 +33,15 @@ export interface PublishOutcome {
  * authority; NATS only delivers.
  */
 export class OutboxStore extends ContextStore {
-  constructor(db: Database) {
+  readonly #origin: string | null;
+
+  /**
+   * @param origin The datacenter of this process: what it writes is relayed only by relays of
+   *   the same datacenter, which claim only such rows (and rows of no origin). Null: any relay.
+   */
+  constructor(db: Database, origin: string | null = null) {
     super(db, ContextRole.runtime);
+    this.#origin = origin;
   }
 
   /**
@@ -50,7 +57,7 @@ export class OutboxStore extends ContextStore {
     return this.inTx(tx, async (q) => {
       const insert = q
         .insert(outbox)
-        .values(messages.map((m) => ({ ...m, headers: m.headers ?? {} })));
+        .values(messages.map((m) => ({ ...m, headers: m.headers ?? {}, origin: this.#origin })));
       await (options.ifAbsent ? insert.onConflictDoNothing() : insert);
       await q.execute(sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`);
     });
@@ -71,7 +78,14 @@ export class OutboxStore extends ContextStore {
         const rows = await q
           .select()
           .from(outbox)
-          .where(lte(outbox.availableAt, sql`now()`))
+          .where(
+            and(
+              lte(outbox.availableAt, sql`now()`),
+              this.#origin === null
+                ? undefined
+                : or(isNull(outbox.origin), eq(outbox.origin, this.#origin)),
+            ),
+          )
           .orderBy(asc(outbox.availableAt), asc(outbox.createdAt))
           .limit(limit)
           .for("update", { skipLocked: true });
@@ -91,6 +105,28 @@ export class OutboxStore extends ContextStore {
         }
         return outcome.sent.length;
       }),
+    );
+  }
+
+  /**
+   * The messages of `ids` still waiting after a failed publish: what could not be delivered
+   * yet (the site of a command unreachable), with the last error.
+   */
+  async undelivered(
+    ids: readonly string[],
+    tx?: Tx,
+  ): Promise<{ id: string; attempts: number; lastError: string | null; createdAt: Date }[]> {
+    if (ids.length === 0) return [];
+    return this.reading(tx, (q) =>
+      q
+        .select({
+          id: outbox.id,
+          attempts: outbox.attempts,
+          lastError: outbox.lastError,
+          createdAt: outbox.createdAt,
+        })
+        .from(outbox)
+        .where(and(inArray(outbox.id, [...ids]), sql`${outbox.attempts} > 0`)),
     );
   }
 

@@ -23,6 +23,8 @@ export const leases = runtime.table("leases", {
   shard: integer().primaryKey(),
   holder: text(),
   fencingToken: bigint({ mode: "number" }).notNull().default(0),
+  /** The datacenter of the holder. */
+  datacenterId: text(),
   acquiredAt: timestamptz(),
   renewedAt: timestamptz(),
   expiresAt: timestamptz(),
@@ -44,6 +46,12 @@ export const outbox = runtime.table(
     availableAt: timestamptz().notNull().defaultNow(),
     attempts: integer().notNull().default(0),
     lastError: text(),
+    /**
+     * The datacenter of the process that wrote it: only relays of that datacenter publish it, so
+     * a message for another site crosses the site link over NATS, never through this table.
+     * Null: any relay.
+     */
+    origin: text(),
   },
   (t) => [index("outbox_available").on(t.availableAt, t.createdAt)],
 );

@@ -158,6 +158,33 @@ export class TaskStore extends ContextStore {
     });
   }
 
+  /**
+   * Says what a task that has not started yet waits for (its progress message), without a
+   * transition: a command that cannot reach its site yet. Only a task still `created` or
+   * `queued`, and only when the message changes (followers are woken). Returns whether it did.
+   */
+  describeWait(tx: Tx, id: string, message: string): Promise<boolean> {
+    return this.inTx(tx, async (q) => {
+      const rows = await q
+        .update(tasks)
+        .set({
+          progressMessage: message,
+          version: sql`${tasks.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(
+          and(
+            eq(tasks.id, id),
+            sql`${tasks.state} IN ('created', 'queued')`,
+            sql`${tasks.progressMessage} IS DISTINCT FROM ${message}`,
+          ),
+        )
+        .returning({ id: tasks.id });
+      if (rows.length > 0) await notify(q, id);
+      return rows.length > 0;
+    });
+  }
+
   /** A task; with `tenantId`, only that tenant's. @throws {NotFoundError} */
   async get(id: string, scope: { tenantId?: string } = {}, tx?: Tx): Promise<Task> {
     const [row] = await this.reading(tx, (q) =>

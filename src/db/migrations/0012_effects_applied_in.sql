@@ -1,0 +1,1 @@
+ALTER TABLE "simulator"."effects" ADD COLUMN "applied_in" text;
