@@ -18,7 +18,8 @@ case "${1:-}" in
     alive && { say "already up (pid $(cat "$PIDFILE")); see $LOG"; exit 0; }
     bash "$HACK_DIR/nats.sh" install >/dev/null
     mkdir -p "$CACHE/sites"; rm -f "$PIDFILE"; : >"$LOG"
-    (cd "$ROOT" && setsid nohup npx --no-install tsx hack/sites.ts >>"$LOG" 2>&1 </dev/null &)
+    # Every descriptor redirected, so the caller's pipes close when this script ends.
+    (cd "$ROOT" && exec setsid nohup npx --no-install tsx hack/sites.ts) >>"$LOG" 2>&1 </dev/null &
     for _ in $(seq 1 120); do
       grep -q "two sites are up" "$LOG" 2>/dev/null && { sed -n '/two sites are up/,$p' "$LOG" >&2; exit 0; }
       sleep 0.5
