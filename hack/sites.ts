@@ -14,11 +14,11 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
-import { freePort, startEmbeddedNats } from "../src/dev/index.js";
+import { freePort } from "../src/dev/index.js";
 import { packageRoot } from "../src/meta/index.js";
 import { createLogger } from "../src/observability/index.js";
-import { startTcpRelay } from "../test/support/tcp-relay.js";
 import { startDv } from "../test/support/process.js";
+import { type Site, siteEnv, startLinkedNats } from "../test/support/site-link.js";
 
 const root = packageRoot();
 const cache = join(process.env.DV_CACHE_DIR ?? join(root, ".cache"), "sites");
@@ -36,46 +36,20 @@ if (exists.rowCount === 0) await admin.query("CREATE DATABASE dv_sites");
 await admin.end();
 const databaseUrl = serverUrl.replace(/\/postgres$/, "/dv_sites");
 
-const base = { log, repoRoot: root, searchPath: process.env.PATH ?? "" };
-const leafPort = await freePort();
-const dc1 = await startEmbeddedNats({
-  ...base,
-  port: await freePort(),
-  storeDir: join(cache, "nats-dc1"),
-  serverName: "dc1",
-  domain: "dc1",
-  leafPort,
+const { nats, link, leafPort } = await startLinkedNats({
+  storeDir: (site) => join(cache, `nats-${site}`),
+  log,
 });
-const link = await startTcpRelay(leafPort);
-const dc2 = await startEmbeddedNats({
-  ...base,
-  port: await freePort(),
-  storeDir: join(cache, "nats-dc2"),
-  serverName: "dc2",
-  domain: "dc2",
-  leafRemote: `nats-leaf://127.0.0.1:${link.port}`,
-});
-
-const env = (site: "dc1" | "dc2", port: number): Record<string, string> => ({
-  DATABASE_URL: databaseUrl,
-  NATS_URL: site === "dc1" ? dc1.url : dc2.url,
-  DV_DATACENTER_ID: site,
-  DV_NATS_REMOTE_DATACENTERS: site === "dc1" ? "dc2" : "dc1",
-  DV_HTTP_PORT: String(port),
-  DV_PLATFORM_CONFIG_DIR: join(root, "test/fixtures/two-sites"),
+const { dc1, dc2 } = nats;
+const env = async (site: Site): Promise<Record<string, string>> => ({
+  ...siteEnv(site, { databaseUrl, natsUrl: nats[site].url, httpPort: await freePort() }),
   DV_AUTH_DEV_KEY_FILE: join(cache, "dev-key.json"),
   DV_LOG_LEVEL: "info",
 });
 const processes = [
-  { name: "dc1 controller", proc: startDv(["controller"], env("dc1", await freePort())) },
-  {
-    name: "dc1 worker nett",
-    proc: startDv(["worker", "--service", "nett"], env("dc1", await freePort())),
-  },
-  {
-    name: "dc2 worker nett",
-    proc: startDv(["worker", "--service", "nett"], env("dc2", await freePort())),
-  },
+  { name: "dc1 controller", proc: startDv(["controller"], await env("dc1")) },
+  { name: "dc1 worker nett", proc: startDv(["worker", "--service", "nett"], await env("dc1")) },
+  { name: "dc2 worker nett", proc: startDv(["worker", "--service", "nett"], await env("dc2")) },
 ];
 writeFileSync(join(cache, "sites.pid"), String(process.pid));
 

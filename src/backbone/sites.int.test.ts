@@ -10,7 +10,7 @@ import type { ResourcePath } from "../api/index.js";
 
 const BEFORE = 8; // networks per site before the cut
 const DURING = 12; // networks per site created while the link is cut
-const CUT_MS = 30_000;
+const CUT_MS = 30_000; // the link stays cut at least this long, and until everything below was seen
 
 const operator = {
   principal: { subject: "test", role: "operator" as const },
@@ -85,7 +85,8 @@ describe("two datacenters with a site link", () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     // dc1 needs nothing from dc2: its networks are Ready while the link is down.
-    await allSucceeded(during.dc1, CUT_MS - (Date.now() - cutAt), "dc1's networks, during the cut");
+    // The link is still cut while these are checked: it is healed only below, whatever the time.
+    await allSucceeded(during.dc1, 60_000, "dc1's networks, during the cut");
     // dc2's tasks say what they wait for instead of failing or waiting silently.
     const waiting = await eventually(
       async () => {
@@ -94,7 +95,7 @@ describe("two datacenters with a site link", () => {
           ? rows
           : undefined;
       },
-      CUT_MS - (Date.now() - cutAt),
+      60_000,
       "dc2's tasks to report that they wait for dc2",
     ).catch(async (err: unknown) => {
       const outbox = await s.t.admin.query(
@@ -115,8 +116,7 @@ describe("two datacenters with a site link", () => {
     expect(resource?.conditions).toContainEqual(
       expect.objectContaining({ type: "Reconciling", reason: "Undelivered" }),
     );
-    expect(Date.now() - cutAt).toBeLessThan(CUT_MS);
-    await new Promise((r) => setTimeout(r, CUT_MS - (Date.now() - cutAt)));
+    await new Promise((r) => setTimeout(r, Math.max(0, CUT_MS - (Date.now() - cutAt))));
 
     await s.link.heal();
     const healedAt = Date.now();

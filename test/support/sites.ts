@@ -4,23 +4,21 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ApiFacade } from "../../src/api/index.js";
 import { createServices, syncPlatformDirectory } from "../../src/app/index.js";
-import { type EmbeddedNats, freePort, startEmbeddedNats } from "../../src/dev/index.js";
+import { type EmbeddedNats, freePort } from "../../src/dev/index.js";
 import { newId } from "../../src/kernel/index.js";
-import { packageRoot } from "../../src/meta/index.js";
 import { createLogger } from "../../src/observability/index.js";
 import { eventually, FAST_WORKERS } from "./backbone.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 import { FAST_CONTROLLER } from "./plane.js";
 import { type DvProcess, startDv } from "./process.js";
-import { startTcpRelay, type TcpRelay } from "./tcp-relay.js";
+import type { TcpRelay } from "./tcp-relay.js";
 import { databaseUrl } from "./template.js";
 
-export const TWO_SITES_FIXTURE = fileURLToPath(new URL("../fixtures/two-sites", import.meta.url));
+import { type Site, siteEnv, startLinkedNats, TWO_SITES_FIXTURE } from "./site-link.js";
 
-export type Site = "dc1" | "dc2";
+export { type Site, TWO_SITES_FIXTURE } from "./site-link.js";
 
 /** Two linked sites and the database they share. */
 export interface Sites {
@@ -40,26 +38,10 @@ export async function startSites(): Promise<Sites> {
   const t = await createTestDatabase();
   const services = createServices(t.db, newId);
   await syncPlatformDirectory(services, TWO_SITES_FIXTURE, silent);
-  const base = { log: silent, repoRoot: packageRoot(), searchPath: process.env.PATH ?? "" };
-  const leafPort = await freePort();
-  const dc1 = await startEmbeddedNats({
-    ...base,
-    port: await freePort(),
-    storeDir: mkdtempSync(join(tmpdir(), "dv-site-dc1-")),
-    serverName: "dc1",
-    domain: "dc1",
-    leafPort,
+  const { nats, link } = await startLinkedNats({
+    storeDir: (site) => mkdtempSync(join(tmpdir(), `dv-site-${site}-`)),
+    log: silent,
   });
-  const link = await startTcpRelay(leafPort);
-  const dc2 = await startEmbeddedNats({
-    ...base,
-    port: await freePort(),
-    storeDir: mkdtempSync(join(tmpdir(), "dv-site-dc2-")),
-    serverName: "dc2",
-    domain: "dc2",
-    leafRemote: `nats-leaf://127.0.0.1:${link.port}`,
-  });
-  const nats = { dc1, dc2 };
   const children: DvProcess[] = [];
   return {
     t,
@@ -69,13 +51,12 @@ export async function startSites(): Promise<Sites> {
     async spawn(site, args) {
       const port = await freePort();
       const proc = startDv(args, {
-        DATABASE_URL: databaseUrl(t.name),
-        NATS_URL: nats[site].url,
-        DV_DATACENTER_ID: site,
-        DV_NATS_REMOTE_DATACENTERS: site === "dc1" ? "dc2" : "dc1",
-        DV_HTTP_PORT: String(port),
+        ...siteEnv(site, {
+          databaseUrl: databaseUrl(t.name),
+          natsUrl: nats[site].url,
+          httpPort: port,
+        }),
         DV_LOG_LEVEL: process.env.DV_TEST_LOG ?? "warn",
-        DV_PLATFORM_CONFIG_DIR: TWO_SITES_FIXTURE,
         DV_CONTROLLER_SHARDS: String(FAST_CONTROLLER.shards),
         DV_LEASE_TTL_MS: String(FAST_CONTROLLER.leaseTtlMs),
         DV_LEASE_RENEW_MS: String(FAST_CONTROLLER.leaseRenewMs),
@@ -109,8 +90,8 @@ export async function startSites(): Promise<Sites> {
         }
       }
       await link.close();
-      await dc2.stop();
-      await dc1.stop();
+      await nats.dc2.stop();
+      await nats.dc1.stop();
       await t.drop();
     },
   };

@@ -58,6 +58,7 @@ interface Manifest {
   scope: string;
   schemas: string[];
   takenAt: string;
+  finishedAt: string;
   dataAsOf: string | null;
   tables: Record<string, number>;
   files: { name: string; bytes: number; sha256: string }[];
@@ -177,7 +178,11 @@ describe("dv db against a PostgreSQL server", () => {
     // Counted in the dump's own snapshot: the one tenant, and its audit record.
     expect(manifest.tables["tenancy.tenants"]).toBe(1);
     expect(manifest.tables["audit.records"]).toBeGreaterThanOrEqual(1);
-    expect(Date.parse(manifest.dataAsOf ?? "")).toBeLessThanOrEqual(Date.parse(manifest.takenAt));
+    // The newest write the snapshot holds is the tenant's, made before the backup finished.
+    expect(Date.parse(manifest.dataAsOf ?? "")).toBeLessThanOrEqual(
+      Date.parse(manifest.finishedAt),
+    );
+    expect(manifest.dataAsOf).not.toBeNull();
 
     const before = await status(cli);
     expect(before).toMatchObject({ engine: "postgres", role: "primary" });
