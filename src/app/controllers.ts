@@ -29,6 +29,9 @@ import {
 } from "../reconcile/index.js";
 import type { Services } from "./services.js";
 
+/** How long newly taken shards are gathered before their keys are listed together. */
+const ACQUIRED_LISTING_DELAY_MS = 100;
+
 /** The running controllers of a process. */
 export interface ControlPlane {
   readonly holder: string;
@@ -122,6 +125,8 @@ export async function startControllers(options: StartControllersOptions): Promis
     return queued;
   };
 
+  const acquired = new Set<number>();
+  let listAcquired: ReturnType<typeof setTimeout> | undefined;
   const manager = new LeaseManager({
     port: options.leaseDb ? new LeaseStore(options.leaseDb) : leaseStore,
     holder,
@@ -134,9 +139,17 @@ export async function startControllers(options: StartControllersOptions): Promis
     log: log.child({ component: "leases", holder }),
     random: Math.random,
     onAcquired: (grant) => {
-      void resyncShards(new Set([grant.shard])).catch((err: unknown) =>
-        log.warn({ err }, "listing a new shard's keys failed"),
-      );
+      // Shards taken in one round are listed together: one read of the keys, not one per shard
+      // (a start takes every shard, and each listing reads every resource's key).
+      acquired.add(grant.shard);
+      listAcquired ??= setTimeout(() => {
+        const shards = new Set(acquired);
+        acquired.clear();
+        listAcquired = undefined;
+        void resyncShards(shards).catch((err: unknown) =>
+          log.warn({ err, shards: shards.size }, "listing new shards' keys failed"),
+        );
+      }, ACQUIRED_LISTING_DELAY_MS);
     },
     onLost: (shard) => {
       for (const controller of controllers.values())
@@ -196,6 +209,7 @@ export async function startControllers(options: StartControllersOptions): Promis
 
   lifecycle.add("controllers", async () => {
     clock.clearTimer(resyncTimer);
+    if (listAcquired) clearTimeout(listAcquired);
     for (const s of subscriptions) await s.close();
     await unlisten();
     // Finish the passes in flight while the leases are still held, then give the leases back.
