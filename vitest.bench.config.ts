@@ -12,5 +12,12 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // `npm run bench -- --profile`: a CPU profile of each benchmark file's process.
+    // eslint-disable-next-line no-restricted-properties -- set by bench/run.ts, not product configuration
+    ...(process.env.DV_BENCH_PROFILE === "1"
+      ? {
+          execArgv: ["--cpu-prof", "--cpu-prof-dir=.cache/bench/profiles"],
+        }
+      : {}),
   },
 });

@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{src,controllers,crds,hack}/**/*.test.ts"],
+          include: ["{src,controllers,crds,hack,bench}/**/*.test.ts"],
           exclude: ["**/*.int.test.ts", "node_modules/**"],
         },
       },

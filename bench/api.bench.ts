@@ -4,9 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiHarness, type Seeded, seedTenant, startApi } from "../test/support/api.js";
 import { percentile, report, timedPool } from "./support/report.js";
+import { size } from "./support/scale.js";
 
-const CREATES = 1_000;
-const READS = 2_000;
+const CREATES = size(1_000, 200);
+const READS = size(2_000, 400);
 const CONCURRENCY = 16;
 
 let api: ApiHarness;

@@ -5,6 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Plane, startPlane } from "../test/support/plane.js";
 import { runDv } from "../test/support/process.js";
 import { percentile, report, rssMiB } from "./support/report.js";
+import { size } from "./support/scale.js";
+
+const VERSIONS = size(10, 2);
+const WORKERS = size(5, 1);
 
 let p: Plane;
 beforeAll(async () => {
@@ -13,9 +17,9 @@ beforeAll(async () => {
 afterAll(async () => p.close());
 
 describe("start-up", () => {
-  it("dv --version, 10 times", async () => {
+  it(`dv --version, ${VERSIONS} times`, async () => {
     const took: number[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < VERSIONS; i++) {
       const started = performance.now();
       const r = await runDv(["--version"], {});
       took.push(performance.now() - started);
@@ -27,10 +31,10 @@ describe("start-up", () => {
     });
   });
 
-  it("dv worker until /readyz, 5 times, and its memory when idle", async () => {
+  it(`dv worker until /readyz, ${WORKERS} times, and its memory when idle`, async () => {
     const took: number[] = [];
     const rss: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < WORKERS; i++) {
       const started = performance.now();
       const worker = await p.spawn(["worker", "--service", "nett"]);
       took.push(performance.now() - started);

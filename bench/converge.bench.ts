@@ -14,8 +14,9 @@ import { OWNED_SCHEMAS, restorePgDump } from "../src/db/index.js";
 import { newId } from "../src/kernel/index.js";
 import { BackupService } from "../src/maintenance/index.js";
 import { percentile, report, timedPool } from "./support/report.js";
+import { size } from "./support/scale.js";
 
-const NETWORKS = 200;
+const NETWORKS = size(200, 50);
 const CONCURRENCY = 20;
 
 let p: Plane;

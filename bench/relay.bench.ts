@@ -9,8 +9,9 @@ import { newId } from "../src/kernel/index.js";
 import { createEnvelope, domainCommands } from "../src/messaging/index.js";
 import { STREAMS } from "../src/nats/index.js";
 import { report } from "./support/report.js";
+import { size } from "./support/scale.js";
 
-const MESSAGES = 5_000;
+const MESSAGES = size(5_000, 1_000);
 const PER_TRANSACTION = 100;
 
 let b: Backbone;

@@ -6,25 +6,49 @@ import { dirname, join } from "node:path";
 /** Where this run's measurements are collected. */
 export const RESULTS = join(import.meta.dirname, "../../.cache/bench/results.jsonl");
 
-/** One number, with its unit and what it counts. */
+/** A stated goal for one measurement: at least, or below, a target. */
+export type Goal = { readonly atLeast: number } | { readonly below: number };
+
+/** One number, with its unit and what it counts; and the goal it has, if any. */
 export interface Measurement {
   readonly scenario: string;
   readonly metric: string;
   readonly value: number;
   readonly unit: string;
+  readonly goal?: Goal & {
+    readonly met: boolean;
+    /** How far from the goal, in percent of the target (0 when met). */
+    readonly missedByPercent: number;
+  };
 }
 
-/** Records measurements of `scenario` and prints them. */
+/** Whether `value` meets `goal`, and by how much it misses. */
+export function judge(value: number, goal: Goal): { met: boolean; missedByPercent: number } {
+  if ("atLeast" in goal) {
+    const met = value >= goal.atLeast;
+    return { met, missedByPercent: met ? 0 : round((100 * (goal.atLeast - value)) / goal.atLeast) };
+  }
+  const met = value < goal.below;
+  return { met, missedByPercent: met ? 0 : round((100 * (value - goal.below)) / goal.below) };
+}
+
+/** Records measurements of `scenario` (value, unit and an optional goal) and prints them. */
 export function report(
   scenario: string,
-  measured: Record<string, readonly [value: number, unit: string]>,
+  measured: Record<string, readonly [value: number, unit: string, goal?: Goal | undefined]>,
 ): void {
   mkdirSync(dirname(RESULTS), { recursive: true });
-  for (const [metric, [value, unit]] of Object.entries(measured)) {
-    const m: Measurement = { scenario, metric, value: round(value), unit };
+  for (const [metric, [value, unit, goal]] of Object.entries(measured)) {
+    const m: Measurement = {
+      scenario,
+      metric,
+      value: round(value),
+      unit,
+      ...(goal ? { goal: { ...goal, ...judge(value, goal) } } : {}),
+    };
     appendFileSync(RESULTS, `${JSON.stringify(m)}\n`);
     console.log(
-      `${scenario.padEnd(12)} ${metric.padEnd(40)} ${String(m.value).padStart(10)} ${unit}`,
+      `${scenario.padEnd(12)} ${metric.padEnd(48)} ${String(m.value).padStart(10)} ${unit}${m.goal ? (m.goal.met ? "  (goal met)" : `  (goal missed by ${m.goal.missedByPercent} %)`) : ""}`,
     );
   }
 }
@@ -66,4 +90,27 @@ export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN);
   return kb / 1024;
+}
+
+/** Where a scenario's time went: a profile's or pg_stat_statements' top entries. */
+export interface Hotspots {
+  readonly scenario: string;
+  readonly title: string;
+  readonly entries: readonly { name: string; ms: number; percent: number }[];
+}
+
+/** Where this run's hotspots are collected. */
+export const HOTSPOTS = join(dirname(RESULTS), "hotspots.jsonl");
+
+/** Records where `scenario`'s time went (`title`: what was measured) and prints it. */
+export function hotspots(
+  scenario: string,
+  title: string,
+  entries: readonly { name: string; ms: number; percent: number }[],
+): void {
+  mkdirSync(dirname(HOTSPOTS), { recursive: true });
+  appendFileSync(HOTSPOTS, `${JSON.stringify({ scenario, title, entries } satisfies Hotspots)}\n`);
+  console.log(`${scenario}: ${title}`);
+  for (const e of entries)
+    console.log(`  ${String(e.percent).padStart(5)} %  ${e.ms} ms  ${e.name}`);
 }

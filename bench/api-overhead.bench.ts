@@ -1,0 +1,144 @@
+// What the API costs over the database: `GET` of one network by id from `dv api` (from dist/:
+// JWT verification, the tenant check, the read, its representation, metrics, access log) at
+// steady load from autocannon, next to a bare Fastify route that runs the single SELECT of that
+// read (bench/support/bare-route.ts). Both are processes of their own on the same PostgreSQL,
+// with pools of the same size, driven by the same connections.
+import autocannon from "autocannon";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InventoryStore } from "../src/contexts/inventory/index.js";
+import { inTransaction } from "../src/db/index.js";
+import { newId } from "../src/kernel/index.js";
+import { createTestDatabase, type TestDatabase } from "../test/support/database.js";
+import { databaseUrl } from "../test/support/template.js";
+import { benchKey, type DvChild, PROFILES, startBareRoute, startDv } from "./support/dv.js";
+import { cpuBetween, cpuSeconds } from "./support/processes.js";
+import { profileHotspots } from "./support/profiles.js";
+import { report } from "./support/report.js";
+import { QUICK, size } from "./support/scale.js";
+
+const CONNECTIONS = 16;
+const SECONDS = Number(process.env.DV_BENCH_SECONDS ?? size(20, 3));
+
+let db: TestDatabase;
+const processes: DvChild[] = [];
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  for (const p of processes) await p.stop();
+  await db?.drop();
+});
+
+async function load(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ rps: number; p50: number; p99: number; non2xx: number; errors: number }> {
+  const result = await autocannon({
+    url,
+    headers,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+describe("API overhead", () => {
+  it(`GET one network, ${CONNECTIONS} connections, ${SECONDS} s each: dv api and a bare route`, async () => {
+    await inTransaction(db.db, (tx) =>
+      new InventoryStore(db.db, newId).applyDatacenter(tx, {
+        name: "dc1",
+        displayName: "dc1",
+        site: "bench",
+        failureDomain: "a",
+        generation: 1,
+        spec: {},
+      }),
+    );
+    const key = await benchKey();
+    const env = { DATABASE_URL: databaseUrl(db.name), DV_API_RATE_LIMIT: "1000000", ...key.env };
+    const api = await startDv("api-overhead", ["api"], env);
+    const bare = await startBareRoute({ DATABASE_URL: databaseUrl(db.name) });
+    processes.push(api, bare);
+
+    const post = async (token: string, path: string, body: unknown) => {
+      const r = await fetch(`${api.url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      expect(r.status, await r.clone().text()).toBeLessThan(300);
+      return (await r.json()) as { metadata?: { id: string }; resource?: { id: string } };
+    };
+    const tenant = await post(await key.token("operator"), "/api/v1/tenants", { name: "bench" });
+    const admin = await key.token("tenant-admin", "bench");
+    const base = `/api/v1/tenants/${tenant.metadata?.id}`;
+    const project = await post(admin, `${base}/projects`, { name: "p" });
+    const environment = await post(admin, `${base}/projects/${project.metadata?.id}/environments`, {
+      name: "e",
+      datacenter: "dc1",
+    });
+    const networks = `${base}/projects/${project.metadata?.id}/environments/${environment.metadata?.id}/networks`;
+    const created = await post(admin, networks, { name: "n", spec: { prefixLength: 28 } });
+    const id = created.resource?.id ?? "";
+
+    // Both answer with the same resource before either is measured.
+    const viaApi = await fetch(`${api.url}${networks}/${id}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    const viaBare = await fetch(`${bare.url}/bare/${tenant.metadata?.id}/${id}`);
+    expect(viaApi.status).toBe(200);
+    expect(viaBare.status).toBe(200);
+    expect(((await viaApi.json()) as { metadata: { id: string } }).metadata.id).toBe(id);
+    expect(((await viaBare.json()) as { id: string }).id).toBe(id);
+
+    const named = { "dv api": api.pid, "bare route": bare.pid };
+    const before = cpuSeconds(named);
+    const measuredApi = await load(`${api.url}${networks}/${id}`, {
+      authorization: `Bearer ${admin}`,
+    });
+    const between = cpuSeconds(named);
+    const measuredBare = await load(`${bare.url}/bare/${tenant.metadata?.id}/${id}`, {});
+    const cpuApi = cpuBetween(before, between);
+    const cpuBare = cpuBetween(between, cpuSeconds(named));
+    expect(measuredApi.non2xx + measuredApi.errors).toBe(0);
+    expect(measuredBare.non2xx + measuredBare.errors).toBe(0);
+    const overhead = (100 * (measuredBare.rps - measuredApi.rps)) / measuredBare.rps;
+    report("api", {
+      "GET network, dv api": [measuredApi.rps, "req/s"],
+      "GET network, dv api, p50": [measuredApi.p50, "ms"],
+      "GET network, dv api, p99": [measuredApi.p99, "ms"],
+      "GET, bare route (one SELECT)": [measuredBare.rps, "req/s"],
+      "GET, bare route, p50": [measuredBare.p50, "ms"],
+      "GET, bare route, p99": [measuredBare.p99, "ms"],
+      "API overhead (throughput lost to it)": [overhead, "%", QUICK ? undefined : { below: 25 }],
+      "CPU per request, dv api process": [
+        (1000 * (cpuApi["dv api"] ?? 0)) / (measuredApi.rps * SECONDS),
+        "ms",
+      ],
+      "CPU per request, PostgreSQL (dv api)": [
+        (1000 * (cpuApi.postgres ?? 0)) / (measuredApi.rps * SECONDS),
+        "ms",
+      ],
+      "CPU per request, bare route process": [
+        (1000 * (cpuBare["bare route"] ?? 0)) / (measuredBare.rps * SECONDS),
+        "ms",
+      ],
+      "CPU per request, PostgreSQL (bare route)": [
+        (1000 * (cpuBare.postgres ?? 0)) / (measuredBare.rps * SECONDS),
+        "ms",
+      ],
+      "CPU per request, autocannon (dv api)": [
+        (1000 * (cpuApi["bench (load generator)"] ?? 0)) / (measuredApi.rps * SECONDS),
+        "ms",
+      ],
+    });
+    for (const p of processes) await p.stop();
+    profileHotspots("api", "api-overhead", `${PROFILES}/api-overhead`);
+  });
+});

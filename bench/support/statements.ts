@@ -1,0 +1,31 @@
+// Which SQL statements a benchmark's database time went to, from pg_stat_statements (loaded by
+// hack/postgres.sh): reset before the measured part, read after it.
+import type { Database } from "../../src/db/index.js";
+import type { Hotspot } from "./profile.js";
+
+/** Starts counting from zero for the current database (needs a superuser connection). */
+export async function resetStatements(admin: Database): Promise<void> {
+  await admin.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+  await admin.query(
+    "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)",
+  );
+}
+
+/** The statements of the current database that took the most execution time since the reset. */
+export async function topStatements(admin: Database, top = 8): Promise<Hotspot[]> {
+  const rows = await admin.query<{ query: string; ms: string; calls: string; total: string }>(
+    `SELECT query, total_exec_time AS ms, calls,
+            sum(total_exec_time) OVER () AS total
+       FROM pg_stat_statements
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND query NOT ILIKE '%pg_stat_statements%'
+      ORDER BY total_exec_time DESC
+      LIMIT $1`,
+    [top],
+  );
+  return rows.map((r) => ({
+    name: `${r.query.replace(/\s+/g, " ").slice(0, 160)} (${r.calls} calls)`,
+    ms: Math.round(Number(r.ms)),
+    percent: Math.round((1000 * Number(r.ms)) / Number(r.total)) / 10,
+  }));
+}
