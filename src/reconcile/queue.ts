@@ -16,67 +16,52 @@ export interface WorkQueueOptions {
   readonly ratePerSecond?: number;
   readonly burst?: number;
   /**
-   * How much earlier a fresh key counts than a resync key queued at the same moment. A fresh
-   * change jumps ahead of a whole resync, but a resync key waits at most this long behind fresh
-   * ones: neither lane can starve the other.
+   * While both lanes have keys waiting, one in this many handed out is a resync key: a fresh
+   * change goes ahead of a whole resync however long ago it was queued, and a resync is never
+   * starved by fresh changes (it gets at least 1/n of the passes).
    */
-  readonly freshBonusMs?: number;
+  readonly resyncEvery?: number;
 }
 
 interface Entry {
   readonly key: string;
-  readonly priority: number;
   readonly seq: number;
 }
 
-/** A binary min-heap of entries by (priority, seq). */
-class Heap {
-  readonly #items: Entry[] = [];
+/** A first-in first-out list; taking from the front is O(1) (the array is compacted now and then). */
+class Fifo {
+  #items: Entry[] = [];
+  #head = 0;
   get size(): number {
-    return this.#items.length;
+    return this.#items.length - this.#head;
   }
   push(entry: Entry): void {
-    const items = this.#items;
-    items.push(entry);
-    let i = items.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!less(items[i] as Entry, items[parent] as Entry)) break;
-      [items[i], items[parent]] = [items[parent] as Entry, items[i] as Entry];
-      i = parent;
-    }
+    this.#items.push(entry);
   }
-  pop(): Entry | undefined {
-    const items = this.#items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length > 0 && last) {
-      items[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < items.length && less(items[l] as Entry, items[m] as Entry)) m = l;
-        if (r < items.length && less(items[r] as Entry, items[m] as Entry)) m = r;
-        if (m === i) break;
-        [items[i], items[m]] = [items[m] as Entry, items[i] as Entry];
-        i = m;
-      }
+  peek(): Entry | undefined {
+    return this.#items[this.#head];
+  }
+  shift(): Entry | undefined {
+    const entry = this.#items[this.#head];
+    if (entry === undefined) return undefined;
+    this.#head++;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
     }
-    return top;
+    return entry;
   }
 }
 
-const less = (a: Entry, b: Entry): boolean =>
-  a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq);
+/** The two lanes keys wait in: changes someone waits for (and retries), and the resync. */
+type Queue = "urgent" | "resync";
 
 /**
  * A keyed work queue in the manner of client-go's, with its known weak spots fixed: keys only,
  * de-duplicated; at most one in flight per key (a key added while in flight is handed out again
  * after `done`); per-key exponential backoff; an overall token-bucket rate limit; delayed
- * requeue; and a priority that ages, so the first list after a start or a resync of 100,000 keys
- * never makes a fresh change wait behind it, and a resync key is never starved by fresh ones.
+ * requeue; and two lanes, so the first list after a start or a resync of 100,000 keys never
+ * makes a fresh change wait behind it, and a resync key is never starved by fresh ones.
  */
 export class WorkQueue {
   readonly #clock: Clock;
@@ -84,10 +69,12 @@ export class WorkQueue {
   readonly #maxDelayMs: number;
   readonly #ratePerMs: number;
   readonly #burst: number;
-  readonly #freshBonusMs: number;
-  readonly #heap = new Heap();
-  /** Queued keys and the priority of their live heap entry (others are stale). */
-  readonly #queued = new Map<string, { priority: number; since: number }>();
+  readonly #resyncEvery: number;
+  readonly #lanes: Record<Queue, Fifo> = { urgent: new Fifo(), resync: new Fifo() };
+  /** Urgent keys handed out in a row while resync keys waited. */
+  #urgentStreak = 0;
+  /** Queued keys, the lane and seq of their live entry (other entries are stale), since when. */
+  readonly #queued = new Map<string, { lane: Queue; seq: number; since: number }>();
   readonly #processing = new Set<string>();
   /** Keys added while in flight, with the best lane they were added in. */
   readonly #dirty = new Map<string, Lane>();
@@ -106,12 +93,12 @@ export class WorkQueue {
     this.#maxDelayMs = options.maxDelayMs ?? 60_000;
     this.#ratePerMs = (options.ratePerSecond ?? 1000) / 1000;
     this.#burst = options.burst ?? 1000;
-    this.#freshBonusMs = options.freshBonusMs ?? 5_000;
+    this.#resyncEvery = Math.max(1, options.resyncEvery ?? 8);
     this.#tokens = this.#burst;
     this.#tokensAt = this.#clock.now();
   }
 
-  /** Queues `key` (no-op when already queued with a better or equal priority). */
+  /** Queues `key` (no-op when already queued in the same lane or a more urgent one). */
   add(key: string, lane: Lane = "fresh"): void {
     if (this.#shutdown) return;
     if (this.#processing.has(key)) {
@@ -119,12 +106,12 @@ export class WorkQueue {
       if (current === undefined || rank(lane) < rank(current)) this.#dirty.set(key, lane);
       return;
     }
-    const now = this.#clock.now();
-    const priority = lane === "fresh" ? now - this.#freshBonusMs : now;
+    const target: Queue = lane === "resync" ? "resync" : "urgent";
     const existing = this.#queued.get(key);
-    if (existing && existing.priority <= priority) return;
-    this.#queued.set(key, { priority, since: existing?.since ?? now });
-    this.#heap.push({ key, priority, seq: ++this.#seq });
+    if (existing && (existing.lane === "urgent" || target === "resync")) return;
+    const seq = ++this.#seq;
+    this.#queued.set(key, { lane: target, seq, since: existing?.since ?? this.#clock.now() });
+    this.#lanes[target].push({ key, seq });
     this.#dispatch();
   }
 
@@ -226,6 +213,18 @@ export class WorkQueue {
     for (const waiter of this.#waiters.splice(0)) waiter(undefined);
   }
 
+  /** The live entry at the front of a lane; stale ones (re-queued elsewhere, removed) are dropped. */
+  #head(lane: Queue): Entry | undefined {
+    const fifo = this.#lanes[lane];
+    for (;;) {
+      const entry = fifo.peek();
+      if (!entry) return undefined;
+      const live = this.#queued.get(entry.key);
+      if (live && live.lane === lane && live.seq === entry.seq) return entry;
+      fifo.shift();
+    }
+  }
+
   #refill(): void {
     const now = this.#clock.now();
     this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#tokensAt) * this.#ratePerMs);
@@ -249,11 +248,17 @@ export class WorkQueue {
         }
         return;
       }
-      const entry = this.#heap.pop();
-      if (!entry) return;
-      const live = this.#queued.get(entry.key);
-      // Entries superseded by a better priority (or removed) are skipped here.
-      if (!live || live.priority !== entry.priority) continue;
+      const urgent = this.#head("urgent");
+      const resync = this.#head("resync");
+      const lane: Queue | undefined =
+        urgent && (!resync || this.#urgentStreak < this.#resyncEvery - 1)
+          ? "urgent"
+          : resync
+            ? "resync"
+            : undefined;
+      if (!lane) return;
+      this.#urgentStreak = lane === "urgent" && resync ? this.#urgentStreak + 1 : 0;
+      const entry = this.#lanes[lane].shift() as Entry;
       this.#queued.delete(entry.key);
       this.#processing.add(entry.key);
       this.#tokens -= 1;
