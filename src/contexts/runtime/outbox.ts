@@ -2,7 +2,10 @@ import { and, asc, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import { ContextRole, ContextStore, type Database, type Tx } from "../../db/index.js";
 import { outbox } from "./schema.js";
 
-/** The channel the outbox announces new rows on, so the relay wakes at once. */
+/**
+ * The channel the outbox announces new rows on, so the relay wakes at once: trigger
+ * outbox_notify notifies it once per insert statement.
+ */
 export const OUTBOX_CHANNEL = "dv_outbox";
 
 /** A message to send once the transaction that produced it commits. */
@@ -58,8 +61,8 @@ export class OutboxStore extends ContextStore {
       const insert = q
         .insert(outbox)
         .values(messages.map((m) => ({ ...m, headers: m.headers ?? {}, origin: this.#origin })));
+      // The insert wakes the relays itself (trigger outbox_notify on dv_outbox).
       await (options.ifAbsent ? insert.onConflictDoNothing() : insert);
-      await q.execute(sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`);
     });
   }
 

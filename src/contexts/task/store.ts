@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, max, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, sql } from "drizzle-orm";
 import { ContextRole, ContextStore, type Database, type Orm, type Tx } from "../../db/index.js";
 import {
   InvalidTransitionError,
@@ -49,7 +49,7 @@ export interface TransitionResult {
   readonly changed: boolean;
 }
 
-/** The channel every task change is announced on (payload: the task id), after commit. */
+/** The channel every task change is announced on (payload: the task id), after commit, by trigger tasks_notify. */
 export const TASK_CHANNEL = "dv_task";
 
 /**
@@ -76,7 +76,6 @@ export class TaskStore extends ContextStore {
       await q
         .insert(taskEvents)
         .values({ taskId: task.id, seq: 1, verb: "created", actor: input.actor });
-      await notify(q, task.id);
       return task;
     });
   }
@@ -117,7 +116,6 @@ export class TaskStore extends ContextStore {
         .where(eq(tasks.id, id))
         .returning();
       await this.#append(q, id, verb, input, percent);
-      await notify(q, id);
       return { task: row as Task, changed: true };
     });
   }
@@ -153,7 +151,6 @@ export class TaskStore extends ContextStore {
         { actor: input.actor, message: `replay: ${input.reason}` },
         undefined,
       );
-      await notify(q, id);
       return row as Task;
     });
   }
@@ -180,7 +177,6 @@ export class TaskStore extends ContextStore {
           ),
         )
         .returning({ id: tasks.id });
-      if (rows.length > 0) await notify(q, id);
       return rows.length > 0;
     });
   }
@@ -290,14 +286,11 @@ export class TaskStore extends ContextStore {
     input: TransitionInput,
     percent: number | undefined,
   ): Promise<void> {
-    // The task row is locked by this transaction, so computing the next seq cannot race.
-    const [last] = await q
-      .select({ seq: max(taskEvents.seq) })
-      .from(taskEvents)
-      .where(eq(taskEvents.taskId, id));
+    // The task row is locked by this transaction, so computing the next seq cannot race; it is
+    // computed in the insert itself, one round trip.
     await q.insert(taskEvents).values({
       taskId: id,
-      seq: (last?.seq ?? 0) + 1,
+      seq: sql`(SELECT coalesce(max(${taskEvents.seq}), 0) + 1 FROM ${taskEvents} WHERE ${taskEvents.taskId} = ${id})`,
       verb,
       actor: input.actor,
       message: input.message ?? "",
@@ -327,11 +320,6 @@ export class TaskStore extends ContextStore {
         .groupBy(tasks.state),
     );
   }
-}
-
-/** Announces a task change to listeners (`LISTEN dv_task`); delivered only if the transaction commits. */
-async function notify(q: Orm, taskId: string): Promise<void> {
-  await q.execute(sql`SELECT pg_notify(${TASK_CHANNEL}, ${taskId})`);
 }
 
 function clampPercent(value: number | undefined): number {
