@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { base64url, generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import {
   AuthenticationError,
   createTokenVerifier,
@@ -108,6 +108,25 @@ describe("token verification", () => {
       "wrong_claims",
     );
     expect(await failure(`Bearer ${await mint({ audience: "another-api" })}`)).toBe("wrong_claims");
+  });
+
+  it("remembers a verified token for a minute at most, and never past its expiry", async () => {
+    vi.useFakeTimers({ now: new Date("2026-12-01T12:00:00Z"), toFake: ["Date"] });
+    try {
+      const token = `Bearer ${await mint({ now: new Date(), ttlSeconds: 90 })}`;
+      const first = await verifier.verify(token);
+      expect(await verifier.verify(token)).toEqual(first);
+      // Altered by one character, the same token is checked afresh and refused.
+      const flipped = token.at(-10) === "A" ? "B" : "A";
+      expect(await failure(`${token.slice(0, -10)}${flipped}${token.slice(-9)}`)).toBe(
+        "invalid_signature",
+      );
+      // Past its expiry (and jose's 30 s tolerance), it is refused even though it was accepted.
+      vi.setSystemTime(new Date("2026-12-01T12:02:30Z"));
+      expect(await failure(token)).toBe("expired");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("refuses an expired token", async () => {

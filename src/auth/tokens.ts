@@ -117,60 +117,87 @@ export async function createTokenVerifier(
     );
   }
 
+  // Tokens already verified, with what they grant, for at most VERIFIED_TTL_MS and never past
+  // their expiry: a client sends the same token with every request, and checking its signature
+  // again each time was the largest single cost of a read. Failures are never kept.
+  const verified = new Map<string, { principal: Principal; until: number }>();
+
   return {
     keySource,
     async verify(authorization) {
-      const match = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]*\.[A-Za-z0-9\-_]*)$/.exec(
-        authorization ?? "",
+      const known = authorization ? verified.get(authorization) : undefined;
+      if (known) {
+        if (Date.now() < known.until) return known.principal;
+        verified.delete(authorization as string);
+      }
+      const principal = await verifyOnce(authorization);
+      if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+      verified.set(authorization as string, {
+        principal: principal.principal,
+        until: Math.min(principal.expiresAt, Date.now() + VERIFIED_TTL_MS),
+      });
+      return principal.principal;
+    },
+  };
+
+  async function verifyOnce(
+    authorization: string | undefined,
+  ): Promise<{ principal: Principal; expiresAt: number }> {
+    const match = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]*\.[A-Za-z0-9\-_]*)$/.exec(
+      authorization ?? "",
+    );
+    if (!authorization)
+      throw new AuthenticationError(
+        "missing",
+        "send a bearer token: Authorization: Bearer <token>",
       );
-      if (!authorization)
-        throw new AuthenticationError(
-          "missing",
-          "send a bearer token: Authorization: Bearer <token>",
-        );
-      if (!match?.[1])
-        throw new AuthenticationError(
-          "malformed",
-          "the Authorization header must be: Bearer <JWT>",
-        );
-      let payload: JWTPayload;
-      try {
-        ({ payload } = await jwtVerify(match[1], key as JWTVerifyGetKey, {
-          issuer: settings.issuer,
-          audience: settings.audience,
-          algorithms: [...settings.algorithms],
-          requiredClaims: ["sub", "exp", "iat"],
-          clockTolerance: 30,
-        }));
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? "";
-        const failure = JOSE_FAILURES[code] ?? "malformed";
-        throw new AuthenticationError(failure, describe(failure, err), { cause: err });
-      }
-      const parsed = claims.safeParse(payload);
-      if (!parsed.success) {
-        const field = parsed.error.issues[0]?.path.join(".") ?? "claims";
-        throw new AuthenticationError(
-          "wrong_claims",
-          `the token's "${field}" claim is missing or not valid`,
-        );
-      }
-      const { sub, dv_role: role, dv_tenant: tenant, dv_project: project } = parsed.data;
-      if (role !== "operator" && !tenant) {
-        throw new AuthenticationError(
-          "wrong_claims",
-          `a ${role} token must name its tenant in "dv_tenant"`,
-        );
-      }
-      return {
+    if (!match?.[1])
+      throw new AuthenticationError("malformed", "the Authorization header must be: Bearer <JWT>");
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(match[1], key as JWTVerifyGetKey, {
+        issuer: settings.issuer,
+        audience: settings.audience,
+        algorithms: [...settings.algorithms],
+        requiredClaims: ["sub", "exp", "iat"],
+        clockTolerance: 30,
+      }));
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? "";
+      const failure = JOSE_FAILURES[code] ?? "malformed";
+      throw new AuthenticationError(failure, describe(failure, err), { cause: err });
+    }
+    const parsed = claims.safeParse(payload);
+    if (!parsed.success) {
+      const field = parsed.error.issues[0]?.path.join(".") ?? "claims";
+      throw new AuthenticationError(
+        "wrong_claims",
+        `the token's "${field}" claim is missing or not valid`,
+      );
+    }
+    const { sub, dv_role: role, dv_tenant: tenant, dv_project: project } = parsed.data;
+    if (role !== "operator" && !tenant) {
+      throw new AuthenticationError(
+        "wrong_claims",
+        `a ${role} token must name its tenant in "dv_tenant"`,
+      );
+    }
+    return {
+      principal: {
         subject: sub,
         role,
         ...(role !== "operator" && tenant ? { tenant } : {}),
         ...(role !== "operator" && project ? { project } : {}),
-      };
-    },
-  };
+      },
+      expiresAt: (payload.exp ?? 0) * 1000,
+    };
+  }
 }
+
+/** How long a verified token is taken at its word before its signature is checked again. */
+const VERIFIED_TTL_MS = 60_000;
+/** Verified tokens remembered at most (the oldest is forgotten first). */
+const VERIFIED_MAX = 10_000;
 
 /** What a minted token grants. */
 export interface MintOptions {
