@@ -9,7 +9,9 @@ export default defineConfig({
     include: ["bench/**/*.bench.ts"],
     globalSetup: ["test/support/global-setup.ts", "bench/support/summary.ts"],
     fileParallelism: false,
-    testTimeout: 600_000,
+    // A full run of one file (10,000 networks end to end) takes tens of minutes on 2 cores; its
+    // own waits are bounded.
+    testTimeout: 3 * 3600_000,
     hookTimeout: 120_000,
     pool: "forks",
     // `npm run bench -- --profile`: a CPU profile of each benchmark file's process.

@@ -33,7 +33,12 @@ import { createTestDatabase, type TestDatabase } from "../test/support/database.
 import { databaseUrl } from "../test/support/template.js";
 import { cpuBetween, cpuSeconds } from "./support/processes.js";
 import { hotspots, percentile, report } from "./support/report.js";
-import { resetStatements, topStatements } from "./support/statements.js";
+import {
+  commitsSoFar,
+  resetStatements,
+  statementsRun,
+  topStatements,
+} from "./support/statements.js";
 import { QUICK, size } from "./support/scale.js";
 
 const COMMANDS = Number(process.env.DV_BENCH_COMMANDS ?? size(20_000, 500));
@@ -59,6 +64,9 @@ interface Run {
   readonly seconds: number;
   readonly latencies: number[];
   readonly cpu: Record<string, number>;
+  /** SQL statements and committed transactions per command, producer included. */
+  readonly statements: number;
+  readonly commits: number;
 }
 
 /** Commits `COMMANDS` in batches with `commit(batch)`; returns each id's commit time. */
@@ -115,6 +123,7 @@ async function ours(): Promise<Run> {
   });
   await worker.start();
   await resetStatements(b.t.admin);
+  const commitsBefore = await commitsSoFar(b.t.admin);
   const cpuBefore = cpuSeconds();
   const { committed, started } = await produce((ids) =>
     inTransaction(b.services.db, async (tx) => {
@@ -158,7 +167,7 @@ async function ours(): Promise<Run> {
   await eventually(
     async () => {
       const [row] = await b.t.admin.query<{ n: string }>(
-        "SELECT count(*) AS n FROM runtime.inbox WHERE consumer = $1",
+        "/* bench */ SELECT count(*) AS n FROM runtime.inbox WHERE consumer = $1",
         [consumer],
       );
       return Number(row?.n) >= COMMANDS ? true : undefined;
@@ -168,28 +177,30 @@ async function ours(): Promise<Run> {
   );
   const cpu = cpuBetween(cpuBefore, cpuSeconds());
   await worker.stop();
+  const statements = (await statementsRun(b.t.admin)) / COMMANDS;
+  const commits = ((await commitsSoFar(b.t.admin)) - commitsBefore) / COMMANDS;
   hotspots(
     "dispatch",
     "dataverket: SQL by execution time (pg_stat_statements)",
     await topStatements(b.t.admin),
   );
   const handled = await b.t.admin.query<{ message_id: string; at: string }>(
-    "SELECT message_id, (extract(epoch FROM handled_at) * 1000)::float8 AS at FROM runtime.inbox WHERE consumer = $1",
+    "/* bench */ SELECT message_id, (extract(epoch FROM handled_at) * 1000)::float8 AS at FROM runtime.inbox WHERE consumer = $1",
     [consumer],
   );
   const latencies = handled.map((r) => Number(r.at) - (committed.get(r.message_id) ?? NaN));
   const last = Math.max(...handled.map((r) => Number(r.at)));
   const [started_] = await b.t.admin.query<{ n: string }>(
-    "SELECT count(*) AS n FROM task.tasks WHERE state = 'started'",
+    "/* bench */ SELECT count(*) AS n FROM task.tasks WHERE state = 'started'",
   );
   // Every command did what it should: handled once, and its task started.
   expect(handled.length).toBe(COMMANDS);
   const [dead] = await b.t.admin.query<{ n: string }>(
-    "SELECT count(*) AS n FROM runtime.dead_letters",
+    "/* bench */ SELECT count(*) AS n FROM runtime.dead_letters",
   );
   expect(Number(dead?.n)).toBe(0);
   expect(Number(started_?.n)).toBe(COMMANDS);
-  return { seconds: (last - started) / 1000, latencies, cpu };
+  return { seconds: (last - started) / 1000, latencies, cpu, statements, commits };
 }
 
 async function graphile(options: { batched: boolean }): Promise<Run> {
@@ -219,6 +230,8 @@ async function graphile(options: { batched: boolean }): Promise<Run> {
   await utils.addJobs([{ identifier: "noop", payload: { id: "warm-up" } }]);
   await eventually(async () => (completed.has("warm-up") ? true : undefined), 30_000, "warm-up");
   completed.clear();
+  await resetStatements(peer.admin);
+  const commitsBefore = await commitsSoFar(peer.admin);
   const cpuBefore = cpuSeconds();
   const { committed, started } = await produce(async (ids) => {
     await utils.addJobs(ids.map((id) => ({ identifier: "noop", payload: { id } })));
@@ -230,15 +243,17 @@ async function graphile(options: { batched: boolean }): Promise<Run> {
   );
   const cpu = cpuBetween(cpuBefore, cpuSeconds());
   await runner.stop();
+  const statements = (await statementsRun(peer.admin)) / COMMANDS;
+  const commits = ((await commitsSoFar(peer.admin)) - commitsBefore) / COMMANDS;
   await utils.release();
   const [left] = await peer.admin.query<{ n: string }>(
-    "SELECT count(*) AS n FROM graphile_worker._private_jobs",
+    "/* bench */ SELECT count(*) AS n FROM graphile_worker._private_jobs",
   );
   expect(errors).toBe(0);
   expect(Number(left?.n)).toBe(0);
   const latencies = [...completed].map(([id, at]) => at - (committed.get(id) ?? NaN));
   const last = Math.max(...completed.values());
-  return { seconds: (last - started) / 1000, latencies, cpu };
+  return { seconds: (last - started) / 1000, latencies, cpu, statements, commits };
 }
 
 const silentGraphileLogger = new GraphileLogger(() => () => {});
@@ -249,6 +264,8 @@ function figures(label: string, r: Run) {
     [`${label}, commit to completion p50`]: [percentile(r.latencies, 50), "ms"],
     [`${label}, p95`]: [percentile(r.latencies, 95), "ms"],
     [`${label}, p99`]: [percentile(r.latencies, 99), "ms"],
+    [`${label}, SQL statements per command`]: [r.statements, "statements"],
+    [`${label}, transactions committed per command`]: [r.commits, "commits"],
     [`${label}, CPU (PostgreSQL)`]: [r.cpu.postgres ?? 0, "s"],
     [`${label}, CPU (NATS)`]: [r.cpu["nats-server"] ?? 0, "s"],
     [`${label}, CPU (Node: producer, relay, worker)`]: [r.cpu["bench (load generator)"] ?? 0, "s"],

@@ -14,7 +14,12 @@ import { cpuBetween, cpuSeconds, RssSampler } from "./support/processes.js";
 import { profileHotspots } from "./support/profiles.js";
 import { hotspots, percentile, report, timedPool } from "./support/report.js";
 import { QUICK, size } from "./support/scale.js";
-import { resetStatements, topStatements } from "./support/statements.js";
+import {
+  commitsSoFar,
+  resetStatements,
+  statementsRun,
+  topStatements,
+} from "./support/statements.js";
 
 const BURST = size(10_000, 100);
 const CLIENTS = 64;
@@ -87,7 +92,7 @@ async function finished(
   await eventually(
     async () => {
       const [row] = await db.admin.query<{ n: string }>(
-        "SELECT count(*) AS n FROM task.tasks WHERE id = ANY($1::uuid[]) AND finished_at IS NOT NULL",
+        "/* bench */ SELECT count(*) AS n FROM task.tasks WHERE id = ANY($1::uuid[]) AND finished_at IS NOT NULL",
         [ids],
       );
       return Number(row?.n) === ids.length ? true : undefined;
@@ -96,7 +101,7 @@ async function finished(
     `${ids.length} networks to be Ready`,
   );
   const rows = await db.admin.query<{ id: string; at: number; state: string }>(
-    "SELECT id, (extract(epoch FROM finished_at) * 1000)::float8 AS at, state FROM task.tasks WHERE id = ANY($1::uuid[])",
+    "/* bench */ SELECT id, (extract(epoch FROM finished_at) * 1000)::float8 AS at, state FROM task.tasks WHERE id = ANY($1::uuid[])",
     [ids],
   );
   return {
@@ -122,7 +127,7 @@ describe("end to end", () => {
     await eventually(
       async () => {
         const [row] = await db.admin.query<{ n: string }>(
-          "SELECT count(*) AS n FROM inventory.network_pools",
+          "/* bench */ SELECT count(*) AS n FROM inventory.network_pools",
         );
         return Number(row?.n) === DATACENTERS ? true : undefined;
       },
@@ -138,6 +143,7 @@ describe("end to end", () => {
 
     // The burst: every client sends its next request as soon as its last one was accepted.
     await resetStatements(db.admin);
+    const commitsBefore = await commitsSoFar(db.admin);
     const cpuBefore = cpuSeconds(named);
     const accepted = new Map<string, number>();
     const started = Date.now();
@@ -153,6 +159,8 @@ describe("end to end", () => {
     const burstSeconds = (burst.last - started) / 1000;
     const cpu = cpuBetween(cpuBefore, cpuSeconds(named));
     const burstPeaks = rss.peaks();
+    const statements = (await statementsRun(db.admin)) / BURST;
+    const commits = ((await commitsSoFar(db.admin)) - commitsBefore) / BURST;
     expect(burst.failed).toBe(0);
     hotspots(
       "e2e",
@@ -190,6 +198,8 @@ describe("end to end", () => {
       "burst: 202 to Ready, p50": [percentile(burst.latencies, 50), "ms"],
       "burst: p95": [percentile(burst.latencies, 95), "ms"],
       "burst: p99": [percentile(burst.latencies, 99), "ms"],
+      "burst: SQL statements per network (every process)": [statements, "statements"],
+      "burst: transactions committed per network": [commits, "commits"],
       [`steady ${RATE}/s for ${STEADY_SECONDS} s: rate sent`]: [
         (RATE * STEADY_SECONDS) / sent,
         "req/s",

@@ -9,44 +9,54 @@ const TICKS = 100;
 /** Named processes: label → pid. */
 export type Named = Readonly<Record<string, number>>;
 
-function stat(pid: string): { comm: string; ppid: number; ticks: number } | undefined {
+function stat(pid: string): { comm: string; ticks: number } | undefined {
   try {
     const raw = readFileSync(`/proc/${pid}/stat`, "utf8");
     const close = raw.lastIndexOf(")");
     const comm = raw.slice(raw.indexOf("(") + 1, close);
     const fields = raw.slice(close + 2).split(" ");
-    // Fields after the command: state(0) ppid(1) … utime(11) stime(12).
-    return { comm, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+    // Fields after the command: state(0) … utime(11) stime(12) cutime(13) cstime(14). The
+    // children's times count what exited and was waited for, such as PostgreSQL backends whose
+    // connection closed, in their parent (the postmaster).
+    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+    return { comm, ticks };
   } catch {
     return undefined; // gone meanwhile
   }
 }
 
-/** CPU seconds used so far, by group: `postgres`, `nats-server`, the named processes, `bench`. */
-export function cpuSeconds(named: Named = {}): Record<string, number> {
+/** CPU used so far by every process of interest: pid → group and seconds. */
+export type CpuReading = ReadonlyMap<number, { group: string; seconds: number }>;
+
+/** CPU seconds used so far, per process, grouped `postgres`, `nats-server`, named, `bench`. */
+export function cpuSeconds(named: Named = {}): CpuReading {
   const labels = new Map(Object.entries(named).map(([label, pid]) => [pid, label]));
   labels.set(process.pid, "bench (load generator)");
-  const out: Record<string, number> = {};
+  const out = new Map<number, { group: string; seconds: number }>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     const s = stat(entry);
     if (!s) continue;
+    const pid = Number(entry);
     const group =
-      labels.get(Number(entry)) ??
+      labels.get(pid) ??
       (s.comm === "postgres" ? "postgres" : s.comm === "nats-server" ? "nats-server" : undefined);
-    if (group) out[group] = (out[group] ?? 0) + s.ticks / TICKS;
+    if (group) out.set(pid, { group, seconds: s.ticks / TICKS });
   }
   return out;
 }
 
-/** CPU seconds used between two {@link cpuSeconds} readings, by group. */
-export function cpuBetween(
-  before: Record<string, number>,
-  after: Record<string, number>,
-): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(after).map(([group, s]) => [group, Math.max(0, s - (before[group] ?? 0))]),
-  );
+/**
+ * CPU seconds used between two {@link cpuSeconds} readings, by group: per process, so one that
+ * exits or starts in between does not count negatively (a process that started counts whole).
+ */
+export function cpuBetween(before: CpuReading, after: CpuReading): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [pid, { group, seconds }] of after) {
+    const delta = Math.max(0, seconds - (before.get(pid)?.seconds ?? 0));
+    out[group] = (out[group] ?? 0) + delta;
+  }
+  return out;
 }
 
 /** Resident memory of `pid` in MiB (NaN once it is gone). */

@@ -18,7 +18,7 @@ export async function topStatements(admin: Database, top = 8): Promise<Hotspot[]
             sum(total_exec_time) OVER () AS total
        FROM pg_stat_statements
       WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND query NOT ILIKE '%pg_stat_statements%'
+        AND query NOT ILIKE '%pg_stat_statements%' AND query NOT LIKE '/* bench */%'
       ORDER BY total_exec_time DESC
       LIMIT $1`,
     [top],
@@ -28,4 +28,27 @@ export async function topStatements(admin: Database, top = 8): Promise<Hotspot[]
     ms: Math.round(Number(r.ms)),
     percent: Math.round((1000 * Number(r.ms)) / Number(r.total)) / 10,
   }));
+}
+
+/**
+ * SQL statements run in the current database since the reset, the benchmark's own queries
+ * (those starting with a `/* bench *\/` comment) left out.
+ */
+export async function statementsRun(admin: Database): Promise<number> {
+  const [row] = await admin.query<{ n: string | null }>(
+    `/* bench */ SELECT sum(calls) AS n FROM pg_stat_statements
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND query NOT LIKE '/* bench */%' AND query NOT ILIKE '%pg_stat_statements%'`,
+  );
+  return Number(row?.n ?? 0);
+}
+
+/** Transactions committed in the current database so far (PostgreSQL's cumulative count). */
+export async function commitsSoFar(admin: Database): Promise<number> {
+  // Backends report their counts when idle, at most once a second: wait for the last ones.
+  await new Promise((r) => setTimeout(r, 1_500));
+  const [row] = await admin.query<{ n: string }>(
+    "/* bench */ SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()",
+  );
+  return Number(row?.n ?? 0);
 }
