@@ -3,7 +3,7 @@ import {
   isResponseSerializationError,
 } from "fastify-type-provider-zod";
 import { AuthenticationError, ForbiddenError } from "../auth/index.js";
-import { BackupError, BackupErrorCode, sqlStateOf } from "../db/index.js";
+import { BackupError, BackupErrorCode, isPoolTimeout, sqlStateOf } from "../db/index.js";
 import {
   AlreadyExistsError,
   CapacityExhaustedError,
@@ -217,6 +217,20 @@ export function toProblem(err: unknown): {
         "the database server is a replica (in recovery) and refuses writes; nothing was changed: try again once the control plane is connected to the primary",
       ),
       headers: { "retry-after": "30" },
+      expected: true,
+    };
+  }
+  if (isPoolTimeout(err)) {
+    // Overloaded: every connection to PostgreSQL stayed busy for the pool's timeout. The
+    // statement was never sent, so the request was not carried out; shed it with a hint.
+    return {
+      body: problem(
+        503,
+        "database-busy",
+        "The database is busy",
+        "every connection of this server to PostgreSQL stayed busy for the pool's timeout, so the request was not carried out: retry in a moment (a write with the same Idempotency-Key)",
+      ),
+      headers: { "retry-after": "2" },
       expected: true,
     };
   }

@@ -41,6 +41,19 @@ export function sqlStateOf(err: unknown): string | undefined {
   return driverError(err)?.code as string | undefined;
 }
 
+/**
+ * Whether `err` (or an error in its cause chain) is the connection pool giving up: every
+ * connection stayed busy for the pool's connect timeout, so the statement was never sent.
+ */
+export function isPoolTimeout(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    // pg-pool's own error, which has no code.
+    if (e.message === "timeout exceeded when trying to connect") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** The constraint a PostgreSQL integrity error names, if any. */
 export function constraintOf(err: unknown): string | undefined {
   const name = driverError(err)?.constraint;

@@ -7,6 +7,7 @@ export {
   DatabaseError,
   MigrationError,
   SqlState,
+  isPoolTimeout,
   sqlStateOf,
 } from "./errors.js";
 export {
