@@ -24,7 +24,8 @@ export interface DvChild {
   readonly pid: number;
   readonly port: number;
   readonly url: string;
-  stderr(): string;
+  /** The last 20,000 characters it wrote, stdout and stderr. */
+  output(): string;
   /** SIGTERM, and waits for the exit (a profile is written then). */
   stop(): Promise<void>;
 }
@@ -71,12 +72,15 @@ async function startNode(
       DV_LOG_LEVEL: process.env.DV_TEST_LOG ?? "warn",
       ...env,
     },
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"],
   });
+  // The last of what it wrote (logs go to stdout, start-up failures to stderr), for diagnostics.
   let err = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
+  const keep = (chunk: Buffer): void => {
     err = (err + chunk.toString()).slice(-20_000);
-  });
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   await eventually(
@@ -94,7 +98,7 @@ async function startNode(
     pid: child.pid ?? 0,
     port,
     url,
-    stderr: () => err,
+    output: () => err,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");
