@@ -17,7 +17,7 @@ import { report } from "./support/report.js";
 import { QUICK, size } from "./support/scale.js";
 
 const CONNECTIONS = 16;
-const SECONDS = Number(process.env.DV_BENCH_SECONDS ?? size(20, 3));
+const SECONDS = Number(process.env.DV_BENCH_SECONDS ?? size(20, 2));
 
 let db: TestDatabase;
 const processes: DvChild[] = [];

@@ -13,7 +13,7 @@ import { report } from "./support/report.js";
 import { size } from "./support/scale.js";
 
 const CLIENTS = 16;
-const SECONDS = size(20, 5);
+const SECONDS = size(20, 3);
 
 const SCRIPT = `BEGIN;
 INSERT INTO bench_items (kind, payload, state) VALUES ('network', '{"name": "net", "spec": {"prefixLength": 28}}', 'created') RETURNING id \\gset

@@ -24,7 +24,7 @@ import {
 const BURST = Number(process.env.DV_BENCH_BURST ?? size(10_000, 100));
 const CLIENTS = 64;
 const RATE = Number(process.env.DV_BENCH_RATE ?? size(100, 10));
-const STEADY_SECONDS = Number(process.env.DV_BENCH_STEADY_SECONDS ?? size(60, 5));
+const STEADY_SECONDS = Number(process.env.DV_BENCH_STEADY_SECONDS ?? size(60, 3));
 const DATACENTERS = 5;
 
 let db: TestDatabase;

@@ -18,7 +18,7 @@ import { hotspots, report } from "./support/report.js";
 import { QUICK, size } from "./support/scale.js";
 import { resetStatements, statementsRun, topStatements } from "./support/statements.js";
 
-const RESOURCES = size(100_000, 1_000);
+const RESOURCES = size(100_000, 500);
 /** The controller's default shard count. */
 const SHARDS = 32;
 
