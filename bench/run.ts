@@ -117,6 +117,19 @@ if (complete) {
   writeFileSync(join(ROOT, "docs/benchmarks.md"), markdown);
   writeFileSync(join(ROOT, "docs/benchmarks.json"), json);
 }
+// The table, at the end of everything the benchmarks printed.
+const width = Math.max(...run.measurements.map((m) => m.metric.length), 10);
+console.log("");
+for (const m of run.measurements) {
+  const verdict = m.goal
+    ? m.goal.met
+      ? "  goal met"
+      : `  goal missed by ${m.goal.missedByPercent} %`
+    : "";
+  console.log(
+    `${m.scenario.padEnd(10)} ${m.metric.padEnd(width)} ${String(m.value).padStart(10)} ${m.unit}${verdict}`,
+  );
+}
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
 console.log(
   `\nnpm run bench: ${measurements.length} measurements in ${minutes} min; the report is in ${complete ? "docs/benchmarks.md and " : ""}.cache/bench/latest.md`,
