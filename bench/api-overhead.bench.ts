@@ -48,6 +48,10 @@ async function load(
   };
 }
 
+/** Milliseconds of CPU `group` spent per request of a load run. */
+const perRequest = (cpu: Record<string, number>, group: string, run: { rps: number }): number =>
+  (1000 * (cpu[group] ?? 0)) / (run.rps * SECONDS);
+
 describe("API overhead", () => {
   it(`GET one network, ${CONNECTIONS} connections, ${SECONDS} s each: dv api and a bare route`, async () => {
     await inTransaction(db.db, (tx) =>
@@ -117,24 +121,18 @@ describe("API overhead", () => {
       "GET, bare route, p50": [measuredBare.p50, "ms"],
       "GET, bare route, p99": [measuredBare.p99, "ms"],
       "API overhead (throughput lost to it)": [overhead, "%", QUICK ? undefined : { below: 25 }],
-      "CPU per request, dv api process": [
-        (1000 * (cpuApi["dv api"] ?? 0)) / (measuredApi.rps * SECONDS),
-        "ms",
-      ],
-      "CPU per request, PostgreSQL (dv api)": [
-        (1000 * (cpuApi.postgres ?? 0)) / (measuredApi.rps * SECONDS),
-        "ms",
-      ],
+      "CPU per request, dv api process": [perRequest(cpuApi, "dv api", measuredApi), "ms"],
+      "CPU per request, PostgreSQL (dv api)": [perRequest(cpuApi, "postgres", measuredApi), "ms"],
       "CPU per request, bare route process": [
-        (1000 * (cpuBare["bare route"] ?? 0)) / (measuredBare.rps * SECONDS),
+        perRequest(cpuBare, "bare route", measuredBare),
         "ms",
       ],
       "CPU per request, PostgreSQL (bare route)": [
-        (1000 * (cpuBare.postgres ?? 0)) / (measuredBare.rps * SECONDS),
+        perRequest(cpuBare, "postgres", measuredBare),
         "ms",
       ],
       "CPU per request, autocannon (dv api)": [
-        (1000 * (cpuApi["bench (load generator)"] ?? 0)) / (measuredApi.rps * SECONDS),
+        perRequest(cpuApi, "bench (load generator)", measuredApi),
         "ms",
       ],
     });

@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Plane, startPlane } from "../test/support/plane.js";
 import { runDv } from "../test/support/process.js";
-import { percentile, report, rssMiB } from "./support/report.js";
+import { rssOf } from "./support/processes.js";
+import { percentile, report } from "./support/report.js";
 import { size } from "./support/scale.js";
 
 const VERSIONS = size(10, 2);
@@ -39,7 +40,7 @@ describe("start-up", () => {
       const worker = await p.spawn(["worker", "--service", "nett"]);
       took.push(performance.now() - started);
       await new Promise((r) => setTimeout(r, 1_000));
-      rss.push(await rssMiB(worker.child.pid ?? 0));
+      rss.push(rssOf(worker.child.pid ?? 0));
       worker.child.kill("SIGTERM");
       expect(await worker.exited).toBe(0);
     }

@@ -6,10 +6,18 @@
 // `202 Accepted` to the task's `finished_at`; memory is each process's peak resident set.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../test/support/backbone.js";
-import { createTestDatabase, type TestDatabase } from "../test/support/database.js";
-import { startTestNats, type TestNats } from "../test/support/nats.js";
+import type { TestDatabase } from "../test/support/database.js";
+import type { TestNats } from "../test/support/nats.js";
 import { databaseUrl } from "../test/support/template.js";
-import { BENCH_PLATFORM, benchKey, type DvChild, PROFILES, startDv } from "./support/dv.js";
+import {
+  BENCH_PLATFORM,
+  benchKey,
+  type DvChild,
+  PROFILES,
+  startDv,
+  type Stage,
+  startStage,
+} from "./support/dv.js";
 import { cpuBetween, cpuSeconds, RssSampler } from "./support/processes.js";
 import { profileHotspots } from "./support/profiles.js";
 import { hotspots, percentile, report, timedPool } from "./support/report.js";
@@ -27,18 +35,15 @@ const RATE = Number(process.env.DV_BENCH_RATE ?? size(100, 10));
 const STEADY_SECONDS = Number(process.env.DV_BENCH_STEADY_SECONDS ?? size(60, 3));
 const DATACENTERS = 5;
 
+let stage: Stage;
 let db: TestDatabase;
 let nats: TestNats;
-const processes: DvChild[] = [];
+let processes: DvChild[];
 beforeAll(async () => {
-  db = await createTestDatabase();
-  nats = await startTestNats();
+  stage = await startStage();
+  ({ db, nats, processes } = stage);
 });
-afterAll(async () => {
-  for (const p of processes) await p.stop();
-  await nats?.close();
-  await db?.drop();
-});
+afterAll(async () => stage?.close());
 
 interface Client {
   /** Requests answered 503 (load shed) and sent again after their Retry-After. */

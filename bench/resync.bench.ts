@@ -8,10 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiFacade } from "../src/api/index.js";
 import { newId } from "../src/kernel/index.js";
 import { eventually } from "../test/support/backbone.js";
-import { createTestDatabase, type TestDatabase } from "../test/support/database.js";
-import { startTestNats, type TestNats } from "../test/support/nats.js";
+import type { TestDatabase } from "../test/support/database.js";
+import type { TestNats } from "../test/support/nats.js";
 import { databaseUrl } from "../test/support/template.js";
-import { BENCH_PLATFORM, type DvChild, PROFILES, startDv } from "./support/dv.js";
+import {
+  BENCH_PLATFORM,
+  type DvChild,
+  PROFILES,
+  startDv,
+  type Stage,
+  startStage,
+} from "./support/dv.js";
 import { RssSampler } from "./support/processes.js";
 import { profileHotspots } from "./support/profiles.js";
 import { hotspots, report } from "./support/report.js";
@@ -22,18 +29,15 @@ const RESOURCES = size(100_000, 500);
 /** The controller's default shard count. */
 const SHARDS = 32;
 
+let stage: Stage;
 let db: TestDatabase;
 let nats: TestNats;
-const processes: DvChild[] = [];
+let processes: DvChild[];
 beforeAll(async () => {
-  db = await createTestDatabase();
-  nats = await startTestNats();
+  stage = await startStage();
+  ({ db, nats, processes } = stage);
 });
-afterAll(async () => {
-  for (const p of processes) await p.stop();
-  await nats?.close();
-  await db?.drop();
-});
+afterAll(async () => stage?.close());
 
 const operator = {
   principal: { subject: "bench", role: "operator" as const },

@@ -11,6 +11,8 @@ import { exportSPKI, importJWK } from "jose";
 import { loadDevKey, mintToken, type Role } from "../../src/auth/index.js";
 import { freePort } from "../../src/dev/index.js";
 import { eventually } from "../../test/support/backbone.js";
+import { createTestDatabase, type TestDatabase } from "../../test/support/database.js";
+import { startTestNats, type TestNats } from "../../test/support/nats.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const MAIN = join(ROOT, "dist/src/cli/main.js");
@@ -139,5 +141,31 @@ export async function benchKey(): Promise<{
         ...(tenant ? { tenant } : {}),
         ttlSeconds: 4 * 3600,
       }),
+  };
+}
+
+/** A benchmark's own database and nats-server, and the `dv` processes it starts on them. */
+export interface Stage {
+  readonly db: TestDatabase;
+  readonly nats: TestNats;
+  /** Processes to stop when the stage closes (push what `startDv` returns). */
+  readonly processes: DvChild[];
+  close(): Promise<void>;
+}
+
+/** Creates a fresh database and starts a nats-server for a benchmark file. */
+export async function startStage(): Promise<Stage> {
+  const db = await createTestDatabase();
+  const nats = await startTestNats();
+  const processes: DvChild[] = [];
+  return {
+    db,
+    nats,
+    processes,
+    async close() {
+      for (const p of processes) await p.stop();
+      await nats.close();
+      await db.drop();
+    },
   };
 }

@@ -84,14 +84,6 @@ export async function timedPool<T>(
   return took;
 }
 
-/** Resident set size of a process, in MiB, from /proc (Linux). */
-export async function rssMiB(pid: number): Promise<number> {
-  const { readFile } = await import("node:fs/promises");
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN);
-  return kb / 1024;
-}
-
 /** Where a scenario's time went: a profile's or pg_stat_statements' top entries. */
 export interface Hotspots {
   readonly scenario: string;
