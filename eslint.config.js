@@ -88,6 +88,7 @@ export default defineConfig(
       "src/config/load.ts",
       "test/**/*.ts",
       "bench/**/*.ts",
+      "chaos/**/*.ts",
       "**/*.int.test.ts",
       "hack/**/*.ts",
     ],
@@ -95,7 +96,7 @@ export default defineConfig(
   },
   {
     // vitest's asymmetric matchers (expect.any, expect.stringContaining) are typed `any`.
-    files: ["**/*.test.ts", "test/**/*.ts"],
+    files: ["**/*.test.ts", "test/**/*.ts", "chaos/**/*.ts"],
     rules: { "@typescript-eslint/no-unsafe-assignment": "off" },
   },
   {

@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{src,controllers,crds,hack,bench}/**/*.test.ts"],
+          include: ["{src,controllers,crds,hack,bench,chaos}/**/*.test.ts"],
           exclude: ["**/*.int.test.ts", "node_modules/**"],
         },
       },
