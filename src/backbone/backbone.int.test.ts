@@ -115,7 +115,7 @@ describe("outbox relay", () => {
         throw new Error("abort");
       }),
     ).rejects.toThrow("abort");
-    await b.relay.drain();
+    await b.relay!.drain();
     expect((await b.nats.jsm.streams.info(STREAMS.taskEvents)).state.messages).toBe(before);
   });
 });

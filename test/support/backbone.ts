@@ -44,7 +44,8 @@ export interface Backbone {
   readonly t: TestDatabase;
   readonly nats: TestNats;
   readonly services: Services;
-  readonly relay: OutboxRelay;
+  /** The relay in this process (undefined when started with `relay: false`). */
+  readonly relay: OutboxRelay | undefined;
   readonly metrics: Registry;
   readonly lifecycle: Lifecycle;
   /** Starts a worker of `service` (stopped at close, or by `stop()` on it). */
@@ -80,7 +81,10 @@ export async function eventually<T>(
 }
 
 /** Starts the backbone. */
-export async function startBackbone(topology: Partial<TopologyOptions> = {}): Promise<Backbone> {
+export async function startBackbone(
+  topology: Partial<TopologyOptions> = {},
+  options: { relay?: boolean } = {},
+): Promise<Backbone> {
   const t = await createTestDatabase();
   const nats = await startTestNats();
   await ensureTopology(nats.jsm, undefined, { ...DEFAULT_TOPOLOGY, ackWaitMs: 2_000, ...topology });
@@ -93,7 +97,11 @@ export async function startBackbone(topology: Partial<TopologyOptions> = {}): Pr
   const metrics = createMetricsRegistry();
   const lifecycle = new Lifecycle(log);
   const services = createServices(t.db, newId);
-  const relay = await startRelay(services, nats.js, log, metrics, lifecycle);
+  // Without the relay here, only the `dv` processes a test starts publish the outbox.
+  const relay =
+    options.relay === false
+      ? undefined
+      : await startRelay(services, nats.js, log, metrics, lifecycle);
   await startAdvisoryProcessor(services, nats.js, nats.jsm, log, lifecycle);
   return {
     t,

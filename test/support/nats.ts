@@ -24,6 +24,8 @@ export interface TestNats {
   readonly jsm: JetStreamManager;
   /** Stops the server (clients start reconnecting). */
   stopServer(): Promise<void>;
+  /** Kills the server with SIGKILL (no shutdown of its own: what it had not fsynced is gone). */
+  killServer(): Promise<void>;
   /** Starts it again on the same port with the same store. */
   startServer(): Promise<void>;
   close(): Promise<void>;
@@ -54,6 +56,13 @@ export async function startTestNats(): Promise<TestNats> {
     js,
     jsm,
     async stopServer() {
+      await server?.stop();
+      server = undefined;
+    },
+    async killServer() {
+      const pid = server?.pid;
+      if (pid === undefined) return;
+      process.kill(pid, "SIGKILL");
       await server?.stop();
       server = undefined;
     },

@@ -70,8 +70,12 @@ export async function startPlane(options: {
   workerSettings?: Partial<WorkerSettings>;
   controller?: Partial<Config["controller"]>;
   maxDeliver?: number;
+  /** False: no outbox relay in this process (the `dv` processes it spawns relay). */
+  relay?: boolean;
 }): Promise<Plane> {
-  const b = await startBackbone(options.maxDeliver ? { maxDeliver: options.maxDeliver } : {});
+  const b = await startBackbone(options.maxDeliver ? { maxDeliver: options.maxDeliver } : {}, {
+    relay: options.relay ?? true,
+  });
   const log = createLogger({
     level: process.env.DV_TEST_LOG ?? "silent",
     service: "test-plane",

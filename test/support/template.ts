@@ -64,11 +64,17 @@ export async function ensureTemplate(): Promise<string> {
     const { rows } = await admin.query<{ datname: string }>(
       "SELECT datname FROM pg_database WHERE datname LIKE 'dv_tpl_%' OR datname LIKE 'dv_test_%'",
     );
-    // Leftovers of earlier runs: old templates and test databases of crashed runs.
+    // Leftovers of earlier runs: old templates and test databases of crashed runs. A database
+    // something is still connected to belongs to a run in progress (another `vitest` on the same
+    // server): it is left alone.
     for (const { datname } of rows) {
       if (datname === name) continue;
-      await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(datname)} IS_TEMPLATE false`);
-      await admin.query(`DROP DATABASE ${pg.escapeIdentifier(datname)} WITH (FORCE)`);
+      try {
+        await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(datname)} IS_TEMPLATE false`);
+        await admin.query(`DROP DATABASE ${pg.escapeIdentifier(datname)}`);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "55006") throw err;
+      }
     }
     if (rows.some((r) => r.datname === name)) {
       await grantAppRole(admin);
