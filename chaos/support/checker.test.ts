@@ -21,7 +21,7 @@ describe("checkQueue", () => {
 
   it("calls an effect or acknowledgement of something never attempted unexpected", () => {
     const v = checkQueue({ attempted: ["a"], acknowledged: ["a", "z"], applied: ["a", "y"] });
-    expect(v.unexpected.sort()).toEqual(["y", "z"]);
+    expect([...v.unexpected].sort()).toEqual(["y", "z"]);
     expect(v.valid).toBe(false);
   });
 

@@ -73,7 +73,9 @@ export async function ensureTemplate(): Promise<string> {
         await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(datname)} IS_TEMPLATE false`);
         await admin.query(`DROP DATABASE ${pg.escapeIdentifier(datname)}`);
       } catch (err) {
-        if ((err as { code?: string }).code !== "55006") throw err;
+        // In use (55006), or dropped meanwhile by another run's clean-up (3D000).
+        const code = (err as { code?: string }).code;
+        if (code !== "55006" && code !== "3D000") throw err;
       }
     }
     if (rows.some((r) => r.datname === name)) {

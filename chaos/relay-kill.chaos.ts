@@ -1,0 +1,137 @@
+// Scenario relay-kill: the outbox relay killed between the publish and the mark, 20 times (4 in
+// --quick). The relay claims rows, publishes them, waits for JetStream's acks, then deletes the
+// rows it sent. A test-only trigger makes that DELETE sleep when the scenario says so; the
+// scenario finds the sleeping session in pg_stat_activity (so the publish has happened and the
+// mark has not), and SIGKILLs the process it belongs to (the controller or the worker: both relay)
+// while tenants keep creating networks. The killed transaction rolls back; the rows it had sent
+// are published again by the next relay. Checked: every acknowledged network provisioned exactly
+// once, no command applied twice, every task `succeeded`, the outbox drained.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../test/support/backbone.js";
+import type { DvProcess } from "../test/support/process.js";
+import { type Plane, startPlane } from "../test/support/plane.js";
+import { allEnd, provisionVerdict, twiceApplied } from "./support/ledger.js";
+import { record, size } from "./support/report.js";
+
+const KILLS = size(20, 4);
+
+let p: Plane;
+beforeAll(async () => {
+  p = await startPlane({ relay: false, workerSettings: { ackWaitMs: 3_000, maxAttempts: 10 } });
+  await p.t.admin.query(`
+    CREATE TABLE public.chaos_control (id int PRIMARY KEY, sleep_marks boolean NOT NULL);
+    INSERT INTO public.chaos_control VALUES (1, false);
+    CREATE FUNCTION public.chaos_sleep_mark() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+    BEGIN
+      -- Sleeps while the scenario says so (30 s at most); each check sees the latest setting.
+      FOR i IN 1..600 LOOP
+        EXIT WHEN NOT (SELECT sleep_marks FROM public.chaos_control WHERE id = 1);
+        PERFORM pg_sleep(0.05);
+      END LOOP;
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER chaos_sleep_mark BEFORE DELETE ON runtime.outbox
+      FOR EACH STATEMENT EXECUTE FUNCTION public.chaos_sleep_mark();`);
+});
+afterAll(async () => p.close());
+
+const sleepMarks = (on: boolean) =>
+  p.t.admin.query("UPDATE public.chaos_control SET sleep_marks = $1", [on]);
+
+describe("the relay killed between publish and mark", () => {
+  it(`${KILLS} times: nothing lost, the re-published duplicates absorbed`, async () => {
+    const processes: Record<string, () => Promise<DvProcess>> = {
+      "dv-controller": () => p.spawn(["controller"]),
+      "dv-worker-nett": () => p.spawn(["worker", "--service", "nett"]),
+    };
+    const running: Record<string, DvProcess> = {};
+    for (const [name, start] of Object.entries(processes)) running[name] = await start();
+
+    const attempted: string[] = [];
+    const requested: Awaited<ReturnType<Plane["request"]>>[] = [];
+    const create = async (name: string) => {
+      const r = await p.request("network", name, { prefixLength: 28 });
+      attempted.push(r.resource.id);
+      requested.push(r);
+    };
+    const killed: Record<string, number> = {};
+    let republished = 0;
+    for (let kill = 0; kill < KILLS; kill++) {
+      for (let i = 0; i < 5; i++) await create(`relay-${kill}-${i}`);
+      await sleepMarks(true);
+      // A relay that has published a batch and sleeps in its DELETE of it; of the controller's
+      // and the worker's, whichever sleep within a moment, one at random.
+      const sleepers = async () =>
+        p.t.admin.query<{ pid: number; application_name: string }>(
+          `SELECT pid, application_name FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event = 'PgSleep'
+              AND query ILIKE 'delete from "runtime"."outbox"%'`,
+        );
+      await eventually(
+        async () => ((await sleepers()).length > 0 ? true : undefined),
+        30_000,
+        "a relay to sleep in its mark",
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const asleep = await sleepers();
+      const sleeper = asleep[Math.floor(Math.random() * asleep.length)];
+      if (!sleeper) throw new Error("the sleeping relay woke up by itself");
+      // The rows of its batch: locked by its transaction, already in JetStream.
+      const [locked] = await p.t.admin.query<{ n: number }>(
+        `SELECT (SELECT count(*) FROM runtime.outbox)::int - (SELECT count(*) FROM
+           (SELECT id FROM runtime.outbox FOR UPDATE SKIP LOCKED) unlocked)::int AS n`,
+      );
+      republished += locked?.n ?? 0;
+      const name = sleeper.application_name;
+      const victim = running[name];
+      const start = processes[name];
+      if (!victim || !start) throw new Error(`a relay of an unexpected process: ${name}`);
+      victim.child.kill("SIGKILL");
+      await victim.exited;
+      killed[name] = (killed[name] ?? 0) + 1;
+      await sleepMarks(false);
+      running[name] = await start();
+    }
+    const healedAt = Date.now();
+
+    const { states } = await allEnd(
+      p.services,
+      requested.map((r) => r.taskId),
+      180_000,
+    );
+    await eventually(
+      async () => ((await p.services.outbox.backlog()).count === 0 ? true : undefined),
+      30_000,
+      "the outbox to drain",
+    );
+    const recoveryMs = Date.now() - healedAt;
+    const verdict = await provisionVerdict(
+      p.t.admin,
+      attempted,
+      requested.map((r) => r.resource.id),
+    );
+    const twice = await twiceApplied(p.t.admin);
+    const dead = await p.services.deadLetterStore.list({}, { limit: 100 });
+    const notSucceeded = states.filter((s) => s !== "succeeded").length;
+    record({
+      scenario: "relay-kill",
+      faults: KILLS,
+      operations: requested.length,
+      lost: verdict.lost.length,
+      duplicated: verdict.duplicated.length + twice.length,
+      violations: notSucceeded + dead.items.length + verdict.unexpected.length,
+      recoveryMs,
+      figures: {
+        killed_controller: killed["dv-controller"] ?? 0,
+        killed_worker: killed["dv-worker-nett"] ?? 0,
+        rows_published_twice: republished,
+      },
+    });
+    expect(verdict).toMatchObject({ lost: [], duplicated: [], unexpected: [], valid: true });
+    expect(twice).toEqual([]);
+    expect(states).toEqual(Array(requested.length).fill("succeeded"));
+    expect(dead.items).toEqual([]);
+    // The kills did land between a publish and its mark: those rows were sent twice.
+    expect(republished).toBeGreaterThanOrEqual(KILLS);
+  });
+});
