@@ -105,6 +105,15 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
   });
   // An idle client that loses its server emits here; without a listener the process would crash.
   pool.on("error", (err) => options.log.warn({ err }, "idle PostgreSQL connection failed"));
+  // So does a checked-out client whose server goes away between two statements (a restart, a
+  // terminated backend while a transaction waits on something else): the pool listens only to
+  // idle ones. The transaction's next statement fails with the error, and the pool drops the
+  // client when it is released.
+  pool.on("connect", (client) =>
+    client.on("error", (err) =>
+      options.log.warn({ err }, "PostgreSQL connection failed while in use"),
+    ),
+  );
 
   try {
     const client = await pool.connect();
