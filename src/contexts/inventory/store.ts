@@ -563,11 +563,13 @@ export class InventoryStore extends ContextStore {
         );
       if (held) return held;
       const block = await this.#pick(async (lock) => {
+        // Ordered by the cidr column, not by the text selected under the same name: by address
+        // ("10.0.0.8" before "10.0.0.40").
         const picked = await q.execute(sql`
           SELECT id, pool_id, datacenter_id, prefix::text AS prefix FROM ${ipBlocks}
           WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
             AND prefix_length <= ${input.prefixLength} AND family(prefix) = ${family}
-          ORDER BY prefix_length DESC, prefix
+          ORDER BY prefix_length DESC, ip_blocks.prefix
           LIMIT 1
           ${lock}`);
         return rowsOf<{ id: string; pool_id: string; datacenter_id: string; prefix: string }>(
@@ -609,7 +611,7 @@ export class InventoryStore extends ContextStore {
 
   /**
    * Reserves `count` free servers of a machine class in a datacenter for `owner`, counting the
-   * ones it already holds; all or nothing.
+   * ones it already holds; all or nothing. Returns the owner's servers of that class.
    *
    * @throws {PoolExhaustedError} when fewer free servers are left than needed.
    */
@@ -659,10 +661,13 @@ export class InventoryStore extends ContextStore {
           `${missing} free ${input.machineClass} servers needed, ${ids.length} available`,
         );
       }
+      // The owner's servers of this class, as a repeated call answers (it may hold others).
       return q
         .select()
         .from(servers)
-        .where(eq(servers.ownerId, input.owner.id))
+        .where(
+          and(eq(servers.ownerId, input.owner.id), eq(servers.machineClass, input.machineClass)),
+        )
         .orderBy(asc(servers.name));
     });
   }
@@ -838,40 +843,40 @@ export class InventoryStore extends ContextStore {
   }
 
   async #allocations(q: Orm, ownerId: string): Promise<Allocations> {
-    const [v, p, s, c] = await Promise.all([
-      q
-        .select({
-          datacenterId: vlans.datacenterId,
-          vlanId: vlans.vlanId,
-          networkPool: vlans.networkPool,
-        })
-        .from(vlans)
-        .where(eq(vlans.ownerId, ownerId))
-        .orderBy(asc(vlans.vlanId)),
-      q
-        .select({ prefix: ipBlocks.prefix, networkPool: ipBlocks.networkPool })
-        .from(ipBlocks)
-        .where(eq(ipBlocks.ownerId, ownerId))
-        .orderBy(asc(ipBlocks.prefix)),
-      q
-        .select({
-          id: servers.id,
-          name: servers.name,
-          machineClass: servers.machineClass,
-          pool: servers.pool,
-        })
-        .from(servers)
-        .where(eq(servers.ownerId, ownerId))
-        .orderBy(asc(servers.name)),
-      q
-        .select({
-          datacenterId: capacityReservations.datacenterId,
-          resource: capacityReservations.resource,
-          amount: capacityReservations.amount,
-        })
-        .from(capacityReservations)
-        .where(eq(capacityReservations.ownerId, ownerId)),
-    ]);
+    // One statement after the other: they share one connection (a transaction's), and
+    // node-postgres does not run two queries of one client at once.
+    const v = await q
+      .select({
+        datacenterId: vlans.datacenterId,
+        vlanId: vlans.vlanId,
+        networkPool: vlans.networkPool,
+      })
+      .from(vlans)
+      .where(eq(vlans.ownerId, ownerId))
+      .orderBy(asc(vlans.vlanId));
+    const p = await q
+      .select({ prefix: ipBlocks.prefix, networkPool: ipBlocks.networkPool })
+      .from(ipBlocks)
+      .where(eq(ipBlocks.ownerId, ownerId))
+      .orderBy(asc(ipBlocks.prefix));
+    const s = await q
+      .select({
+        id: servers.id,
+        name: servers.name,
+        machineClass: servers.machineClass,
+        pool: servers.pool,
+      })
+      .from(servers)
+      .where(eq(servers.ownerId, ownerId))
+      .orderBy(asc(servers.name));
+    const c = await q
+      .select({
+        datacenterId: capacityReservations.datacenterId,
+        resource: capacityReservations.resource,
+        amount: capacityReservations.amount,
+      })
+      .from(capacityReservations)
+      .where(eq(capacityReservations.ownerId, ownerId));
     return { vlans: v, prefixes: p, servers: s, capacity: c };
   }
 

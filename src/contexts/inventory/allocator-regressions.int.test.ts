@@ -1,0 +1,97 @@
+// Regressions found by the allocator model (chaos/models.chaos.ts, `npm run chaos -- models`):
+// each case is the shrunk command sequence fast-check printed, replayed as an ordinary test
+// against a real PostgreSQL, so the bug stays fixed without the model having to find it again.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../../../test/support/database.js";
+import { inTransaction, type Tx } from "../../db/index.js";
+import { newId } from "../../kernel/index.js";
+import { InventoryStore, type Owner } from "./index.js";
+
+let t: TestDatabase;
+let store: InventoryStore;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  store = new InventoryStore(t.db, newId);
+});
+afterAll(async () => t.drop());
+
+const tx = <T>(fn: (q: Tx) => Promise<T>) => inTransaction(t.db, fn);
+
+describe("allocator regressions", () => {
+  it("answers a server reservation with the owner's servers of that machine class only, the same on the first call as on the next", async () => {
+    // Seed -1774991480, shrunk to: reserveServers(o0, large, 1), reserveServers(o0, small, 1).
+    // The second call answered [s0, s3] — the large server too — the first time and [s0] when
+    // repeated, so a cluster whose machine class changed would provision (and bootstrap with) the
+    // servers of its old class on one pass and not on the next.
+    const dc = "regression-dc1";
+    await tx(async (q) => {
+      await store.applyDatacenter(q, {
+        name: dc,
+        displayName: dc,
+        site: "osl",
+        failureDomain: "a",
+        generation: 1,
+        spec: {},
+      });
+      await store.applyServerPool(q, {
+        name: "regression-sp1",
+        datacenterId: dc,
+        generation: 1,
+        servers: [
+          { name: "s0", machineClass: "small", cpuCores: 8, memoryMib: 32768 },
+          { name: "s3", machineClass: "large", cpuCores: 8, memoryMib: 32768 },
+        ],
+      });
+    });
+    const cluster: Owner = { kind: "cluster", id: newId() };
+    const reserve = (machineClass: string) =>
+      tx((q) =>
+        store.reserveServers(q, { datacenterId: dc, machineClass, count: 1, owner: cluster }),
+      );
+
+    expect((await reserve("large")).map((s) => s.name)).toEqual(["s3"]);
+    const first = await reserve("small");
+    expect(first.map((s) => [s.name, s.machineClass])).toEqual([["s0", "small"]]);
+    expect((await reserve("small")).map((s) => s.id)).toEqual(first.map((s) => s.id));
+    // The owner holds both, as allocationsOf tells.
+    expect((await store.allocationsOf(cluster.id)).servers.map((s) => s.name)).toEqual([
+      "s0",
+      "s3",
+    ]);
+  });
+
+  it("carves a prefix from the lowest address among equally good fits, by address not by text", async () => {
+    // Seed 1423990916, shrunk to: race(o0 prefix /29 ∥ o1 prefix /29), reserve(o2, prefix /29),
+    // which left 10.0.0.8/29 and 10.0.0.40/29 free and got 10.0.0.40/29: the best-fit query
+    // ordered by the text of the prefix ("10.0.0.40/29" < "10.0.0.8/29"). The same state, reached
+    // one call after another:
+    const dc = "regression-dc2";
+    const pool = "regression-np2";
+    await tx(async (q) => {
+      await store.applyDatacenter(q, {
+        name: dc,
+        displayName: dc,
+        site: "osl",
+        failureDomain: "a",
+        generation: 1,
+        spec: {},
+      });
+      await store.applyNetworkPool(q, {
+        name: pool,
+        datacenterId: dc,
+        generation: 1,
+        vlanRanges: [],
+        prefixes: ["10.0.0.0/28", "10.0.0.32/28"],
+      });
+    });
+    const owners = Array.from({ length: 4 }, (): Owner => ({ kind: "network", id: newId() }));
+    const reserve = (owner: Owner) =>
+      tx((q) => store.reservePrefix(q, { networkPool: pool, prefixLength: 29, owner }));
+    const taken = [];
+    for (const owner of owners.slice(0, 3)) taken.push((await reserve(owner)).prefix);
+    expect(taken).toEqual(["10.0.0.0/29", "10.0.0.8/29", "10.0.0.32/29"]);
+    await tx((q) => store.releaseAll(q, owners[1]!));
+    // Free now: 10.0.0.8/29 and 10.0.0.40/29, both exact fits; the lower address comes first.
+    expect(await reserve(owners[3]!)).toEqual({ prefix: "10.0.0.8/29", datacenterId: dc });
+  });
+});
