@@ -123,12 +123,20 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
     throw postgresStartupError(err, options.url, source);
   }
 
-  const orm = drizzle({ client: pool, casing: "snake_case" }) as unknown as Orm;
   // A pooled connection keeps the session role of the last context that read through it, so a
   // read costs one round trip unless it has to switch roles. Transactions override it with
   // SET LOCAL ROLE; migrations reset it.
   const sessionRole = new WeakMap<pg.PoolClient, string>();
+  // One drizzle instance per pooled connection, bound to it (reads and transactions).
   const clientOrm = new WeakMap<pg.PoolClient, Orm>();
+  const ormOf = (client: pg.PoolClient): Orm => {
+    let bound = clientOrm.get(client);
+    if (!bound) {
+      bound = drizzle({ client, casing: "snake_case" });
+      clientOrm.set(client, bound);
+    }
+    return bound;
+  };
   let listener: pg.Client | undefined;
   const handlers = new Map<string, Set<(payload: string) => void>>();
 
@@ -150,8 +158,17 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
   return {
     dialect: "postgres",
     target,
-    transaction<T>(fn: (tx: Tx) => Promise<T>, isolationLevel?: IsolationLevel): Promise<T> {
-      return orm.transaction(fn, isolationLevel ? { isolationLevel } : undefined);
+    async transaction<T>(fn: (tx: Tx) => Promise<T>, isolationLevel?: IsolationLevel): Promise<T> {
+      // The client is checked out here, not by drizzle: drizzle's own checkout sends BEGIN
+      // before its try, so a connection that fails on BEGIN was never released, and a pool
+      // lost one client for good on every such failure (the lease pool, of two, died after two
+      // network faults). Released here whatever happens; pg-pool drops it if it is broken.
+      const client = await pool.connect();
+      try {
+        return await ormOf(client).transaction(fn, isolationLevel ? { isolationLevel } : undefined);
+      } finally {
+        client.release();
+      }
     },
     async read<T>(role: string, fn: (orm: Orm) => Promise<T>): Promise<T> {
       const client = await pool.connect();
@@ -161,12 +178,7 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
           await client.query(`SET ROLE ${pg.escapeIdentifier(role)}`);
           sessionRole.set(client, role);
         }
-        let bound = clientOrm.get(client);
-        if (!bound) {
-          bound = drizzle({ client, casing: "snake_case" });
-          clientOrm.set(client, bound);
-        }
-        return await fn(bound);
+        return await fn(ormOf(client));
       } catch (err) {
         // A connection-level failure must not return the client to the pool.
         healthy = typeof (err as { code?: unknown }).code === "string";

@@ -1,16 +1,26 @@
 // A TCP fault proxy on loopback between a client under test and a real server. It forwards
 // bytes faithfully until told otherwise; then it can
-//   cut()            reset every connection and refuse new ones (a partition), until heal();
-//   fault("delay")   hold every chunk for `delayMs` before passing it on (a slow link);
-//   fault("blackhole") accept and keep connections, but drop every byte both ways (packets lost,
-//                    no FIN, no RST: the peers find out only by their own timeouts);
-//   fault("reset")   reset every connection, and every new one as soon as it opens;
-//   fault("half-open") pass what the client sends, drop everything the server answers (one
-//                    direction dead, the other alive: the client's writes "succeed");
-//   heal()           forward faithfully again (connections that survived carry on).
+//   cut()              reset every connection and refuse new ones (a partition), until heal();
+//   fault("delay")     hold every chunk for `delayMs` before passing it on (a slow link);
+//   fault("blackhole") pass nothing either way, without FIN or RST: bytes wait (as TCP would
+//                      retransmit them) and go through, in order, once healed — unless a peer's
+//                      own timeout gave up on the connection first;
+//   fault("reset")     reset every connection, and every new one as soon as it opens;
+//   fault("half-open") pass what the client sends, drop what the server answers: the client's
+//                      writes "succeed" into a connection whose other half is dead. Such a
+//                      connection cannot carry on once healed; it is reset then, as the server
+//                      would answer a segment of a connection it no longer knows;
+//   heal()             forward faithfully again (connections that survived carry on).
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 
 export type Fault = "delay" | "blackhole" | "reset" | "half-open";
+
+interface Pair {
+  readonly client: Socket;
+  readonly upstream: Socket;
+  /** Lost bytes in a half-open fault: it cannot go on. */
+  broken: boolean;
+}
 
 export interface TcpRelay {
   readonly port: number;
@@ -30,33 +40,31 @@ export async function startTcpRelay(
   targetPort: number,
   targetHost = "127.0.0.1",
 ): Promise<TcpRelay> {
-  const pairs = new Set<{ client: Socket; upstream: Socket }>();
+  const pairs = new Set<Pair>();
   let state: TcpRelay["state"] = "forward";
   let delayMs = 0;
   let accepted = 0;
+  // Resolved when the link comes back from a blackhole.
+  let unblocked: Promise<void> = Promise.resolve();
+  let unblock: () => void = () => undefined;
 
   // Passes a chunk on as the current state says. Chunks of one direction stay in order: a
-  // delayed chunk waits for the ones before it.
-  const forwarder = (to: Socket, direction: "up" | "down") => {
+  // delayed or held chunk waits for the ones before it.
+  const forwarder = (pair: Pair, to: Socket, direction: "up" | "down") => {
     let tail = Promise.resolve();
     return (chunk: Buffer) => {
-      if (state === "blackhole" || (state === "half-open" && direction === "down")) return;
-      if (state === "delay") {
-        const wait = delayMs;
-        tail = tail.then(
-          () =>
-            new Promise<void>((resolve) =>
-              setTimeout(() => {
-                if (!to.destroyed) to.write(chunk);
-                resolve();
-              }, wait),
-            ),
-        );
+      if (state === "half-open" && direction === "down") {
+        pair.broken = true;
         return;
       }
-      tail = tail.then(() => {
-        if (!to.destroyed) to.write(chunk);
-      });
+      const wait = state === "delay" ? delayMs : 0;
+      const held = state === "blackhole" ? unblocked : undefined;
+      tail = tail
+        .then(() => held)
+        .then(() => (wait > 0 ? new Promise<void>((r) => setTimeout(r, wait)) : undefined))
+        .then(() => {
+          if (!to.destroyed) to.write(chunk);
+        });
     };
   };
 
@@ -68,19 +76,20 @@ export async function startTcpRelay(
         return;
       }
       const upstream = createConnection({ port: targetPort, host: targetHost });
-      const pair = { client, upstream };
+      const pair: Pair = { client, upstream, broken: false };
       pairs.add(pair);
-      client.on("data", forwarder(upstream, "up"));
-      upstream.on("data", forwarder(client, "down"));
+      client.on("data", forwarder(pair, upstream, "up"));
+      upstream.on("data", forwarder(pair, client, "down"));
       const end = () => {
         pairs.delete(pair);
         client.destroy();
         upstream.destroy();
       };
       // A peer's FIN or RST reaches the other side, except while the link is dead.
-      client.on("end", () => (state === "blackhole" ? undefined : upstream.end()));
+      // A FIN follows the bytes before it (held in a blackhole, dropped when half-open).
+      client.on("end", () => void unblocked.then(() => upstream.end()));
       upstream.on("end", () =>
-        state === "blackhole" || state === "half-open" ? undefined : client.end(),
+        state === "half-open" ? undefined : void unblocked.then(() => client.end()),
       );
       client.on("close", end);
       upstream.on("close", end);
@@ -130,12 +139,22 @@ export async function startTcpRelay(
     },
     async fault(fault, options = {}) {
       await reopen();
+      if (fault === "blackhole" && state !== "blackhole")
+        unblocked = new Promise<void>((resolve) => (unblock = resolve));
+      else if (fault !== "blackhole") unblock();
       state = fault;
       delayMs = options.delayMs ?? 500;
       if (fault === "reset") resetAll();
     },
     async heal() {
       state = "forward";
+      unblock();
+      for (const pair of pairs) {
+        if (!pair.broken) continue;
+        pair.client.resetAndDestroy();
+        pair.upstream.resetAndDestroy();
+        pairs.delete(pair);
+      }
       await reopen();
     },
     close: closeServer,

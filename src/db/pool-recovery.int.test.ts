@@ -1,0 +1,47 @@
+// A pool of one connection whose connection breaks while it sends BEGIN (a network fault:
+// the server's answer lost, then the connection reset) still serves the next transaction. Before
+// the fix, drizzle's transaction never released a client that failed on BEGIN, and such a pool
+// was dead for good: every later checkout timed out.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../../test/support/database.js";
+import { startTcpRelay, type TcpRelay } from "../../test/support/tcp-relay.js";
+import { createLogger } from "../observability/index.js";
+import { connectPostgres, type Database } from "./index.js";
+
+let t: TestDatabase;
+let relay: TcpRelay;
+let db: Database;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  const url = new URL(t.url());
+  relay = await startTcpRelay(Number(url.port));
+  url.port = String(relay.port);
+  db = await connectPostgres({
+    url: url.toString(),
+    poolMax: 1,
+    connectTimeoutMs: 2_000,
+    log: createLogger({ level: "silent", service: "test", datacenterId: "dc1" }),
+  });
+});
+afterAll(async () => {
+  await db.close();
+  await relay.close();
+  await t.drop();
+});
+
+describe("a transaction whose connection fails on BEGIN", () => {
+  it("gives its connection back: the next transaction runs", async () => {
+    const one = (tx: Parameters<Parameters<Database["transaction"]>[0]>[0]) =>
+      tx.execute("SELECT 1 AS one");
+    await db.transaction(one);
+    // The answer to BEGIN is lost; healing resets the connection, so BEGIN fails.
+    await relay.fault("half-open");
+    const broken = db.transaction(one);
+    await new Promise((r) => setTimeout(r, 300));
+    await relay.heal();
+    await expect(broken).rejects.toThrow(/ECONNRESET|terminated|begin/i);
+    // The pool's only connection was given back (and dropped, being broken): a new one serves.
+    const result = (await db.transaction(one)) as unknown as { rows: { one: number }[] };
+    expect(result.rows).toEqual([{ one: 1 }]);
+  });
+});
