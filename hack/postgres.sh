@@ -12,6 +12,12 @@
 #                              ${DV_TEST_PG_STANDBY_PORT:-55433}; made anew on every start
 #   hack/postgres.sh standby-stop    stop the replica and remove it
 #   hack/postgres.sh standby-url     print the replica's connection URL
+#   hack/postgres.sh scratch-start   a server of its own for a test that restarts it (the chaos
+#                              harness), on ${DV_TEST_PG_SCRATCH_PORT:-55434}; initialised once
+#   hack/postgres.sh scratch-crash   stop it the way a crash would (immediate: no checkpoint, crash
+#                              recovery on the next start)
+#   hack/postgres.sh scratch-remove  crash it if running, and remove it
+#   hack/postgres.sh scratch-url     print its connection URL
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PORT="${DV_TEST_PG_PORT:-55432}"
@@ -22,6 +28,9 @@ LOG="$CACHE/log/postgres.log"
 STANDBY_PORT="${DV_TEST_PG_STANDBY_PORT:-55433}"
 STANDBY="$PGROOT/standby"
 STANDBY_LOG="$CACHE/log/postgres-standby.log"
+SCRATCH_PORT="${DV_TEST_PG_SCRATCH_PORT:-55434}"
+SCRATCH="$PGROOT/scratch"
+SCRATCH_LOG="$CACHE/log/postgres-scratch.log"
 
 pg_bindir() {
   local dir
@@ -117,6 +126,43 @@ CONF
     || die "the replica did not start; see $STANDBY_LOG"
 }
 
+scratch_running() {
+  [ -f "$SCRATCH/PG_VERSION" ] && run_pg "$(pg_bindir)/pg_ctl" -D "$SCRATCH" status >/dev/null 2>&1
+}
+
+cmd_scratch_start() {
+  cmd_install
+  local bindir; bindir=$(pg_bindir)
+  if scratch_running; then return 0; fi
+  if port_open "$SCRATCH_PORT"; then
+    die "port $SCRATCH_PORT is in use; set DV_TEST_PG_SCRATCH_PORT to a free port"
+  fi
+  mkdir -p "$PGROOT" "$RUN"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$PGROOT" "$RUN"
+  if [ ! -f "$SCRATCH/PG_VERSION" ]; then
+    run_pg "$bindir/initdb" -D "$SCRATCH" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$SCRATCH/postgresql.conf" <<CONF
+# --- the scratch server (hack/postgres.sh scratch-start) ---
+listen_addresses = '127.0.0.1'
+port = $SCRATCH_PORT
+unix_socket_directories = '$RUN'
+max_connections = 200
+shared_buffers = 64MB
+fsync = on
+synchronous_commit = on
+max_locks_per_transaction = 256
+log_min_messages = warning
+CONF
+  fi
+  touch "$SCRATCH_LOG"; [ "$(id -u)" -eq 0 ] && chown postgres "$SCRATCH_LOG"
+  run_pg "$bindir/pg_ctl" -D "$SCRATCH" -l "$SCRATCH_LOG" -w -t 60 start >/dev/null \
+    || die "the scratch server did not start; see $SCRATCH_LOG"
+}
+
+cmd_scratch_crash() {
+  if scratch_running; then run_pg "$(pg_bindir)/pg_ctl" -D "$SCRATCH" -m immediate -w stop >/dev/null; fi
+}
+
 case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
@@ -126,5 +172,9 @@ case "${1:-}" in
   standby-start) cmd_standby_start ;;
   standby-stop) cmd_standby_stop ;;
   standby-url) echo "postgres://postgres@127.0.0.1:$STANDBY_PORT/postgres" ;;
-  *) echo "usage: $0 install|start|stop|status|url|standby-start|standby-stop|standby-url" >&2; exit 2 ;;
+  scratch-start) cmd_scratch_start ;;
+  scratch-crash) cmd_scratch_crash ;;
+  scratch-remove) cmd_scratch_crash; rm -rf "$SCRATCH" ;;
+  scratch-url) echo "postgres://postgres@127.0.0.1:$SCRATCH_PORT/postgres" ;;
+  *) echo "usage: $0 install|start|stop|status|url|standby-start|standby-stop|standby-url|scratch-start|scratch-crash|scratch-remove|scratch-url" >&2; exit 2 ;;
 esac

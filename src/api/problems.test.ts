@@ -16,4 +16,26 @@ describe("problems", () => {
     }
     expect(toProblem(new Error("something else")).body.status).toBe(500);
   });
+
+  it("answers 503 database-unavailable when PostgreSQL went away, and 500 for what it refused otherwise", () => {
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), {
+      code: "ECONNREFUSED",
+    });
+    const shutdown = Object.assign(
+      new Error("terminating connection due to administrator command"),
+      { code: "57P01" },
+    );
+    const broken = new Error("Client has encountered a connection error and is not queryable");
+    for (const err of [refused, shutdown, new Error("Failed query: commit", { cause: broken })]) {
+      const { body, headers } = toProblem(err);
+      expect(body).toMatchObject({
+        type: "https://dataverket.io/problems/database-unavailable",
+        status: 503,
+      });
+      expect(headers["retry-after"]).toBe("2");
+    }
+    // A statement PostgreSQL refused is not an outage.
+    const syntax = Object.assign(new Error("syntax error"), { code: "42601" });
+    expect(toProblem(syntax).body.status).toBe(500);
+  });
 });

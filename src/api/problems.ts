@@ -3,7 +3,13 @@ import {
   isResponseSerializationError,
 } from "fastify-type-provider-zod";
 import { AuthenticationError, ForbiddenError } from "../auth/index.js";
-import { BackupError, BackupErrorCode, isPoolTimeout, sqlStateOf } from "../db/index.js";
+import {
+  BackupError,
+  BackupErrorCode,
+  isDatabaseUnavailable,
+  isPoolTimeout,
+  sqlStateOf,
+} from "../db/index.js";
 import {
   AlreadyExistsError,
   CapacityExhaustedError,
@@ -229,6 +235,20 @@ export function toProblem(err: unknown): {
         "database-busy",
         "The database is busy",
         "every connection of this server to PostgreSQL stayed busy for the pool's timeout, so the request was not carried out: retry in a moment (a write with the same Idempotency-Key)",
+      ),
+      headers: { "retry-after": "2" },
+      expected: true,
+    };
+  }
+  if (isDatabaseUnavailable(err)) {
+    // PostgreSQL went away (a restart, a failover, the network): nothing was refused. A write
+    // cut off mid-way may or may not have committed, so the retry carries its Idempotency-Key.
+    return {
+      body: problem(
+        503,
+        "database-unavailable",
+        "The database is unavailable",
+        "this server lost its connection to PostgreSQL (a restart or a network fault); retry in a moment — a write with the same Idempotency-Key, which is safe whether or not the first attempt was carried out",
       ),
       headers: { "retry-after": "2" },
       expected: true,

@@ -54,6 +54,40 @@ export function isPoolTimeout(err: unknown): boolean {
   return false;
 }
 
+// Socket errors of a connection to the server, and what node-postgres says when one broke.
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+]);
+const CONNECTION_MESSAGES = [
+  "Connection terminated unexpectedly",
+  "Connection terminated due to connection timeout",
+  "Client has encountered a connection error and is not queryable",
+  "timeout exceeded when trying to connect",
+];
+
+/**
+ * Whether `err` (or an error in its cause chain) says the database could not be reached, rather
+ * than refused what was asked: the server is down, restarting, shutting sessions down (SQLSTATE
+ * class 08, 57P01–57P03), the connection broke, or the pool gave up waiting. Whatever was being
+ * done may be tried again once it is back.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") {
+      if (CONNECTION_CODES.has(code) || code.startsWith("08")) return true;
+      if (code === "57P01" || code === "57P02" || code === "57P03") return true;
+    }
+    if (CONNECTION_MESSAGES.some((m) => e instanceof Error && e.message.includes(m))) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** The constraint a PostgreSQL integrity error names, if any. */
 export function constraintOf(err: unknown): string | undefined {
   const name = driverError(err)?.constraint;

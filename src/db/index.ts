@@ -7,6 +7,7 @@ export {
   DatabaseError,
   MigrationError,
   SqlState,
+  isDatabaseUnavailable,
   isPoolTimeout,
   sqlStateOf,
 } from "./errors.js";

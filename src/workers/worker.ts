@@ -2,7 +2,7 @@ import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstrea
 import { Counter, Histogram } from "prom-client";
 import { type DeadLetterService, HEADERS, messageHeaders, traceIdOf } from "../backbone/index.js";
 import type { InboxStore, OutboxStore } from "../contexts/runtime/index.js";
-import { type Database, inTransaction } from "../db/index.js";
+import { type Database, inTransaction, isDatabaseUnavailable } from "../db/index.js";
 import { type IdGenerator, InvalidTransitionError } from "../kernel/index.js";
 import {
   type CommandSpec,
@@ -72,6 +72,7 @@ export class Worker {
   readonly #consumer: string;
   readonly #commands: Map<string, CommandSpec>;
   readonly #handled: Counter<"service" | "outcome">;
+  #stopping = false;
   readonly #deliveries: Counter<"service" | "kind">;
   readonly #duration: Histogram<"type">;
   #messages: ConsumerMessages | undefined;
@@ -136,6 +137,7 @@ export class Worker {
 
   /** Stops pulling, lets the commands in flight finish (their acks included), then returns. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     await this.#messages?.close();
     await this.#loop;
     await Promise.allSettled([...this.#inFlight]);
@@ -144,7 +146,7 @@ export class Worker {
   async #run(iterator: ConsumerMessages): Promise<void> {
     for await (const msg of iterator) {
       while (this.#inFlight.size >= this.#o.concurrency) await Promise.race(this.#inFlight);
-      const work = this.#handle(msg).catch((err: unknown) => {
+      const work = this.#handleHolding(msg).catch((err: unknown) => {
         this.#o.log.error(
           { err, seq: msg.seq },
           "command handling failed unexpectedly; it will be redelivered",
@@ -153,6 +155,32 @@ export class Worker {
       });
       this.#inFlight.add(work);
       void work.finally(() => this.#inFlight.delete(work));
+    }
+  }
+
+  /**
+   * Handles a delivery; while the database cannot be reached, holds it (in progress, so
+   * JetStream neither redelivers it nor counts a delivery) and tries again, 250 ms to 5 s
+   * apart. Burning deliveries on an outage of our own would dead-letter healthy commands and
+   * fail their tasks after a PostgreSQL restart. A stopping worker lets it go back instead.
+   */
+  async #handleHolding(msg: JsMsg): Promise<void> {
+    for (let round = 0; ; round++) {
+      try {
+        return await this.#handle(msg);
+      } catch (err) {
+        if (this.#stopping || !isDatabaseUnavailable(err)) throw err;
+        const wait = Math.min(5_000, 250 * 2 ** Math.min(round, 5));
+        this.#o.log.warn(
+          { err, seq: msg.seq, retry_in_ms: wait },
+          "the database is unavailable; holding the command and trying again",
+        );
+        this.#handled.inc({ service: this.#o.service, outcome: "held" });
+        msg.working();
+        const keepAlive = setInterval(() => msg.working(), Math.max(200, this.#o.ackWaitMs / 3));
+        await new Promise((r) => setTimeout(r, wait));
+        clearInterval(keepAlive);
+      }
     }
   }
 
@@ -377,6 +405,8 @@ export class Worker {
         this.#handled.inc({ service: this.#o.service, outcome: "duplicate" });
         return;
       }
+      // Our database went away, not the device: not an attempt of the command (held above).
+      if (isDatabaseUnavailable(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);
       failSpan(span, err);
       const code =

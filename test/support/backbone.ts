@@ -28,6 +28,7 @@ import {
 import type { Worker } from "../../src/workers/index.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 import { startTestNats, type TestNats } from "./nats.js";
+import { ensureTemplate } from "./template.js";
 
 export const FAST_WORKERS: WorkerSettings = {
   concurrency: 8,
@@ -83,9 +84,18 @@ export async function eventually<T>(
 /** Starts the backbone. */
 export async function startBackbone(
   topology: Partial<TopologyOptions> = {},
-  options: { relay?: boolean } = {},
+  options: {
+    relay?: boolean;
+    /** Superuser URL of another PostgreSQL server than the test server to put the database on. */
+    server?: string;
+  } = {},
 ): Promise<Backbone> {
-  const t = await createTestDatabase();
+  const t = options.server
+    ? await createTestDatabase({
+        server: options.server,
+        template: await ensureTemplate(options.server),
+      })
+    : await createTestDatabase();
   const nats = await startTestNats();
   await ensureTopology(nats.jsm, undefined, { ...DEFAULT_TOPOLOGY, ackWaitMs: 2_000, ...topology });
   // DV_TEST_LOG=debug shows what the backbone does while a test runs.

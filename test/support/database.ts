@@ -22,16 +22,25 @@ export interface TestDatabase {
   readonly admin: Database;
   /** Another connection as `dv_app`, with its own pool size (concurrency tests). */
   connect(poolMax: number): Promise<Database>;
+  /** The database's URL, as the superuser (or as `user`): what a `dv` process is given. */
+  url(user?: string): string;
   drop(): Promise<void>;
 }
 
 const silent = createLogger({ level: "silent", service: "test", datacenterId: "dc1" });
 
-/** Clones the template into a new database and connects to it. */
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const template = inject("dvTemplateDatabase");
+/**
+ * Clones the template into a new database and connects to it. On another server than the test
+ * server (`server`, its superuser URL), the template is the one `ensureTemplate(server)` made.
+ */
+export async function createTestDatabase(
+  options: { server?: string; template?: string } = {},
+): Promise<TestDatabase> {
+  const server = options.server ?? TEST_DATABASE_URL;
+  const template = options.template ?? inject("dvTemplateDatabase");
   const name = `dv_test_${randomBytes(6).toString("hex")}`;
-  const client = new pg.Client(TEST_DATABASE_URL);
+  const url = (user = "postgres") => databaseUrl(name, user, server);
+  const client = new pg.Client(server);
   await client.connect();
   try {
     await client.query(
@@ -42,20 +51,21 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
   const extra: Database[] = [];
   const connect = async (poolMax: number): Promise<Database> => {
-    const db = await connectPostgres({ url: databaseUrl(name, APP_ROLE), poolMax, log: silent });
+    const db = await connectPostgres({ url: url(APP_ROLE), poolMax, log: silent });
     extra.push(db);
     return db;
   };
-  const db = await connectPostgres({ url: databaseUrl(name, APP_ROLE), poolMax: 10, log: silent });
-  const admin = await connectPostgres({ url: databaseUrl(name), poolMax: 2, log: silent });
+  const db = await connectPostgres({ url: url(APP_ROLE), poolMax: 10, log: silent });
+  const admin = await connectPostgres({ url: url(), poolMax: 2, log: silent });
   return {
     name,
     db,
     admin,
     connect,
+    url,
     async drop() {
       await Promise.all([db.close(), admin.close(), ...extra.map((d) => d.close())]);
-      const dropper = new pg.Client(TEST_DATABASE_URL);
+      const dropper = new pg.Client(server);
       await dropper.connect();
       try {
         await dropper.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);

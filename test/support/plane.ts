@@ -18,7 +18,6 @@ import { createLogger } from "../../src/observability/index.js";
 import type { Worker } from "../../src/workers/index.js";
 import { type Backbone, eventually, FAST_WORKERS, startBackbone } from "./backbone.js";
 import { type DvProcess, startDv } from "./process.js";
-import { databaseUrl } from "./template.js";
 
 export const PLATFORM_FIXTURE = fileURLToPath(new URL("../fixtures/platform", import.meta.url));
 
@@ -72,9 +71,12 @@ export async function startPlane(options: {
   maxDeliver?: number;
   /** False: no outbox relay in this process (the `dv` processes it spawns relay). */
   relay?: boolean;
+  /** Superuser URL of another PostgreSQL server than the test server (one a test restarts). */
+  server?: string;
 }): Promise<Plane> {
   const b = await startBackbone(options.maxDeliver ? { maxDeliver: options.maxDeliver } : {}, {
     relay: options.relay ?? true,
+    ...(options.server ? { server: options.server } : {}),
   });
   const log = createLogger({
     level: process.env.DV_TEST_LOG ?? "silent",
@@ -141,7 +143,7 @@ export async function startPlane(options: {
     async spawn(args, env = {}) {
       const port = await freePort();
       const proc = startDv(args, {
-        DATABASE_URL: databaseUrl(b.t.name),
+        DATABASE_URL: b.t.url(),
         NATS_URL: b.nats.url,
         DV_HTTP_PORT: String(port),
         DV_LOG_LEVEL: process.env.DV_TEST_LOG ?? "warn",

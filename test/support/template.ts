@@ -38,9 +38,9 @@ function migrationsHash(): string {
   return hash.digest("hex").slice(0, 12);
 }
 
-/** URL of database `name` on the test server, as `user`. */
-export function databaseUrl(name: string, user = "postgres"): string {
-  const url = new URL(TEST_DATABASE_URL);
+/** URL of database `name` on the test server (or on `server`), as `user`. */
+export function databaseUrl(name: string, user = "postgres", server = TEST_DATABASE_URL): string {
+  const url = new URL(server);
   url.pathname = `/${name}`;
   url.username = user;
   return url.toString();
@@ -55,10 +55,13 @@ async function grantAppRole(admin: pg.Client): Promise<void> {
   await admin.query(`GRANT ${CONTEXT_ROLES.join(", ")} TO ${APP_ROLE}`);
 }
 
-/** Creates (once per migration set) and returns the name of the template database. */
-export async function ensureTemplate(): Promise<string> {
+/**
+ * Creates (once per migration set) and returns the name of the template database, on the test
+ * server or on `server` (the superuser URL of another one).
+ */
+export async function ensureTemplate(server = TEST_DATABASE_URL): Promise<string> {
   const name = `dv_tpl_${migrationsHash()}`;
-  const admin = new pg.Client(TEST_DATABASE_URL);
+  const admin = new pg.Client(server);
   await admin.connect();
   try {
     const { rows } = await admin.query<{ datname: string }>(
@@ -87,7 +90,11 @@ export async function ensureTemplate(): Promise<string> {
     await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(building)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(building)}`);
     const log = createLogger({ level: "silent", service: "test", datacenterId: "dc1" });
-    const db = await connectPostgres({ url: databaseUrl(building), poolMax: 2, log });
+    const db = await connectPostgres({
+      url: databaseUrl(building, "postgres", server),
+      poolMax: 2,
+      log,
+    });
     try {
       await runMigrations(db);
     } finally {
