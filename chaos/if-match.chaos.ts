@@ -48,7 +48,7 @@ describe("concurrent If-Match updates of one resource", () => {
     const other: number[] = [];
     await Promise.all(
       Array.from({ length: CLIENTS }, async () => {
-        for (let done = 0; done < UPDATES_EACH; ) {
+        for (let done = 0; done < UPDATES_EACH;) {
           const { etag, count } = await read();
           const r = await fetch(url, {
             method: "PATCH",

@@ -108,7 +108,11 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
 
       await api.register(rateLimit, {
         global: true,
-        hook: "preHandler",
+        // onRequest, right after authentication (a route's own hooks run after the instance's):
+        // every request counts, also one that would fail validation, and one over the limit is
+        // refused before its body is parsed. (In preHandler, after validation, a tenant could
+        // send requests with bad bodies or queries at any rate.)
+        hook: "onRequest",
         max: options.rateLimit.max,
         timeWindow: options.rateLimit.windowMs,
         // Per tenant, so one tenant cannot starve another; operators per subject.
