@@ -112,10 +112,8 @@ describe("32 clients reserving with random aborts", () => {
             if (abort < 0.3) {
               // The connection dies in the middle of the transaction.
               // (node-postgres answers a result with rows.)
-              const result = (await tx.execute("SELECT pg_backend_pid() AS pid")) as unknown as {
-                rows: { pid: number }[];
-              };
-              const me = result.rows[0];
+              const result: unknown = await tx.execute("SELECT pg_backend_pid() AS pid");
+              const me = (result as { rows: { pid: number }[] }).rows[0];
               unknown.set(owner.id, held);
               await t.admin.query("SELECT pg_terminate_backend($1)", [me?.pid]);
               await tx.execute("SELECT 1");

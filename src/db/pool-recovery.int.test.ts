@@ -41,7 +41,7 @@ describe("a transaction whose connection fails on BEGIN", () => {
     await relay.heal();
     await expect(broken).rejects.toThrow(/ECONNRESET|terminated|begin/i);
     // The pool's only connection was given back (and dropped, being broken): a new one serves.
-    const result = (await db.transaction(one)) as unknown as { rows: { one: number }[] };
-    expect(result.rows).toEqual([{ one: 1 }]);
+    const result: unknown = await db.transaction(one);
+    expect((result as { rows: { one: number }[] }).rows).toEqual([{ one: 1 }]);
   });
 });
