@@ -8,8 +8,6 @@
 // log timestamps).
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inTransaction } from "../src/db/index.js";
-import { newId } from "../src/kernel/index.js";
 import { eventually } from "../test/support/backbone.js";
 import { installFenceAudit, staleWrites } from "../test/support/fence-audit.js";
 import { type Plane, startPlane } from "../test/support/plane.js";
@@ -57,13 +55,6 @@ function skewMinutes(proc: DvProcess): number | undefined {
 
 describe("controllers with clocks 5 minutes apart", () => {
   it("never own a shard twice", async () => {
-    const operator = { principal: { subject: "t", role: "operator" as const }, correlationId: "t" };
-    const env = await p.facade.getEnvironment(
-      operator,
-      p.path.tenant,
-      p.path.project,
-      p.path.environment,
-    );
     const start = (skew: Skew) =>
       p.spawn(["controller"], {
         LD_PRELOAD: faketime,
@@ -85,32 +76,11 @@ describe("controllers with clocks 5 minutes apart", () => {
     let restarts = 0;
     let recoveryMs = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      await inTransaction(p.t.db, async (tx) => {
-        for (let i = 0; i < PER_ROUND; i++) {
-          const resource = await p.services.inventory.createResource(tx, {
-            kind: "bucket",
-            tenantId: env.tenantId,
-            projectId: env.projectId,
-            environmentId: env.id,
-            datacenterId: "dc1",
-            name: `skew-${round}-${i}`,
-            spec: { quotaGiB: 1, versioning: false },
-          });
-          ids.push(resource.id);
-          await p.services.tasks.create(tx, {
-            operation: "bucket.create",
-            resourceKind: "bucket",
-            resourceId: resource.id,
-            resourceGeneration: 1,
-            tenantId: env.tenantId,
-            projectId: env.projectId,
-            environmentId: env.id,
-            datacenterId: "dc1",
-            actor: "user:test",
-            correlationId: newId(),
-          });
-        }
-      });
+      ids.push(
+        ...(await p.createBuckets(
+          Array.from({ length: PER_ROUND }, (_, i) => `skew-${round}-${i}`),
+        )),
+      );
       // In the middle of the burst, one replica dies; its shards go to the other clocks.
       await new Promise((r) => setTimeout(r, 300));
       const victim = (["exact", "ahead", "behind"] as const)[round % 3] as Skew;

@@ -5,8 +5,6 @@
 // fencing check (which its /metrics count), and no bucket was provisioned twice.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LeaseStore } from "../src/contexts/runtime/index.js";
-import { inTransaction } from "../src/db/index.js";
-import { newId } from "../src/kernel/index.js";
 import { eventually } from "../test/support/backbone.js";
 import { fencedWrites, installFenceAudit, staleWrites } from "../test/support/fence-audit.js";
 import { FAST_CONTROLLER, type Plane, startPlane } from "../test/support/plane.js";
@@ -37,13 +35,6 @@ async function fencingRejections(port: number): Promise<number> {
 
 describe("a controller paused past its lease", () => {
   it("never gets a write accepted after its successor took over", async () => {
-    const operator = { principal: { subject: "t", role: "operator" as const }, correlationId: "t" };
-    const env = await p.facade.getEnvironment(
-      operator,
-      p.path.tenant,
-      p.path.project,
-      p.path.environment,
-    );
     const leases = new LeaseStore(p.t.db);
     const paused = await p.spawn(["controller"]);
     const successor = await p.spawn(["controller"]);
@@ -69,32 +60,9 @@ describe("a controller paused past its lease", () => {
     let recoveryMs = 0;
     for (let round = 0; round < ROUNDS; round++) {
       // A burst of new resources, so the replica is in the middle of reconciling when frozen.
-      await inTransaction(p.t.db, async (tx) => {
-        for (let i = 0; i < PER_ROUND; i++) {
-          const resource = await p.services.inventory.createResource(tx, {
-            kind: "bucket",
-            tenantId: env.tenantId,
-            projectId: env.projectId,
-            environmentId: env.id,
-            datacenterId: "dc1",
-            name: `r${round}-${i}`,
-            spec: { quotaGiB: 1, versioning: false },
-          });
-          ids.push(resource.id);
-          await p.services.tasks.create(tx, {
-            operation: "bucket.create",
-            resourceKind: "bucket",
-            resourceId: resource.id,
-            resourceGeneration: 1,
-            tenantId: env.tenantId,
-            projectId: env.projectId,
-            environmentId: env.id,
-            datacenterId: "dc1",
-            actor: "user:test",
-            correlationId: newId(),
-          });
-        }
-      });
+      ids.push(
+        ...(await p.createBuckets(Array.from({ length: PER_ROUND }, (_, i) => `r${round}-${i}`))),
+      );
       created += PER_ROUND;
       const before = await fencedWrites(p.t.admin);
       await eventually(

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Plane, startPlane } from "../test/support/plane.js";
 import { databaseUrl } from "../test/support/template.js";
 import { type Fault, startTcpRelay, type TcpRelay } from "../test/support/tcp-relay.js";
-import { allEnd, provisionVerdict, twiceApplied } from "./support/ledger.js";
+import { networkWorkload } from "./support/workload.js";
 import { record, size } from "./support/report.js";
 
 const FAULT_MS = size(6_000, 3_000);
@@ -59,19 +59,10 @@ describe("TCP faults between the processes and their servers", () => {
         .map((d) => `${d.stdout().split("\n").slice(-25).join("\n")}\n${d.stderr().slice(-2_000)}`)
         .join("\n---\n");
 
-    const attempted: string[] = [];
-    const requested: Awaited<ReturnType<Plane["request"]>>[] = [];
-    const create = async (name: string) => {
-      const r = await p.request("network", name, { prefixLength: 28 });
-      attempted.push(r.resource.id);
-      requested.push(r);
-    };
+    const networks = networkWorkload(p);
+    const create = (name: string) => networks.create(name);
     for (let i = 0; i < PER_FAULT; i++) await create(`before-${i}`);
-    await allEnd(
-      p.services,
-      requested.map((r) => r.taskId),
-      60_000,
-    );
+    await networks.settle(60_000);
 
     const recovery: Record<string, number> = {};
     for (const [link, proxy] of [
@@ -86,11 +77,7 @@ describe("TCP faults between the processes and their servers", () => {
           await new Promise((r) => setTimeout(r, FAULT_MS / PER_FAULT));
         }
         await proxy.heal();
-        const { tookMs } = await allEnd(
-          p.services,
-          requested.map((r) => r.taskId),
-          120_000,
-        ).catch(async (err: unknown) => {
+        const { tookMs } = await networks.settle(120_000).catch(async (err: unknown) => {
           mkdirSync(".cache/chaos", { recursive: true });
           writeFileSync(".cache/chaos/tcp-faults-controller.log", controller.stdout());
           writeFileSync(".cache/chaos/tcp-faults-worker.log", worker.stdout());
@@ -100,35 +87,20 @@ describe("TCP faults between the processes and their servers", () => {
       }
     }
 
-    const { states } = await allEnd(
-      p.services,
-      requested.map((r) => r.taskId),
-      10_000,
-    );
-    const verdict = await provisionVerdict(
-      p.t.admin,
-      attempted,
-      requested.map((r) => r.resource.id),
-    );
-    const twice = await twiceApplied(p.t.admin);
-    const dead = await p.services.deadLetterStore.list({}, { limit: 100 });
-    const notSucceeded = states.filter((s) => s !== "succeeded").length;
+    const settled = await networks.settle(10_000);
     record({
       scenario: "tcp-faults",
       faults: Object.keys(recovery).length,
-      operations: requested.length,
-      lost: verdict.lost.length,
-      duplicated: verdict.duplicated.length + twice.length,
-      violations: notSucceeded + dead.items.length + verdict.unexpected.length,
+      operations: networks.requested.length,
+      lost: settled.lost,
+      duplicated: settled.duplicated,
+      violations: settled.violations,
       recoveryMs: Math.max(...Object.values(recovery)),
       figures: Object.fromEntries(
         Object.entries(recovery).map(([k, v]) => [`recovery ${k} (ms)`, v]),
       ),
     });
-    expect(verdict).toMatchObject({ lost: [], duplicated: [], unexpected: [], valid: true });
-    expect(twice).toEqual([]);
-    expect(states).toEqual(Array(requested.length).fill("succeeded"));
-    expect(dead.items).toEqual([]);
+    settled.assert();
     // The processes did go through the proxies (and reconnected after the resets).
     expect(toPg.accepted).toBeGreaterThan(1);
     expect(toNats.accepted).toBeGreaterThan(1);

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STREAMS } from "../src/nats/index.js";
 import { type Plane, startPlane } from "../test/support/plane.js";
-import { allEnd, provisionVerdict, twiceApplied } from "./support/ledger.js";
+import { networkWorkload } from "./support/workload.js";
 import { record, size } from "./support/report.js";
 
 const NETWORKS = size(60, 20);
@@ -25,13 +25,8 @@ afterAll(async () => p.close());
 
 describe("a worker killed mid-command", () => {
   it(`${KILLS} times: every task succeeds and every side effect happened once`, async () => {
-    const attempted: string[] = [];
-    const requested: Awaited<ReturnType<Plane["request"]>>[] = [];
-    const create = async (name: string) => {
-      const r = await p.request("network", name, { prefixLength: 28 });
-      attempted.push(r.resource.id);
-      requested.push(r);
-    };
+    const networks = networkWorkload(p);
+    const create = (name: string) => networks.create(name);
     for (let i = 0; i < NETWORKS; i++) await create(`crash-${i}`);
 
     const spawnWorker = () =>
@@ -59,33 +54,18 @@ describe("a worker killed mid-command", () => {
       worker = await spawnWorker();
     }
 
-    const { states, tookMs } = await allEnd(
-      p.services,
-      requested.map((r) => r.taskId),
-      180_000,
-    );
-    const dead = await p.services.deadLetterStore.list({}, { limit: 100 });
-    const verdict = await provisionVerdict(
-      p.t.admin,
-      attempted,
-      requested.map((r) => r.resource.id),
-    );
-    const twice = await twiceApplied(p.t.admin);
-    const notSucceeded = states.filter((s) => s !== "succeeded").length;
+    const settled = await networks.settle(180_000);
     record({
       scenario: "worker-kill",
       faults: KILLS,
-      operations: requested.length,
-      lost: verdict.lost.length,
-      duplicated: verdict.duplicated.length + twice.length,
-      violations: notSucceeded + dead.items.length + verdict.unexpected.length,
-      recoveryMs: tookMs,
-      figures: { kills_mid_command: midCommand, networks: requested.length },
+      operations: networks.requested.length,
+      lost: settled.lost,
+      duplicated: settled.duplicated,
+      violations: settled.violations,
+      recoveryMs: settled.tookMs,
+      figures: { kills_mid_command: midCommand, networks: networks.requested.length },
     });
-    expect(dead.items.map((d) => d.reason)).toEqual([]);
-    expect(states).toEqual(Array(requested.length).fill("succeeded"));
-    expect(verdict).toMatchObject({ lost: [], duplicated: [], unexpected: [], valid: true });
-    expect(twice).toEqual([]);
+    settled.assert();
     // Most kills landed while commands were being handled (the scenario did what it says).
     expect(midCommand).toBeGreaterThanOrEqual(KILLS * 0.8);
   });

@@ -6,8 +6,6 @@ import { eventually } from "../../test/support/backbone.js";
 import { fencedWrites, installFenceAudit, staleWrites } from "../../test/support/fence-audit.js";
 import { FAST_CONTROLLER, type Plane, startPlane } from "../../test/support/plane.js";
 import { LeaseStore } from "../contexts/runtime/index.js";
-import { inTransaction } from "../db/index.js";
-import { newId } from "../kernel/index.js";
 
 const RESOURCES = 5_000;
 
@@ -33,39 +31,8 @@ async function readyCount(): Promise<number> {
 
 describe("three controller replicas", () => {
   it(`share ${RESOURCES} resources and survive the loss of one`, async () => {
-    const env = await p.facade.getEnvironment(
-      { principal: { subject: "t", role: "operator" }, correlationId: "t" },
-      p.path.tenant,
-      p.path.project,
-      p.path.environment,
-    );
-    for (let batch = 0; batch < RESOURCES / 100; batch++) {
-      await inTransaction(p.t.db, async (tx) => {
-        for (let i = 0; i < 100; i++) {
-          const resource = await p.services.inventory.createResource(tx, {
-            kind: "bucket",
-            tenantId: env.tenantId,
-            projectId: env.projectId,
-            environmentId: env.id,
-            datacenterId: "dc1",
-            name: `b-${batch}-${i}`,
-            spec: { quotaGiB: 1, versioning: false },
-          });
-          await p.services.tasks.create(tx, {
-            operation: "bucket.create",
-            resourceKind: "bucket",
-            resourceId: resource.id,
-            resourceGeneration: 1,
-            tenantId: env.tenantId,
-            projectId: env.projectId,
-            environmentId: env.id,
-            datacenterId: "dc1",
-            actor: "user:test",
-            correlationId: newId(),
-          });
-        }
-      });
-    }
+    for (let batch = 0; batch < RESOURCES / 100; batch++)
+      await p.createBuckets(Array.from({ length: 100 }, (_, i) => `b-${batch}-${i}`));
 
     const replicas: Awaited<ReturnType<typeof p.spawn>>[] = [];
     for (let i = 0; i < 3; i++)

@@ -10,6 +10,7 @@ import {
   type WorkerSettings,
 } from "../../src/app/index.js";
 import type { Config } from "../../src/config/index.js";
+import { inTransaction } from "../../src/db/index.js";
 import type { Resource, ResourceKind } from "../../src/contexts/inventory/index.js";
 import { freePort } from "../../src/dev/index.js";
 import { newId, type TaskState } from "../../src/kernel/index.js";
@@ -46,6 +47,11 @@ export interface Plane extends Backbone {
     name: string,
     spec: Record<string, unknown>,
   ): Promise<{ resource: Resource; taskId: string }>;
+  /**
+   * Creates buckets named `names` with their create tasks in one transaction, as the API would
+   * (without its round trips): for tests that need many resources at once. Returns their ids.
+   */
+  createBuckets(names: readonly string[]): Promise<string[]>;
   /** Waits until the resource's task is in one of `states`. */
   taskReaches(taskId: string, states: readonly TaskState[], timeoutMs?: number): Promise<TaskState>;
   /** The environment every request of this plane goes to. */
@@ -129,6 +135,36 @@ export async function startPlane(options: {
     async request(kind, name, spec) {
       const { resource, task } = await facade.createResource(operator, path, kind, { name, spec });
       return { resource, taskId: task.id };
+    },
+    async createBuckets(names) {
+      const ids: string[] = [];
+      await inTransaction(b.t.db, async (tx) => {
+        for (const name of names) {
+          const resource = await b.services.inventory.createResource(tx, {
+            kind: "bucket",
+            tenantId: tenant.id,
+            projectId: project.id,
+            environmentId: env.id,
+            datacenterId: "dc1",
+            name,
+            spec: { quotaGiB: 1, versioning: false },
+          });
+          ids.push(resource.id);
+          await b.services.tasks.create(tx, {
+            operation: "bucket.create",
+            resourceKind: "bucket",
+            resourceId: resource.id,
+            resourceGeneration: 1,
+            tenantId: tenant.id,
+            projectId: project.id,
+            environmentId: env.id,
+            datacenterId: "dc1",
+            actor: "user:test",
+            correlationId: newId(),
+          });
+        }
+      });
+      return ids;
     },
     taskReaches(taskId, states, timeoutMs = 30_000) {
       return eventually(
