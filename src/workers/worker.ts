@@ -184,6 +184,14 @@ export class Worker {
     }
   }
 
+  /** Whether this worker's database answers a trivial statement now. */
+  async #databaseAnswers(): Promise<boolean> {
+    return this.#o.db.query("SELECT 1").then(
+      () => true,
+      () => false,
+    );
+  }
+
   #backoff(attempt: number): number {
     const cap = Math.min(
       this.#o.backoffMaxMs,
@@ -406,7 +414,9 @@ export class Worker {
         return;
       }
       // Our database went away, not the device: not an attempt of the command (held above).
-      if (isDatabaseUnavailable(err)) throw err;
+      // A connection error may be the device's own (a driver talking TCP to a switch), so the
+      // database is asked: only when it does not answer is the command held.
+      if (isDatabaseUnavailable(err) && !(await this.#databaseAnswers())) throw err;
       const message = err instanceof Error ? err.message : String(err);
       failSpan(span, err);
       const code =
