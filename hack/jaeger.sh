@@ -28,7 +28,11 @@ PIDFILE="$JROOT/jaeger.pid"
 STAMP="$BIN/jaeger.version"
 LOG="$CACHE/log/jaeger.log"
 
-cmd_install() {
+# In a subshell that holds the install lock, so the lock is not inherited by the server started
+# after it.
+cmd_install() { (hold_lock jaeger-install && install_unlocked) || exit 1; }
+
+install_unlocked() {
   if [ -x "$BIN/jaeger" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$JAEGER_VERSION" ]; then return 0; fi
   command -v go >/dev/null 2>&1 || die "building jaeger needs Go (Debian: golang-go, or https://go.dev/dl); nothing else provides it here"
   local build="$CACHE/build/jaeger"

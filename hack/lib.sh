@@ -12,6 +12,15 @@ say() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 warn() { printf '%s: warning: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
 
+# Holds an exclusive lock named $1 (a file under .cache) until the calling shell exits: two
+# scripts started at once (two test runs, two terminals) wait for each other instead of building
+# the same thing twice, the second one then finding it done. Call it in a subshell that starts no
+# server: a child inherits the lock's file descriptor, and with it the lock.
+hold_lock() {
+  exec 9>"$CACHE/$1.lock"
+  flock 9
+}
+
 # Runs a command as root: directly when we are root, through sudo otherwise.
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
