@@ -24,6 +24,13 @@ export interface TestDatabase {
   connect(poolMax: number): Promise<Database>;
   /** The database's URL, as the superuser (or as `user`): what a `dv` process is given. */
   url(user?: string): string;
+  /**
+   * Closes this file's own connections (`db`, `admin` and every `connect`) now, for a test of a
+   * program that counts who is connected (`dv db restore` refuses a database in use): idle pool
+   * connections otherwise stay open until the pool's idle timeout, so whether they are still
+   * there depends on how fast the test got to that point. `drop` then only drops.
+   */
+  release(): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -57,14 +64,20 @@ export async function createTestDatabase(
   };
   const db = await connectPostgres({ url: url(APP_ROLE), poolMax: 10, log: silent });
   const admin = await connectPostgres({ url: url(), poolMax: 2, log: silent });
+  let released: Promise<unknown> | undefined;
+  const release = async (): Promise<void> => {
+    released ??= Promise.all([db.close(), admin.close(), ...extra.map((d) => d.close())]);
+    await released;
+  };
   return {
     name,
     db,
     admin,
     connect,
     url,
+    release,
     async drop() {
-      await Promise.all([db.close(), admin.close(), ...extra.map((d) => d.close())]);
+      await release();
       const dropper = new pg.Client(server);
       await dropper.connect();
       try {

@@ -141,6 +141,10 @@ describe("dv db against a PostgreSQL server", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
+    // This file reads with connections of its own (readAdmin); the pools of the test database
+    // would stay connected, idle, until their idle timeout — and a restore refused the database
+    // as "in use by dataverket ×2" whenever the test reached it sooner (a fast machine).
+    await t.release();
     dir = mkdtempSync(join(tmpdir(), "dv-db-"));
     // The control plane's login owns its objects; as the dump's owner it can replay it.
     dbEnv = { DATABASE_URL: databaseUrl(t.name) };
