@@ -52,6 +52,7 @@ function urlFor(op: Operation, victim: SeededWithKinds, by: "id" | "name"): stri
     name: by === "id" ? resource.id : resource.name,
     task: victim.task.id,
     // No dead letter or backup exists; operator-only routes must refuse before looking.
+    quota: "addresses",
     deadLetter: "01a207c8-d2cc-734f-a462-00f8ba530062",
     backup: "01a207c8-d2cc-734f-a462-00f8ba530063",
   };

@@ -80,9 +80,15 @@ function hostileFields(): Record<string, unknown> {
   };
 }
 
-/** Tenants themselves and operator-only routes are called as an operator; the rest as alpha's admin. */
+/**
+ * Tenants themselves, their quotas' limits and operator-only routes are called as an operator;
+ * the rest as alpha's admin.
+ */
 function tokenFor(op: Operation): string {
-  return op.operatorOnly || op.path === "/tenants" || op.path === "/tenants/{tenant}"
+  return op.operatorOnly ||
+    op.path === "/tenants" ||
+    op.path === "/tenants/{tenant}" ||
+    op.path === "/tenants/{tenant}/quotas/{quota}"
     ? operator
     : alpha.adminToken;
 }
@@ -96,6 +102,7 @@ function urlFor(op: Operation): string {
     name: alpha.resources[kindOf(op.path) ?? "networks"].id,
     task: alpha.task.id,
     // None exists: the action's body is validated before it is looked up.
+    quota: "addresses",
     deadLetter: "01a207c8-d2cc-734f-a462-00f8ba530062",
   };
   return `/api/v1${op.path.replace(/\{(\w+)\}/g, (_m, key: string) => values[key] ?? "missing")}`;

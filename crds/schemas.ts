@@ -139,16 +139,40 @@ export const MachineClassSpec = z
   })
   .meta({ description: "A size tenants may request." });
 
+/** A quota's default limit: a count (or GiB, or addresses) a tenant may hold. */
+const limit = (fallback: number, description: string) =>
+  z.number().int().min(0).max(1_000_000_000).default(fallback).meta({ description });
+
 export const PlatformPolicySpec = z
   .strictObject({
     quotas: z
       .strictObject({
-        networksPerEnvironment: z.number().int().min(0).default(50),
-        serversPerEnvironment: z.number().int().min(0).default(100),
-        clustersPerEnvironment: z.number().int().min(0).default(10),
-        bucketsPerEnvironment: z.number().int().min(0).default(50),
+        networksPerEnvironment: limit(50, "Networks in one environment of a tenant."),
+        serversPerEnvironment: limit(100, "Servers in one environment of a tenant."),
+        clustersPerEnvironment: limit(10, "Clusters in one environment of a tenant."),
+        bucketsPerEnvironment: limit(50, "Buckets in one environment of a tenant."),
+        environments: limit(20, "Environments of one tenant."),
+        clusters: limit(10, "Kubernetes clusters of one tenant."),
+        buckets: limit(50, "Object-storage buckets of one tenant."),
+        bucketStorageGiB: limit(10_240, "GiB of object storage one tenant's buckets may hold."),
+        vlans: limit(
+          64,
+          "VLANs one tenant may hold in each datacenter (a network or cluster is one).",
+        ),
+        addresses: limit(
+          16_384,
+          "IPv4 addresses one tenant may hold in each datacenter, summed over its prefixes (a /24 is 256; the default is a /18).",
+        ),
+        servers: limit(
+          32,
+          "Servers one tenant may hold of each machine class (a cluster counts its workers plus one).",
+        ),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({
+        description:
+          "The default limits of every tenant; an operator overrides them per tenant (`dv quota set`). Refused requests answer 409 quota-exceeded.",
+      }),
     features: z.record(name, z.boolean()).default({}).meta({ description: "Feature flags." }),
     defaults: z
       .strictObject({ networkPrefixLength: z.number().int().min(16).max(29).default(24) })

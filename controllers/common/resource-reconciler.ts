@@ -9,6 +9,7 @@ import { inTransaction, type Tx, withSavepoint } from "../../src/db/index.js";
 import {
   InvalidTransitionError,
   NotFoundError,
+  type PoolExhaustedError,
   type TaskVerb,
   VersionConflictError,
 } from "../../src/kernel/index.js";
@@ -528,12 +529,37 @@ export abstract class ResourceReconciler implements Reconciler {
       return await withSavepoint(tx, (savepoint) => this.plan(savepoint, resource, status));
     } catch (err) {
       const code = (err as { code?: unknown }).code;
+      if (code === "DV_POOL_EXHAUSTED") {
+        // An empty pool may be one that is gone or refused, not one that is used up: say which.
+        const unusable = await this.#unusablePool(tx, resource, err as PoolExhaustedError);
+        if (unusable) throw new Stall("PoolUnavailable", unusable, true);
+      }
       if (code === "DV_POOL_EXHAUSTED" || code === "DV_CAPACITY_EXHAUSTED") {
         throw new Stall("InsufficientCapacity", (err as Error).message, true);
       }
       if (code === "DV_NOT_FOUND") throw new Stall("InvalidSpec", (err as Error).message, true);
       throw err;
     }
+  }
+
+  /** Why a network pool that looked exhausted cannot be used at all, if that is the case. */
+  async #unusablePool(
+    tx: Tx,
+    resource: Resource,
+    err: PoolExhaustedError,
+  ): Promise<string | undefined> {
+    if (err.resource !== "vlan" && err.resource !== "prefix") return undefined;
+    const { inventory, platform } = this.deps.services;
+    const stalled = await platform.stalled("NetworkPool", err.pool, tx);
+    if (stalled) {
+      return `network pool "${err.pool}" is Stalled (${stalled.reason}): ${stalled.message}`;
+    }
+    const networkPools =
+      (await inventory.offers(tx)).get(resource.datacenterId)?.networkPools ?? [];
+    if (!networkPools.some((p) => p.name === err.pool)) {
+      return `network pool "${err.pool}" does not exist in datacenter "${resource.datacenterId}" (it has: ${networkPools.map((p) => p.name).join(", ") || "none"}); change the spec to name one that does`;
+    }
+    return undefined;
   }
 
   /**

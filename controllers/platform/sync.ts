@@ -3,6 +3,7 @@ import type {
   DatacenterSpec,
   MachineClassSpec,
   NetworkPoolSpec,
+  PlatformPolicySpec,
   ServerPoolSpec,
 } from "../../crds/index.js";
 import { kindOf } from "../../crds/index.js";
@@ -166,6 +167,12 @@ export class PlatformSync {
               },
             };
           }
+          case "PlatformPolicy": {
+            // Its quotas become every tenant's default limits (operators override per tenant).
+            const policy = spec as z.output<typeof PlatformPolicySpec>;
+            await inventory.quotas.applyDefaults(tx, input.name, policy.quotas);
+            return { ok: true, status: {} };
+          }
           case "MachineClass": {
             const mc = spec as z.output<typeof MachineClassSpec>;
             return { ok: true, status: { cpuCores: mc.cpuCores, memoryMiB: mc.memoryMiB } };
@@ -198,6 +205,7 @@ export class PlatformSync {
         if (kind === "NetworkPool") await inventory.deleteNetworkPool(tx, name);
         if (kind === "ServerPool") await inventory.deleteServerPool(tx, name);
         if (kind === "Datacenter") await inventory.deleteDatacenter(tx, name);
+        if (kind === "PlatformPolicy") await inventory.quotas.removeDefaults(tx, name);
         await platform.remove(tx, kind, name);
       });
       return { ok: true, status: {} };

@@ -4,7 +4,15 @@ import {
   type AuditRecord,
   AuditStore,
 } from "../contexts/audit/index.js";
-import { InventoryStore, type Resource, type ResourceKind } from "../contexts/inventory/index.js";
+import {
+  ANY_SCOPE,
+  InventoryStore,
+  type QuotaName,
+  type QuotaView,
+  type Resource,
+  type ResourceKind,
+} from "../contexts/inventory/index.js";
+import { PlatformStore } from "../contexts/platform/index.js";
 import {
   type DeadLetter,
   DeadLetterStore,
@@ -25,7 +33,13 @@ import {
   TenancyStore,
 } from "../contexts/tenancy/index.js";
 import { type Database, inTransaction, type Tx } from "../db/index.js";
-import { actorOf, canWrite, ForbiddenError, type Principal } from "../auth/index.js";
+import {
+  actorOf,
+  canWrite,
+  ForbiddenError,
+  issuedAfterCreation,
+  type Principal,
+} from "../auth/index.js";
 import {
   type IdGenerator,
   InUseError,
@@ -43,6 +57,7 @@ import {
   type RunningBackup,
 } from "../maintenance/index.js";
 import { TaskService } from "../workflow/index.js";
+import { Admission } from "./admission.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const isUuid = (ref: string): boolean => UUID.test(ref);
@@ -82,16 +97,27 @@ export interface FacadeDeps {
   readonly db: Database;
   readonly newId: IdGenerator;
   readonly now: () => Date;
+  /** How long admission uses one read of the platform (tests that change it set 0). */
+  readonly admissionTtlMs?: number;
 }
 
+/** What never changes about a tenant or project: its name and when it was created. */
+interface Named {
+  readonly name: string;
+  readonly createdAt: Date;
+}
+
+const named = (row: Named): Named => ({ name: row.name, createdAt: row.createdAt });
+
 /**
- * Bounded LRU of immutable facts (an id's name): ids are never reused and names never change, so
- * nothing here can go stale except a deletion, which the owning call evicts.
+ * Bounded LRU of immutable facts (an id's name and creation time): ids are never reused and
+ * names never change, so nothing here can go stale except a deletion, which the owning call
+ * evicts.
  */
 class NameCache {
-  readonly #map = new Map<string, string>();
+  readonly #map = new Map<string, Named>();
   constructor(readonly max = 10_000) {}
-  get(id: string): string | undefined {
+  get(id: string): Named | undefined {
     const name = this.#map.get(id);
     if (name !== undefined) {
       this.#map.delete(id);
@@ -99,7 +125,7 @@ class NameCache {
     }
     return name;
   }
-  set(id: string, name: string): void {
+  set(id: string, name: Named): void {
     this.#map.set(id, name);
     if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as string);
   }
@@ -128,6 +154,7 @@ export class ApiFacade {
   readonly #deadLetterService: DeadLetterService;
   readonly #backups: BackupService;
   readonly #backupStore: BackupStore;
+  readonly #admission: Admission;
   readonly #tenantNames = new NameCache();
   readonly #projectNames = new NameCache();
 
@@ -135,6 +162,12 @@ export class ApiFacade {
     this.db = deps.db;
     this.tenancy = new TenancyStore(deps.db, deps.newId);
     this.inventory = new InventoryStore(deps.db, deps.newId);
+    this.#admission = new Admission({
+      inventory: this.inventory,
+      platform: new PlatformStore(deps.db),
+      now: deps.now,
+      ...(deps.admissionTtlMs !== undefined ? { ttlMs: deps.admissionTtlMs } : {}),
+    });
     this.tasks = new TaskStore(deps.db, deps.newId);
     this.audit = new AuditStore(deps.db);
     this.idempotency = new IdempotencyStore(deps.db);
@@ -162,20 +195,68 @@ export class ApiFacade {
 
   // ---------------------------------------------------------------- scope
 
-  async #tenantName(id: string): Promise<string> {
+  async #tenantName(id: string): Promise<Named> {
     const cached = this.#tenantNames.get(id);
     if (cached !== undefined) return cached;
-    const tenant = await this.tenancy.getTenant(id);
-    this.#tenantNames.set(id, tenant.name);
-    return tenant.name;
+    const tenant = named(await this.tenancy.getTenant(id));
+    this.#tenantNames.set(id, tenant);
+    return tenant;
   }
 
-  async #projectName(tenantId: string, id: string): Promise<string> {
+  async #projectName(tenantId: string, id: string): Promise<Named> {
     const cached = this.#projectNames.get(id);
     if (cached !== undefined) return cached;
-    const project = await this.tenancy.getProject(tenantId, id);
-    this.#projectNames.set(id, project.name);
-    return project.name;
+    const project = named(await this.tenancy.getProject(tenantId, id));
+    this.#projectNames.set(id, project);
+    return project;
+  }
+
+  /**
+   * Whether tenant `id` is the one the principal's token names: by id, or by name when it
+   * existed at the token's `iat` — a tenant created later under the same name (the old one
+   * deleted) is not the token's, so a token never inherits its newcomer.
+   */
+  async #isClaimedTenant(principal: Principal, id: string): Promise<boolean> {
+    const claim = principal.tenant;
+    if (claim === undefined) return false;
+    if (claim === id) return true;
+    if (isUuid(claim)) return false;
+    const tenant = await this.#tenantName(id).catch(() => undefined);
+    return (
+      tenant !== undefined &&
+      tenant.name === claim &&
+      issuedAfterCreation(principal, tenant.createdAt)
+    );
+  }
+
+  /** Whether project `id` is within the principal's project scope (by id, or by name as above). */
+  async #inProjectScope(principal: Principal, tenantId: string, id: string): Promise<boolean> {
+    const scope = principal.project;
+    if (scope === undefined || scope === id) return true;
+    if (isUuid(scope)) return false;
+    const project = await this.#projectName(tenantId, id).catch(() => undefined);
+    return (
+      project !== undefined &&
+      project.name === scope &&
+      issuedAfterCreation(principal, project.createdAt)
+    );
+  }
+
+  /**
+   * The id of the tenant a tenant role's token means, when that tenant exists for the token (see
+   * {@link ApiFacade.tenantId}); undefined for operators and for a token whose tenant is gone or
+   * younger than the token. One bucket of the rate limiter, and one scope of Idempotency-Keys,
+   * per tenant, whether its tokens name it by id or by name.
+   */
+  async claimedTenantId(principal: Principal): Promise<string | undefined> {
+    const claim = principal.tenant;
+    if (principal.role === "operator" || claim === undefined) return undefined;
+    // Ids are never reused: an id claim means that tenant, or nothing at all.
+    if (isUuid(claim)) return claim;
+    const tenant = await this.tenancy.findTenantByName(claim);
+    if (!tenant || !issuedAfterCreation(principal, tenant.createdAt)) return undefined;
+    this.#tenantNames.set(tenant.id, named(tenant));
+    return tenant.id;
   }
 
   /**
@@ -190,20 +271,12 @@ export class ApiFacade {
     } else {
       const tenant = await this.tenancy.findTenantByName(ref);
       if (!tenant) throw new NotFoundError("tenant", ref);
-      this.#tenantNames.set(tenant.id, tenant.name);
+      this.#tenantNames.set(tenant.id, named(tenant));
       id = tenant.id;
     }
-    const claim = ctx.principal.tenant;
-    if (ctx.principal.role !== "operator") {
-      // A tenant-scoped caller is compared with its claim before anything is read.
-      if (
-        claim !== id &&
-        (claim === undefined ||
-          isUuid(claim) ||
-          claim !== (await this.#tenantName(id).catch(() => undefined)))
-      ) {
-        throw new NotFoundError("tenant", ref);
-      }
+    // A tenant-scoped caller is compared with its claim before anything is read.
+    if (ctx.principal.role !== "operator" && !(await this.#isClaimedTenant(ctx.principal, id))) {
+      throw new NotFoundError("tenant", ref);
     }
     await this.#tenantName(id).catch((err: unknown) => {
       throw err instanceof NotFoundError ? new NotFoundError("tenant", ref) : err;
@@ -230,8 +303,7 @@ export class ApiFacade {
       const found = await this.#findProjectByName(tenantId, ref);
       id = found.id;
     }
-    const scope = ctx.principal.project;
-    if (scope !== undefined && scope !== id && scope !== (await this.#projectName(tenantId, id))) {
+    if (!(await this.#inProjectScope(ctx.principal, tenantId, id))) {
       throw new NotFoundError("project", ref);
     }
     return id;
@@ -240,7 +312,7 @@ export class ApiFacade {
   async #findProjectByName(tenantId: string, name: string): Promise<Project> {
     const match = await this.tenancy.findProjectByName(tenantId, name);
     if (!match) throw new NotFoundError("project", name);
-    this.#projectNames.set(match.id, match.name);
+    this.#projectNames.set(match.id, named(match));
     return match;
   }
 
@@ -366,6 +438,7 @@ export class ApiFacade {
     const id = await this.tenantId(ctx, ref);
     await inTransaction(this.db, async (tx) => {
       await this.tenancy.deleteTenant(tx, id, version);
+      await this.inventory.quotas.forgetTenant(tx, id);
       await this.audit.record(
         tx,
         this.#auditEntry(ctx, {
@@ -391,7 +464,13 @@ export class ApiFacade {
     const page = await this.tenancy.listProjects(tenantId, options);
     const scope = ctx.principal.project;
     if (scope === undefined) return page;
-    return { ...page, items: page.items.filter((p) => p.id === scope || p.name === scope) };
+    return {
+      ...page,
+      items: page.items.filter(
+        (p) =>
+          p.id === scope || (p.name === scope && issuedAfterCreation(ctx.principal, p.createdAt)),
+      ),
+    };
   }
 
   async getProject(ctx: CallContext, tenantRef: string, ref: string): Promise<Project> {
@@ -425,6 +504,7 @@ export class ApiFacade {
         this.#auditEntry(ctx, {
           tenantId,
           datacenterId: "-",
+          projectId: project.id,
           action: "project.create",
           resourceKind: "project",
           resourceId: project.id,
@@ -454,6 +534,7 @@ export class ApiFacade {
         this.#auditEntry(ctx, {
           tenantId,
           datacenterId: "-",
+          projectId: id,
           action: "project.update",
           resourceKind: "project",
           resourceId: id,
@@ -481,6 +562,7 @@ export class ApiFacade {
         this.#auditEntry(ctx, {
           tenantId,
           datacenterId: "-",
+          projectId: id,
           action: "project.delete",
           resourceKind: "project",
           resourceId: id,
@@ -524,7 +606,7 @@ export class ApiFacade {
     const tenantId = await this.tenantId(ctx, tenantRef);
     const projectId = await this.projectId(ctx, tenantId, projectRef);
     this.#requireWrite(ctx, "create environments");
-    await this.inventory.getDatacenter(input.datacenter);
+    await this.#admission.datacenter(input.datacenter, "/body/datacenter");
     return inTransaction(this.db, async (tx) => {
       await hooks?.begin(tx);
       const env = await this.tenancy.createEnvironment(tx, {
@@ -534,11 +616,15 @@ export class ApiFacade {
         datacenterId: input.datacenter,
         labels: input.labels ?? {},
       });
+      await this.inventory.quotas.charge(tx, tenantId, [
+        { quota: "environments", scope: ANY_SCOPE, amount: 1 },
+      ]);
       await this.audit.record(
         tx,
         this.#auditEntry(ctx, {
           tenantId,
           datacenterId: env.datacenterId,
+          projectId,
           action: "environment.create",
           resourceKind: "environment",
           resourceId: env.id,
@@ -569,6 +655,7 @@ export class ApiFacade {
         this.#auditEntry(ctx, {
           tenantId,
           datacenterId: env.datacenterId,
+          projectId,
           action: "environment.update",
           resourceKind: "environment",
           resourceId: env.id,
@@ -596,11 +683,15 @@ export class ApiFacade {
       throw new InUseError("environment", env.name, [`${inside} resources; delete them first`]);
     await inTransaction(this.db, async (tx) => {
       await this.tenancy.deleteEnvironment(tx, tenantId, env.id, version);
+      await this.inventory.quotas.charge(tx, tenantId, [
+        { quota: "environments", scope: ANY_SCOPE, amount: -1 },
+      ]);
       await this.audit.record(
         tx,
         this.#auditEntry(ctx, {
           tenantId,
           datacenterId: env.datacenterId,
+          projectId,
           action: "environment.delete",
           resourceKind: "environment",
           resourceId: env.id,
@@ -687,6 +778,7 @@ export class ApiFacade {
   ): Promise<ResourceChange> {
     const { tenantId, projectId, environment } = await this.path(ctx, refs);
     this.#requireWrite(ctx, `create ${kind}s`);
+    await this.#admission.resource(kind, input.spec, environment.datacenterId, "/body/spec");
     return inTransaction(this.db, async (tx) => {
       await hooks?.begin(tx);
       const resource = await this.inventory.createResource(tx, {
@@ -705,6 +797,7 @@ export class ApiFacade {
         this.#auditEntry(ctx, {
           tenantId,
           datacenterId: resource.datacenterId,
+          projectId,
           action: `${kind}.create`,
           resourceKind: kind,
           resourceId: resource.id,
@@ -731,6 +824,8 @@ export class ApiFacade {
   ): Promise<ResourceChange> {
     const current = await this.getResource(ctx, refs, kind, ref);
     this.#requireWrite(ctx, `change ${kind}s`);
+    if (patch.spec)
+      await this.#admission.resource(kind, patch.spec, current.datacenterId, "/body/spec");
     return inTransaction(this.db, async (tx) => {
       const resource = await this.inventory.updateResourceSpec(
         tx,
@@ -745,6 +840,7 @@ export class ApiFacade {
         this.#auditEntry(ctx, {
           tenantId: current.tenantId,
           datacenterId: resource.datacenterId,
+          projectId: current.projectId,
           action: `${kind}.update`,
           resourceKind: kind,
           resourceId: resource.id,
@@ -779,6 +875,7 @@ export class ApiFacade {
         this.#auditEntry(ctx, {
           tenantId: current.tenantId,
           datacenterId: resource.datacenterId,
+          projectId: current.projectId,
           action: `${kind}.delete`,
           resourceKind: kind,
           resourceId: resource.id,
@@ -803,6 +900,70 @@ export class ApiFacade {
       correlationId: ctx.correlationId,
       traceparent: ctx.traceparent ?? null,
     });
+  }
+
+  // ---------------------------------------------------------------- quotas
+
+  /** A tenant's quotas: the limits in force and what it holds (the tenant's own roles too). */
+  async getQuotas(ctx: CallContext, tenantRef: string): Promise<QuotaView & { tenantId: string }> {
+    const tenantId = await this.tenantId(ctx, tenantRef);
+    const view = await this.inventory.quotas.view(tenantId);
+    const scope = ctx.principal.project;
+    if (scope === undefined) return { tenantId, ...view };
+    // A project-scoped token sees the per-environment quotas of its own project's environments
+    // only: another project's environment ids are not its to see (found by the access sweep).
+    const projectId = await this.projectId(ctx, tenantId, scope);
+    const own = new Set<string>();
+    let after: string | undefined;
+    do {
+      const page = await this.tenancy.listEnvironments(tenantId, projectId, { limit: 500, after });
+      for (const env of page.items) own.add(env.id);
+      after = page.next;
+    } while (after !== undefined);
+    const visible = (s: string): boolean => !isUuid(s) || own.has(s);
+    return {
+      tenantId,
+      limits: view.limits.filter((l) => visible(l.scope)),
+      usage: view.usage.filter((u) => visible(u.scope)),
+    };
+  }
+
+  /**
+   * Replaces a tenant's overrides of one quota (operators), audited: `limits` by scope, `*` for
+   * every scope without one of its own; empty to go back to the platform's default. A limit below
+   * what the tenant holds takes nothing away; it refuses new requests until usage drops.
+   */
+  async setQuota(
+    ctx: CallContext,
+    tenantRef: string,
+    quota: QuotaName,
+    limits: Readonly<Record<string, number>>,
+  ): Promise<QuotaView & { tenantId: string }> {
+    this.#requireOperator(ctx, "change quotas");
+    const tenantId = await this.tenantId(ctx, tenantRef);
+    await inTransaction(this.db, async (tx) => {
+      const before = await this.inventory.quotas.view(tenantId, tx);
+      await this.inventory.quotas.setOverrides(tx, tenantId, quota, limits);
+      await this.audit.record(
+        tx,
+        this.#auditEntry(ctx, {
+          tenantId,
+          datacenterId: "-",
+          action: "quota.update",
+          resourceKind: "quota",
+          resourceId: quota,
+          before: {
+            limits: Object.fromEntries(
+              before.limits
+                .filter((l) => l.quota === quota && l.source === "tenant")
+                .map((l) => [l.scope, l.limit]),
+            ),
+          },
+          after: { limits },
+        }),
+      );
+    });
+    return { tenantId, ...(await this.inventory.quotas.view(tenantId)) };
   }
 
   // ---------------------------------------------------------------- tasks
@@ -857,6 +1018,7 @@ export class ApiFacade {
         this.#auditEntry(ctx, {
           tenantId: task.tenantId,
           datacenterId: task.datacenterId,
+          projectId: task.projectId,
           action: "task.cancel",
           resourceKind: "task",
           resourceId: task.id,
@@ -875,11 +1037,15 @@ export class ApiFacade {
 
   // ---------------------------------------------------------------- audit
 
-  /** Audit records: a tenant's own, or (operators, without a tenant) the whole platform's. */
+  /**
+   * Audit records: a tenant's own, or (operators, without a tenant) the whole platform's. A
+   * project-scoped token sees the records of its project only — not those of other projects, nor
+   * the tenant's own (`tenant.*`, `quota.*`), which belong to no project.
+   */
   async listAudit(
     ctx: CallContext,
     tenantRef: string | undefined,
-    filter: Omit<AuditFilter, "tenantId">,
+    filter: Omit<AuditFilter, "tenantId" | "projectId">,
     options: { limit: number; after?: string | undefined },
   ): Promise<Page<AuditRecord>> {
     if (tenantRef === undefined) {
@@ -887,10 +1053,10 @@ export class ApiFacade {
       return this.audit.list(filter, options);
     }
     const tenantId = await this.tenantId(ctx, tenantRef);
-    if (ctx.principal.role === "tenant-reader" && ctx.principal.project !== undefined) {
-      throw new ForbiddenError("a project-scoped reader may not read the tenant's audit trail");
-    }
-    return this.audit.list({ ...filter, tenantId }, options);
+    const scope = ctx.principal.project;
+    if (scope === undefined) return this.audit.list({ ...filter, tenantId }, options);
+    const projectId = await this.projectId(ctx, tenantId, scope);
+    return this.audit.list({ ...filter, tenantId, projectId }, options);
   }
 
   // ---------------------------------------------------------------- dead letters (operators)

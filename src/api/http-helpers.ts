@@ -7,7 +7,6 @@ import {
   type StoredResponse,
 } from "../contexts/runtime/index.js";
 import { requestTraceparent } from "../http/index.js";
-import { type ListOptions, parseLabelSelector } from "../kernel/index.js";
 import type { CallContext, TxHooks } from "./facade.js";
 import { RequestError } from "./problems.js";
 
@@ -15,6 +14,12 @@ declare module "fastify" {
   interface FastifyRequest {
     /** The verified caller; set by the authentication hook on every /api/v1 route. */
     principal?: Principal;
+    /**
+     * The id of the tenant a tenant role's token means, resolved once by the authentication hook
+     * (by id or by name, see `ApiFacade.claimedTenantId`); absent for operators and for tokens
+     * whose tenant does not exist for them.
+     */
+    claimedTenantId?: string;
   }
 }
 
@@ -26,50 +31,6 @@ export function callContext(request: FastifyRequest): CallContext {
     principal: request.principal,
     correlationId: request.id,
     ...(traceparent ? { traceparent } : {}),
-  };
-}
-
-/** Opaque cursors: clients pass back what they were given, and nothing else parses. */
-export function encodeCursor(after: string | undefined): string | undefined {
-  return after === undefined
-    ? undefined
-    : Buffer.from(JSON.stringify({ a: after })).toString("base64url");
-}
-
-function decodeCursor(cursor: string | undefined): string | undefined {
-  if (cursor === undefined) return undefined;
-  try {
-    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { a?: unknown };
-    if (typeof value.a === "string" && value.a.length <= 100) return value.a;
-  } catch {
-    // fall through to the error below
-  }
-  throw new RequestError(
-    400,
-    "invalid-request",
-    "The request is not valid",
-    "the cursor is not one this API gave out",
-    {
-      errors: [
-        {
-          pointer: "/querystring/cursor",
-          message: "pass back the nextCursor of the previous page unchanged",
-        },
-      ],
-    },
-  );
-}
-
-/** List options from the `limit`, `cursor` and `labelSelector` query parameters. */
-export function listOptions(query: {
-  limit: number;
-  cursor?: string | undefined;
-  labelSelector?: string | undefined;
-}): ListOptions {
-  return {
-    limit: query.limit,
-    after: decodeCursor(query.cursor),
-    labels: query.labelSelector ? parseLabelSelector(query.labelSelector) : [],
   };
 }
 
@@ -91,7 +52,9 @@ export function ifMatch(request: FastifyRequest): number {
       "send If-Match with the ETag of the version you read, so a concurrent change is not overwritten",
     );
   }
-  const match = /^(?:W\/)?"(\d{1,9})"$/.exec(header.trim());
+  // Only the strong ETags we give out: a weak one (W/"3") cannot guard a write (RFC 9110 13.1.1
+  // compares strongly), and "03" is no ETag of ours even if it reads as 3.
+  const match = /^"([1-9]\d{0,8})"$/.exec(header);
   if (!match?.[1]) {
     throw new RequestError(
       400,
@@ -168,7 +131,13 @@ export async function idempotent<R>(
   const key = request.headers["idempotency-key"];
   if (typeof key !== "string") return send(reply, render(await run(undefined)), false);
   const principal = request.principal;
-  const scope = `${principal?.subject ?? "-"}|${principal?.tenant ?? "*"}`;
+  // Keys are a subject's within the tenant its token means, by id: a newcomer who took a deleted
+  // tenant's name (and a subject's name in it) never gets the old tenant's responses back.
+  const tenant =
+    principal?.role === "operator" || principal?.tenant === undefined
+      ? "*"
+      : (request.claimedTenantId ?? `unresolved:${principal.tenant}`);
+  const scope = `${principal?.subject ?? "-"}|${tenant}`;
   const requestHash = createHash("sha256")
     .update(`${request.method} ${request.url.split("?")[0] ?? ""}\n${canonical(request.body)}`)
     .digest("hex");

@@ -10,31 +10,22 @@ import {
   isPoolTimeout,
   sqlStateOf,
 } from "../db/index.js";
+import { PROBLEM_BASE, type ProblemBody, problem } from "../http/index.js";
 import {
   AlreadyExistsError,
   CapacityExhaustedError,
+  InvalidReferenceError,
   InUseError,
   InvalidTransitionError,
   LabelSelectorError,
   NotFoundError,
   OverlapError,
   PoolExhaustedError,
+  QuotaExceededError,
   VersionConflictError,
 } from "../kernel/index.js";
 
-/** Base of the `type` URIs of our problems; each is documented in docs/api.md. */
-export const PROBLEM_BASE = "https://dataverket.io/problems/";
-
-/** A problem response (RFC 9457) before serialisation. */
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance?: string;
-  correlationId?: string;
-  errors?: { pointer: string; message: string }[];
-}
+export { PROBLEM_BASE, type ProblemBody };
 
 /** Thrown by handlers for request problems the schemas cannot express (a bad cursor, …). */
 export class RequestError extends Error {
@@ -64,13 +55,6 @@ export class RequestError extends Error {
     this.headers = extra.headers ?? {};
   }
 }
-
-const problem = (status: number, slug: string, title: string, detail: string): ProblemBody => ({
-  type: `${PROBLEM_BASE}${slug}`,
-  title,
-  status,
-  detail,
-});
 
 /**
  * Maps any error thrown while handling a request to a problem and any headers it needs. Known
@@ -111,7 +95,8 @@ export function toProblem(err: unknown): {
     };
   }
   if (err instanceof AuthenticationError) {
-    const description = err.message.replaceAll('"', "'");
+    // A header value is visible ASCII (a character beyond it makes Node refuse the whole reply).
+    const description = err.message.replaceAll('"', "'").replace(/[^\x20-\x7e]/g, "?");
     return {
       body: problem(401, "unauthorized", "Authentication is required", err.message),
       headers: {
@@ -153,6 +138,37 @@ export function toProblem(err: unknown): {
       headers: {},
       expected: true,
     };
+  if (err instanceof QuotaExceededError) {
+    return {
+      body: {
+        ...problem(409, "quota-exceeded", "A quota would be exceeded", err.message),
+        quota: {
+          name: err.quota,
+          scope: err.scope,
+          limit: err.limit,
+          used: err.used,
+          requested: err.requested,
+        },
+      },
+      headers: {},
+      expected: true,
+    };
+  }
+  if (err instanceof InvalidReferenceError) {
+    return {
+      body: {
+        ...problem(
+          422,
+          "invalid-reference",
+          "The request names something that cannot be used",
+          err.message,
+        ),
+        errors: [{ pointer: err.field, message: err.message }],
+      },
+      headers: {},
+      expected: true,
+    };
+  }
   if (err instanceof PoolExhaustedError) {
     return {
       body: problem(409, "pool-exhausted", "Nothing left to allocate", err.message),
@@ -281,11 +297,13 @@ export function toProblem(err: unknown): {
       "The request is not valid",
     ];
     const detail =
-      err instanceof SyntaxError
-        ? "the body is not valid JSON"
-        : err instanceof Error
-          ? err.message
-          : "bad request";
+      code === "FST_ERR_CTP_INVALID_MEDIA_TYPE"
+        ? "the body must be application/json"
+        : err instanceof SyntaxError
+          ? "the body is not valid JSON"
+          : err instanceof Error
+            ? err.message
+            : "bad request";
     return { body: problem(status, slug, title, detail), headers: {}, expected: true };
   }
   return {

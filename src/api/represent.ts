@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { Principal } from "../auth/index.js";
 import type { AuditRecord as AuditRow } from "../contexts/audit/index.js";
 import type { Resource as ResourceRow } from "../contexts/inventory/index.js";
 import type { DeadLetter as DeadLetterRecord } from "../contexts/runtime/index.js";
@@ -30,6 +31,44 @@ export const KIND_PATH: Readonly<Record<string, KindPath>> = {
 };
 
 const iso = (d: Date): string => d.toISOString();
+
+/** Whom a representation is for: operators see the platform's workings, tenants their outcome. */
+export type Audience = "operator" | "tenant";
+
+/** The audience of a caller. */
+export const audienceOf = (principal: Principal | undefined): Audience =>
+  principal?.role === "operator" ? "operator" : "tenant";
+
+/** A step of a resource's workflow as the controllers record it (controllers/common/status.ts). */
+interface StepRecord {
+  readonly state?: unknown;
+  readonly generation?: unknown;
+  readonly dispatchedAt?: unknown;
+  readonly error?: unknown;
+}
+
+/**
+ * A resource's status as a tenant sees it: each step of its workflow by name with its state, the
+ * generation it works towards, when it started and, when it failed, why — not the command ids,
+ * domain services, actions, attempts and raw results the controllers keep, nor the platform's
+ * own drift checks (`observe:*` steps, `observations`). Operators see the status as stored.
+ */
+function tenantStatus(status: Record<string, unknown>): Record<string, unknown> {
+  const { steps, observations: _observations, ...rest } = status;
+  if (!steps || typeof steps !== "object") return rest;
+  const shown = Object.entries(steps as Record<string, StepRecord>)
+    .filter(([name]) => !name.startsWith("observe:"))
+    .map(([name, step]) => [
+      name,
+      {
+        state: typeof step.state === "string" ? step.state : "pending",
+        ...(typeof step.generation === "number" ? { generation: step.generation } : {}),
+        ...(typeof step.dispatchedAt === "string" ? { startedAt: step.dispatchedAt } : {}),
+        ...(typeof step.error === "string" ? { message: step.error } : {}),
+      },
+    ]);
+  return { ...rest, steps: Object.fromEntries(shown) };
+}
 
 export function tenantOut(row: TenantRow): z.input<typeof Tenant> {
   return {
@@ -79,11 +118,17 @@ export function environmentOut(row: EnvironmentRow): z.input<typeof Environment>
   };
 }
 
+/** A resource as `audience` sees it (see {@link tenantStatus}). */
 export function resourceOut(
   row: ResourceRow,
+  audience: Audience,
 ): z.input<(typeof RESOURCE_SCHEMAS)[KindPath]["resource"]> {
   const path = KIND_PATH[row.kind] ?? "networks";
-  const status = row.status as { observedGeneration?: number; conditions?: unknown[] };
+  const stored = row.status;
+  const status = (audience === "operator" ? stored : tenantStatus(stored)) as {
+    observedGeneration?: number;
+    conditions?: unknown[];
+  };
   return {
     kind: KINDS[path].title,
     metadata: {
@@ -175,6 +220,7 @@ export function auditOut(row: AuditRow): z.input<typeof AuditRecord> {
     at: iso(row.at),
     actor: row.actor,
     tenantId: row.tenantId,
+    projectId: row.projectId,
     datacenter: row.datacenterId,
     action: row.action,
     resource: { kind: row.resourceKind, id: row.resourceId },

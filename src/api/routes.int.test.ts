@@ -52,7 +52,9 @@ describe("tenancy", () => {
       url: `/api/v1/tenants/acme/projects/acme-web/environments`,
       payload: { name: "moon", datacenter: "moon-1" },
     });
-    expect(expectProblem(response, 404, "not-found").detail).toBe("Datacenter moon-1 not found");
+    const body = expectProblem(response, 422, "invalid-reference");
+    expect(body.detail).toBe('there is no datacenter "moon-1"; the platform has: "dc1"');
+    expect(body.errors).toEqual([{ pointer: "/body/datacenter", message: body.detail }]);
   });
 
   it("rejects unknown fields and bad values with field-level errors", async () => {

@@ -18,7 +18,39 @@ export const Name = z
   .refine((v) => !UUID_SHAPE.test(v), {
     error: "must not look like a UUID (paths take a name or an id)",
   })
-  .meta({ description: "A DNS label, unique among its siblings.", example: "web" });
+  .meta({
+    description: "A DNS label, unique among its siblings; not shaped like a UUID.",
+    example: "web",
+    // The refinement above, for the document (zod cannot say it in JSON Schema itself).
+    not: { pattern: UUID_SHAPE.source },
+  });
+
+// Text people write — a display name, an image, a reason. PostgreSQL refuses NUL in text and in
+// JSON (a 500, before this was checked), and control characters have no place in what lists,
+// logs and audit trails show; a lone UTF-16 surrogate is no text at all (PostgreSQL's JSON
+// refuses it too). Patterns, so the document says it; the surrogate check is beyond JSON Schema.
+const ONE_LINE = /^[^\u0000-\u001f\u007f]*$/;
+// As above, but tab, newline and carriage return pass.
+const LINES = /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** One line of text people write, `min` to `max` characters: no control characters at all. */
+export const line = (max: number, min = 0) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .regex(ONE_LINE, { error: "must not contain control characters (NUL, tab, newline, …)" })
+    .refine((v) => !LONE_SURROGATE.test(v), { error: "must be Unicode text (a lone surrogate)" });
+
+/** Text people write over several lines: tab and newlines pass, other control characters not. */
+export const lines = (max: number, min = 0) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .regex(LINES, { error: "must not contain control characters other than tab and newline" })
+    .refine((v) => !LONE_SURROGATE.test(v), { error: "must be Unicode text (a lone surrogate)" });
 
 export const Id = z
   .uuid()
@@ -36,6 +68,8 @@ const LABEL_KEY =
   /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 
+const MAX_LABELS = 64;
+
 export const Labels = z
   .record(
     z
@@ -46,8 +80,15 @@ export const Labels = z
       error: "label values are at most 63 letters, digits, '-', '_' or '.'",
     }),
   )
-  .refine((labels) => Object.keys(labels).length <= 64, { error: "at most 64 labels" })
-  .meta({ description: "Labels for selection, as in Kubernetes.", example: { team: "payments" } });
+  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, {
+    error: `at most ${MAX_LABELS} labels`,
+  })
+  .meta({
+    description: `Labels for selection, as in Kubernetes; at most ${MAX_LABELS}.`,
+    example: { team: "payments" },
+    // The refinement above, for the document.
+    maxProperties: MAX_LABELS,
+  });
 
 const Timestamp = z.iso.datetime().meta({ description: "RFC 3339, UTC." });
 
@@ -74,17 +115,18 @@ export const Tenant = z
 export const TenantCreate = z
   .strictObject({
     name: Name,
-    displayName: z.string().max(200).optional(),
+    displayName: line(200).optional(),
     labels: Labels.optional(),
   })
   .meta({ id: "TenantCreate" });
 
 export const TenancyPatch = z
-  .strictObject({ displayName: z.string().max(200).optional(), labels: Labels.optional() })
+  .strictObject({ displayName: line(200).optional(), labels: Labels.optional() })
   .refine((p) => p.displayName !== undefined || p.labels !== undefined, {
     error: "name at least one field to change",
   })
-  .meta({ id: "TenancyPatch" });
+  // The refinement above, for the document.
+  .meta({ id: "TenancyPatch", minProperties: 1 });
 
 export const Project = z
   .object({
@@ -140,7 +182,7 @@ export const ServerSpec = z
       description: "A MachineClass the platform offers.",
       example: "m1-large",
     }),
-    image: z.string().min(1).max(200).default("debian-12"),
+    image: line(200, 1).default("debian-12"),
     network: Name.optional().meta({
       description: "A network of the same environment to attach to.",
     }),
@@ -151,7 +193,7 @@ export const ClusterSpec = z
   .strictObject({
     version: z
       .string()
-      .regex(/^1\.\d{1,2}$/, { error: "must be a Kubernetes minor version like 1.34" })
+      .regex(/^1\.[0-9]{1,2}$/, { error: "must be a Kubernetes minor version like 1.34" })
       .default("1.34"),
     machineClass: Name,
     workers: z.number().int().min(1).max(50).default(3),
@@ -190,6 +232,21 @@ export const ResourceStatus = z
   .looseObject({
     observedGeneration: z.number().int(),
     conditions: z.array(Condition),
+    steps: z
+      .record(
+        z.string(),
+        z.looseObject({
+          state: z.string().meta({ description: "`pending`, `done`, `failed` or `stale`." }),
+          generation: z.number().int().optional(),
+          startedAt: Timestamp.optional(),
+          message: z.string().optional().meta({ description: "Why it failed." }),
+        }),
+      )
+      .optional()
+      .meta({
+        description:
+          "The steps of the platform's work on it, by name: state, the generation it works towards, when it started, and why it failed. Operators also see each step's command, domain service, action, attempt and result.",
+      }),
   })
   .meta({
     id: "ResourceStatus",
@@ -230,7 +287,8 @@ const resourcePatchSchema = (path: KindPath) =>
     .refine((p) => p.labels !== undefined || p.spec !== undefined, {
       error: "name at least one field to change",
     })
-    .meta({ id: `${KINDS[path].title}Patch` });
+    // The refinement above, for the document.
+    .meta({ id: `${KINDS[path].title}Patch`, minProperties: 1 });
 
 /** Representation, create body and patch body of each kind, built once (their ids are global). */
 export const RESOURCE_SCHEMAS = {
@@ -292,6 +350,37 @@ export const Task = z
   })
   .meta({ id: "Task" });
 
+/** One Server-Sent Event whose `data` is JSON described by `data` (a JSON Schema). */
+const sseEvent = (event: string, data: Record<string, unknown>) =>
+  z.object({
+    event: z.literal(event),
+    data: z.string().meta({ contentMediaType: "application/json", contentSchema: data }),
+  });
+
+/**
+ * An event of a task's stream (`text/event-stream`): `task` (the task, first and after every
+ * change), `history` (each history event once, in order), then `end` once it ended — or `error`
+ * when the stream failed.
+ */
+export const TaskStreamEvent = z
+  .discriminatedUnion("event", [
+    sseEvent("task", { $ref: "#/components/schemas/Task" }),
+    sseEvent("history", { $ref: "#/components/schemas/TaskEvent" }),
+    sseEvent("end", {
+      type: "object",
+      properties: { state: { type: "string", enum: [...TASK_STATES] } },
+      required: ["state"],
+      additionalProperties: false,
+    }),
+    sseEvent("error", {
+      type: "object",
+      properties: { detail: { type: "string" } },
+      required: ["detail"],
+      additionalProperties: false,
+    }),
+  ])
+  .meta({ id: "TaskStreamEvent" });
+
 // ------------------------------------------------------------------ audit
 
 export const AuditRecord = z
@@ -300,6 +389,10 @@ export const AuditRecord = z
     at: Timestamp,
     actor: z.string(),
     tenantId: Id.nullable(),
+    projectId: Id.nullable().meta({
+      description:
+        "The project it is about; null for what belongs to no project (the tenant itself, its quotas, the platform).",
+    }),
     datacenter: z.string(),
     action: z.string(),
     resource: z.object({ kind: z.string(), id: z.string() }),
@@ -346,7 +439,7 @@ export const DeadLetter = z
 
 export const DeadLetterAction = z
   .strictObject({
-    reason: z.string().min(1).max(500).meta({ description: "Why: recorded in the audit trail." }),
+    reason: lines(500, 1).meta({ description: "Why: recorded in the audit trail." }),
   })
   .meta({ id: "DeadLetterAction" });
 
@@ -365,10 +458,13 @@ export const listOf = <T extends z.ZodType>(item: T, id: string) =>
 
 export const ListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().max(200).optional(),
-  labelSelector: z
+  cursor: z
     .string()
-    .max(2000)
+    .max(200)
+    .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { error: "must be a nextCursor this list gave out" })
+    .optional()
+    .meta({ description: "The `nextCursor` of the previous page of the same list, unchanged." }),
+  labelSelector: line(2000)
     .optional()
     .meta({ description: "Kubernetes label selector: `tier=web,env!=prod,team`." }),
 });
@@ -391,15 +487,39 @@ export const Problem = z
         }),
       )
       .optional(),
+    quota: z
+      .object({
+        name: z.string().meta({ example: "addresses" }),
+        scope: z
+          .string()
+          .meta({ description: "A datacenter, machine class, environment id, or `*`." }),
+        limit: z.number().int(),
+        used: z.number().int(),
+        requested: z.number().int(),
+      })
+      .optional()
+      .meta({
+        description: "On `quota-exceeded`: the quota, its limit, what is used and what was asked.",
+      }),
   })
   .meta({ id: "Problem", description: "RFC 9457 problem details." });
 
+/**
+ * `If-Match` of PATCH and DELETE: required, and one of our ETags. Its absence is answered 428
+ * `precondition-required` before validation (see `requireIfMatch` in protocol.ts), anything
+ * else that is not an ETag 400.
+ */
 export const IfMatchHeaders = z.object({
   "if-match": z
     .string()
-    .max(100)
-    .optional()
-    .meta({ description: 'The ETag you read ("<version>"); required.' }),
+    // Strong ETags only, as we give them out: not W/"3", not "03". ([0-9], not \d: the document's
+    // pattern is read by other regex engines too, where \d matches any Unicode digit.)
+    .regex(/^"[1-9][0-9]{0,8}"$/, { error: 'must be an ETag this API gave out, like "3"' })
+    .meta({
+      description:
+        'The ETag you read (`"<version>"`): the change applies only to that version (412 when it is stale, 428 without it).',
+      example: '"3"',
+    }),
 });
 
 export const IdempotencyHeaders = z.object({

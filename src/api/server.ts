@@ -1,19 +1,22 @@
-import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import type { FastifyInstance } from "fastify";
+import type { OpenAPIV3_1 } from "openapi-types";
 import {
   jsonSchemaTransform,
   jsonSchemaTransformObject,
   serializerCompiler,
-  validatorCompiler,
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
 import { Counter, type Registry } from "prom-client";
 import type { TokenVerifier } from "../auth/index.js";
+import { Cursors } from "./cursors.js";
 import type { ApiFacade } from "./facade.js";
 import { RequestError, toProblem } from "./problems.js";
+import { finishDocument, registerProtocol, unrouted, validatorCompiler } from "./protocol.js";
+import { addressKey, RateLimiter } from "./rate-limit.js";
 import type { RouteDeps, ZodApp } from "./routes/common.js";
 import { registerDatabaseRoutes } from "./routes/database.js";
+import { registerQuotaRoutes } from "./routes/quotas.js";
 import { registerDeadLetterRoutes } from "./routes/dead-letters.js";
 import { registerLeaseRoutes } from "./routes/leases.js";
 import { registerResourceRoutes } from "./routes/resources.js";
@@ -29,6 +32,11 @@ export interface ApiOptions {
   readonly metrics: Registry;
   readonly rateLimit: { readonly max: number; readonly windowMs: number };
   readonly idempotencyTtlHours: number;
+  /**
+   * The key that signs list cursors, shared by every replica (`runtime.signing_keys`); a key of
+   * this process only when absent (the OpenAPI document, built without a database).
+   */
+  readonly cursorKey?: Uint8Array;
 }
 
 /** The version of the public API document. */
@@ -77,14 +85,12 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
           .send({ ...body, instance: request.url.split("?")[0], correlationId: request.id });
       });
 
+      // 404, or 405 with Allow for a path that has other methods. (Answered already by the
+      // onRequest hook below, before any body is parsed; this is where Fastify sends them.)
       api.setNotFoundHandler((request) => {
-        throw new RequestError(
-          404,
-          "not-found",
-          "Not found",
-          `no route ${request.method} ${request.url.split("?")[0] ?? ""}`,
-        );
+        throw unrouted(api, request);
       });
+      registerProtocol(api);
 
       await api.register(swagger, {
         openapi: {
@@ -97,50 +103,74 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
           security: [{ bearer: [] }],
         },
         transform: jsonSchemaTransform,
-        transformObject: jsonSchemaTransformObject,
+        transformObject: (document) =>
+          finishDocument(jsonSchemaTransformObject(document) as OpenAPIV3_1.Document),
       });
 
-      // Authentication first (onRequest), so unauthenticated requests cost nothing more.
+      const limiter = new RateLimiter(options.rateLimit);
+      const take = (key: string): void => {
+        const decision = limiter.take(key);
+        if (decision.allowed) return;
+        throw new RequestError(
+          429,
+          "rate-limited",
+          "Too many requests",
+          `more than ${limiter.max} requests in ${limiter.windowMs} ms; retry after the Retry-After seconds`,
+          {
+            headers: {
+              "retry-after": String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))),
+            },
+          },
+        );
+      };
+
+      // Authentication and rate limits first (onRequest; a route's own hooks run after the
+      // instance's): every request counts — one that fails authentication, validation or a
+      // lookup (401, 400, 404) too — and one over its budget is refused before its body is read.
+      // Budgets are per tenant, by the tenant's id whether a token names it by id or by name, so
+      // one tenant cannot starve another nor double its own; operators per subject. A request
+      // without a token this process already verified is charged to the client's address before
+      // its signature is checked, so a flood of missing or forged tokens is refused by address
+      // without a signature check each; so is a token whose tenant does not exist for it.
       api.addHook("onRequest", async (request) => {
         if ((request.routeOptions.config as { public?: boolean } | undefined)?.public) return;
-        request.principal = await options.verifier.verify(request.headers.authorization);
+        const authorization = request.headers.authorization;
+        const address = addressKey(request.ip);
+        let principal = options.verifier.known(authorization);
+        const charged = principal === undefined;
+        if (principal === undefined) {
+          take(address);
+          principal = await options.verifier.verify(authorization);
+        }
+        request.principal = principal;
+        if (principal.role === "operator") {
+          take(`operator:${principal.subject}`);
+          return;
+        }
+        const tenantId = await options.facade.claimedTenantId(principal);
+        if (tenantId !== undefined) {
+          request.claimedTenantId = tenantId;
+          take(`tenant:${tenantId}`);
+        } else if (!charged) {
+          take(address);
+        }
       });
 
-      await api.register(rateLimit, {
-        global: true,
-        // onRequest, right after authentication (a route's own hooks run after the instance's):
-        // every request counts, also one that would fail validation, and one over the limit is
-        // refused before its body is parsed. (In preHandler, after validation, a tenant could
-        // send requests with bad bodies or queries at any rate.)
-        hook: "onRequest",
-        max: options.rateLimit.max,
-        timeWindow: options.rateLimit.windowMs,
-        // Per tenant, so one tenant cannot starve another; operators per subject.
-        keyGenerator: (request) => {
-          const p = request.principal;
-          if (!p) return `ip:${request.ip}`;
-          return p.role === "operator" ? `operator:${p.subject}` : `tenant:${p.tenant ?? ""}`;
-        },
-        errorResponseBuilder: (_request, context) =>
-          new RequestError(
-            429,
-            "rate-limited",
-            "Too many requests",
-            `more than ${context.max} requests in ${context.after}; retry after the Retry-After seconds`,
-            { headers: { "retry-after": String(Math.max(1, Math.ceil(context.ttl / 1000))) } },
-          ),
-      });
-
-      api.get(
-        OPENAPI_PATH,
-        { config: { public: true, rateLimit: false }, schema: { hide: true } },
-        async () => api.swagger(),
+      api.get(OPENAPI_PATH, { config: { public: true }, schema: { hide: true } }, async () =>
+        api.swagger(),
       );
+
+      // A request no route matches is answered once it is authenticated and counted, before its
+      // body is parsed: a body (or a QUERY without Content-Type) must not turn a 405 into a 400.
+      api.addHook("onRequest", async (request) => {
+        if (request.is404) throw unrouted(api, request);
+      });
 
       const deps: RouteDeps = {
         facade: options.facade,
         watcher: options.watcher,
         idempotencyTtlHours: options.idempotencyTtlHours,
+        cursors: options.cursorKey ? new Cursors(options.cursorKey) : Cursors.random(),
       };
       registerTenancyRoutes(zapi, deps);
       registerResourceRoutes(zapi, deps);
@@ -148,6 +178,7 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
       registerDeadLetterRoutes(zapi, deps);
       registerLeaseRoutes(zapi, deps);
       registerDatabaseRoutes(zapi, deps);
+      registerQuotaRoutes(zapi, deps);
     },
     { prefix: "/api/v1" },
   );

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { ApiFacade, registerApi, TaskWatcher } from "../api/index.js";
 import { createTokenVerifier, type TokenVerifier } from "../auth/index.js";
+import { SigningKeyStore } from "../contexts/runtime/index.js";
 import type { Config } from "../config/index.js";
 import type { Database } from "../db/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
@@ -24,7 +25,12 @@ export async function mountApi(
   options: MountApiOptions,
 ): Promise<{ facade: ApiFacade; verifier: TokenVerifier }> {
   const { config, log } = options;
-  const facade = new ApiFacade({ db: options.db, newId, now: () => new Date() });
+  const facade = new ApiFacade({
+    db: options.db,
+    newId,
+    now: () => new Date(),
+    admissionTtlMs: config.api.admissionCacheMs,
+  });
   const verifier = await createTokenVerifier(config.auth, options.allowDevKey);
   log.info(
     { keys: verifier.keySource, issuer: config.auth.issuer, audience: config.auth.audience },
@@ -33,6 +39,14 @@ export async function mountApi(
   const watcher = new TaskWatcher(options.db, log.child({ component: "task-watcher" }));
   await watcher.start();
   options.lifecycle.add("task-watcher", () => watcher.stop());
+  // The key of list cursors: made by the first API process of the database, shared by every
+  // other, so a cursor one replica gave out is good at the next.
+  const cursorKey = await new SigningKeyStore(options.db).get("api-cursors");
+  if (!cursorKey) {
+    log.warn(
+      "the database is read-only and holds no cursor key yet: this process signs list cursors with a key of its own, which other API processes refuse",
+    );
+  }
   await registerApi(options.app, {
     facade,
     verifier,
@@ -40,6 +54,7 @@ export async function mountApi(
     metrics: options.metrics,
     rateLimit: { max: config.api.rateLimit, windowMs: config.api.rateWindowMs },
     idempotencyTtlHours: config.api.idempotencyTtlHours,
+    ...(cursorKey ? { cursorKey } : {}),
   });
   return { facade, verifier };
 }

@@ -5,10 +5,18 @@ export {
   ForbiddenError,
 } from "./errors.js";
 export { type DevKey, loadDevKey } from "./keys.js";
-export { actorOf, canWrite, type Principal, ROLES, type Role } from "./principal.js";
+export {
+  actorOf,
+  canWrite,
+  issuedAfterCreation,
+  type Principal,
+  ROLES,
+  type Role,
+} from "./principal.js";
 export {
   type AuthSettings,
   createTokenVerifier,
+  DEFAULT_MAX_TOKEN_LIFETIME_HOURS,
   type MintOptions,
   mintToken,
   type TokenVerifier,

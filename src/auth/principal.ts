@@ -11,6 +11,22 @@ export interface Principal {
   readonly tenant?: string;
   /** The project (id or name) a tenant role is further scoped to, if any. */
   readonly project?: string;
+  /**
+   * The token's `iat`, in whole seconds since the epoch. A tenant or project the token names by
+   * name is the one of that name that existed when the token was issued: one created later (the
+   * name deleted and taken again) is not the token's, so a token never inherits a newcomer.
+   * Absent only for principals made in process (tests, tools), never for a verified token.
+   */
+  readonly issuedAt?: number;
+}
+
+/**
+ * Whether an object created at `createdAt` may be the one a principal's token names by name:
+ * it existed when the token was issued (compared in whole seconds, the resolution of `iat`).
+ */
+export function issuedAfterCreation(principal: Principal, createdAt: Date): boolean {
+  if (principal.issuedAt === undefined) return true;
+  return Math.floor(createdAt.getTime() / 1000) <= principal.issuedAt;
 }
 
 /** The actor string written to audit records and task history. */

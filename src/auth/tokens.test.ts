@@ -53,15 +53,23 @@ async function failure(authorization: string | undefined): Promise<string> {
 
 describe("token verification", () => {
   it("accepts a token it minted and returns who calls, with which role and tenant", async () => {
-    expect(await verifier.verify(`Bearer ${await mint({ project: "web" })}`)).toEqual({
-      subject: "alice",
-      role: "tenant-admin",
-      tenant: "acme",
-      project: "web",
-    });
-    expect(
-      await verifier.verify(`Bearer ${await mint({ role: "operator", tenant: undefined })}`),
-    ).toEqual({ subject: "alice", role: "operator" });
+    const now = new Date("2026-12-01T12:00:00.900Z");
+    const iat = Date.parse("2026-12-01T12:00:00Z") / 1000;
+    vi.useFakeTimers({ now, toFake: ["Date"] });
+    try {
+      expect(await verifier.verify(`Bearer ${await mint({ project: "web", now })}`)).toEqual({
+        subject: "alice",
+        role: "tenant-admin",
+        tenant: "acme",
+        project: "web",
+        issuedAt: iat,
+      });
+      expect(
+        await verifier.verify(`Bearer ${await mint({ role: "operator", tenant: undefined, now })}`),
+      ).toEqual({ subject: "alice", role: "operator", issuedAt: iat });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("refuses a missing or malformed header", async () => {
@@ -155,6 +163,46 @@ describe("token verification", () => {
     expect(await failure(`Bearer ${header}.${forged}.${signature}`)).toBe("invalid_signature");
     const flipped = signature.slice(0, -2) + (signature.endsWith("AA") ? "BB" : "AA");
     expect(await failure(`Bearer ${header}.${payload}.${flipped}`)).toBe("invalid_signature");
+  });
+
+  it("refuses a token issued in the future, beyond 30 s of clock skew, saying so", async () => {
+    const future = await mint({ now: new Date(Date.now() + 120_000) });
+    await expect(verifier.verify(`Bearer ${future}`)).rejects.toThrow(
+      /the token was issued in the future \("iat" \S+\); check the issuer's clock/,
+    );
+    // Within the tolerance, a slightly fast issuer's token is fine.
+    const skewed = await mint({ now: new Date(Date.now() + 10_000) });
+    expect((await verifier.verify(`Bearer ${skewed}`)).subject).toBe("alice");
+  });
+
+  it("refuses a token valid for longer than the configured lifetime (24 h by default)", async () => {
+    const long = await mint({ ttlSeconds: 24 * 3600 + 60 });
+    await expect(verifier.verify(`Bearer ${long}`)).rejects.toThrow(
+      'the token is valid for 24.0 h ("exp" minus "iat"), longer than the 24 h this API accepts',
+    );
+    expect(await verifier.verify(`Bearer ${await mint({ ttlSeconds: 24 * 3600 })}`)).toMatchObject({
+      subject: "alice",
+    });
+    const strict = await createTokenVerifier(
+      { ...settings(keyFile), maxTokenLifetimeHours: 1 },
+      true,
+    );
+    await expect(strict.verify(`Bearer ${await mint({ ttlSeconds: 7200 })}`)).rejects.toThrow(
+      "longer than the 1 h this API accepts",
+    );
+  });
+
+  it("refuses a subject with control characters, and a tenant or project that is no id or name", async () => {
+    expect(await failure(`Bearer ${await mint({ subject: "a\u0000b" })}`)).toBe("wrong_claims");
+    await expect(verifier.verify(`Bearer ${await mint({ subject: "a\nb" })}`)).rejects.toThrow(
+      'the token\'s "sub" claim is missing or not valid',
+    );
+    await expect(verifier.verify(`Bearer ${await mint({ tenant: "a\u0000b" })}`)).rejects.toThrow(
+      'the token\'s "dv_tenant" claim is missing or not valid',
+    );
+    await expect(verifier.verify(`Bearer ${await mint({ project: "Web Shop" })}`)).rejects.toThrow(
+      'the token\'s "dv_project" claim is missing or not valid',
+    );
   });
 
   it("refuses a tenant role without a tenant, or an unknown role", async () => {

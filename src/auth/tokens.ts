@@ -22,7 +22,18 @@ export interface AuthSettings {
   readonly jwksUrl?: string | undefined;
   readonly publicKeyFile?: string | undefined;
   readonly devKeyFile: string;
+  /**
+   * The longest lifetime (`exp` − `iat`) a token may have, in hours; a longer-lived one is
+   * refused. Default {@link DEFAULT_MAX_TOKEN_LIFETIME_HOURS}.
+   */
+  readonly maxTokenLifetimeHours?: number | undefined;
 }
+
+/** The default of {@link AuthSettings.maxTokenLifetimeHours}: one day. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_HOURS = 24;
+
+/** Seconds a token's `iat` may lie in the future, or its `exp` in the past (clock skew). */
+const CLOCK_TOLERANCE_SECONDS = 30;
 
 /** Verifies bearer tokens. */
 export interface TokenVerifier {
@@ -34,13 +45,32 @@ export interface TokenVerifier {
    * @throws {AuthenticationError} saying what is wrong.
    */
   verify(authorization: string | undefined): Promise<Principal>;
+  /**
+   * The principal of a token this verifier accepted less than a minute ago (and not past its
+   * expiry), without any cryptography; undefined for any other header. Lets a caller charge an
+   * unknown token to a budget before its signature is checked.
+   */
+  known(authorization: string | undefined): Principal | undefined;
 }
 
+// A subject is written as the actor of every change: printable text only (PostgreSQL refuses NUL
+// in text, and control characters have no place in a name shown in audit trails and logs).
+const CONTROL_OR_LONE_SURROGATE = /[\p{Cc}\p{Cs}]/u;
+// A tenant or project is named by its id or its name (a DNS label), nothing else.
+const REF =
+  /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$/;
+
 const claims = z.object({
-  sub: z.string().min(1).max(256),
+  sub: z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((s) => !CONTROL_OR_LONE_SURROGATE.test(s)),
   dv_role: z.enum(ROLES),
-  dv_tenant: z.string().min(1).max(128).optional(),
-  dv_project: z.string().min(1).max(128).optional(),
+  dv_tenant: z.string().regex(REF).optional(),
+  dv_project: z.string().regex(REF).optional(),
+  iat: z.number(),
+  exp: z.number(),
 });
 
 const JOSE_FAILURES: Readonly<Record<string, AuthFailure>> = {
@@ -121,15 +151,22 @@ export async function createTokenVerifier(
   // their expiry: a client sends the same token with every request, and checking its signature
   // again each time was the largest single cost of a read. Failures are never kept.
   const verified = new Map<string, { principal: Principal; until: number }>();
+  const maxLifetimeSeconds =
+    (settings.maxTokenLifetimeHours ?? DEFAULT_MAX_TOKEN_LIFETIME_HOURS) * 3600;
+  const known = (authorization: string | undefined): Principal | undefined => {
+    const entry = authorization ? verified.get(authorization) : undefined;
+    if (!entry) return undefined;
+    if (Date.now() < entry.until) return entry.principal;
+    verified.delete(authorization as string);
+    return undefined;
+  };
 
   return {
     keySource,
+    known,
     async verify(authorization) {
-      const known = authorization ? verified.get(authorization) : undefined;
-      if (known) {
-        if (Date.now() < known.until) return known.principal;
-        verified.delete(authorization as string);
-      }
+      const remembered = known(authorization);
+      if (remembered) return remembered;
       const principal = await verifyOnce(authorization);
       if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
       verified.set(authorization as string, {
@@ -160,7 +197,7 @@ export async function createTokenVerifier(
         audience: settings.audience,
         algorithms: [...settings.algorithms],
         requiredClaims: ["sub", "exp", "iat"],
-        clockTolerance: 30,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       }));
     } catch (err) {
       const code = (err as { code?: string }).code ?? "";
@@ -175,7 +212,22 @@ export async function createTokenVerifier(
         `the token's "${field}" claim is missing or not valid`,
       );
     }
-    const { sub, dv_role: role, dv_tenant: tenant, dv_project: project } = parsed.data;
+    const { sub, dv_role: role, dv_tenant: tenant, dv_project: project, iat, exp } = parsed.data;
+    // A token from the future comes from an issuer whose clock is wrong, or was dated ahead to
+    // outlive the lifetime bound; either way its times cannot be trusted.
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    if (iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {
+      throw new AuthenticationError(
+        "wrong_claims",
+        `the token was issued in the future ("iat" ${new Date(iat * 1000).toISOString()}); check the issuer's clock`,
+      );
+    }
+    if (exp - iat > maxLifetimeSeconds) {
+      throw new AuthenticationError(
+        "wrong_claims",
+        `the token is valid for ${formatHours(exp - iat)} ("exp" minus "iat"), longer than the ${formatHours(maxLifetimeSeconds)} this API accepts; get a shorter-lived one`,
+      );
+    }
     if (role !== "operator" && !tenant) {
       throw new AuthenticationError(
         "wrong_claims",
@@ -188,10 +240,16 @@ export async function createTokenVerifier(
         role,
         ...(role !== "operator" && tenant ? { tenant } : {}),
         ...(role !== "operator" && project ? { project } : {}),
+        issuedAt: iat,
       },
-      expiresAt: (payload.exp ?? 0) * 1000,
+      expiresAt: exp * 1000,
     };
   }
+}
+
+function formatHours(seconds: number): string {
+  const hours = seconds / 3600;
+  return `${Number.isInteger(hours) ? hours : hours.toFixed(1)} h`;
 }
 
 /** How long a verified token is taken at its word before its signature is checked again. */

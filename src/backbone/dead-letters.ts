@@ -41,6 +41,12 @@ export interface DeadLetterServiceDeps {
 const str = (value: unknown): string | null =>
   typeof value === "string" && value.length > 0 ? value : null;
 
+// An envelope's ids, when they are ids: a dead letter may hold any message (a poison one), and
+// the audit trail's columns are UUIDs.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const uuid = (value: unknown): string | null =>
+  typeof value === "string" && UUID.test(value) ? value : null;
+
 /**
  * Dead letters as one workflow: recording one fails its task and announces it, in one
  * transaction; replaying one re-sends its command with a new id caused by the dead letter,
@@ -155,7 +161,8 @@ export class DeadLetterService {
       }
       await audit.record(tx, {
         actor,
-        tenantId: str(original.tenant_id),
+        tenantId: uuid(original.tenant_id),
+        projectId: uuid(original.project_id),
         datacenterId: str(original.datacenter_id) ?? "-",
         action: "dead_letter.replay",
         resourceKind: "dead_letter",
@@ -191,7 +198,8 @@ export class DeadLetterService {
       const original = deadLetter.envelope as Partial<Envelope>;
       await audit.record(tx, {
         actor,
-        tenantId: str(original.tenant_id),
+        tenantId: uuid(original.tenant_id),
+        projectId: uuid(original.project_id),
         datacenterId: str(original.datacenter_id) ?? "-",
         action: "dead_letter.discard",
         resourceKind: "dead_letter",

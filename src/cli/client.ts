@@ -57,7 +57,7 @@ const EXIT_BY_STATUS: Readonly<Record<number, ExitCode>> = {
  */
 export async function callApi<T>(
   flags: ApiTarget,
-  method: "GET" | "POST" | "PATCH" | "DELETE",
+  method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE",
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
@@ -78,7 +78,7 @@ export async function callApi<T>(
  */
 export async function requestApi(
   flags: ApiTarget,
-  method: "GET" | "POST" | "PATCH" | "DELETE",
+  method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE",
   path: string,
   options: {
     body?: unknown;

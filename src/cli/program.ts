@@ -6,6 +6,7 @@ import { registerDb } from "./commands/db.js";
 import { registerDev } from "./commands/dev.js";
 import { registerDlq } from "./commands/dlq.js";
 import { registerLeases } from "./commands/leases.js";
+import { registerQuota } from "./commands/quota.js";
 import { registerMigrate } from "./commands/migrate.js";
 import { registerResources } from "./commands/resources.js";
 import { registerRoles } from "./commands/roles.js";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerDev(program);
   registerDlq(program);
   registerLeases(program);
+  registerQuota(program);
   registerMigrate(program);
   registerResources(program);
   registerRoles(program);

@@ -156,6 +156,8 @@ export const configSchema = z.strictObject({
       publicKeyFile: path.optional(),
       /** …or, for `dv dev` and `dv token create`, a signing key kept here (created when missing). */
       devKeyFile: path.default(".cache/dev/jwt-signing-key.json"),
+      /** The longest lifetime (`exp` − `iat`) a bearer token may have; a longer one is refused. */
+      maxTokenLifetimeHours: intInRange(1, 720).default(24),
     })
     .prefault({}),
   controller: z
@@ -208,6 +210,8 @@ export const configSchema = z.strictObject({
       rateWindowMs: intInRange(100, 3_600_000).default(1000),
       /** How long an Idempotency-Key is remembered. */
       idempotencyTtlHours: intInRange(24, 24 * 30).default(24),
+      /** How long admission checks requests against one read of the platform configuration. */
+      admissionCacheMs: intInRange(0, 60_000).default(2000),
     })
     .prefault({}),
 });
@@ -378,6 +382,12 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
       "The development signing key of `dv dev` and `dv token create`, created by `dv dev` when missing. Never used by `dv api`. Relative paths are resolved against the working directory.",
   },
   {
+    env: "DV_AUTH_MAX_TOKEN_LIFETIME_HOURS",
+    path: ["auth", "maxTokenLifetimeHours"],
+    description:
+      "The longest lifetime a bearer token may have (`exp` minus `iat`), in hours, 1 to 720; a token valid for longer, or issued more than 30 seconds in the future, is answered 401. `dv token create --ttl` and `dv dev`'s operator token (12 h) stay within it.",
+  },
+  {
     env: "DV_CONTROLLER_SHARDS",
     path: ["controller", "shards"],
     description:
@@ -492,6 +502,12 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     path: ["api", "idempotencyTtlHours"],
     description:
       "How long an `Idempotency-Key` and its first response are remembered, in hours, 24 to 720.",
+  },
+  {
+    env: "DV_API_ADMISSION_CACHE_MS",
+    path: ["api", "admissionCacheMs"],
+    description:
+      "How long the API checks the datacenters, machine classes and network pools a request names against one read of the platform configuration, in milliseconds, 0 to 60000 (0: read it for every request).",
   },
 ];
 

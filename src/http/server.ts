@@ -1,4 +1,10 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from "fastify";
+import { maxHeaderSize } from "node:http";
 import { Histogram } from "prom-client";
 import { newId } from "../kernel/index.js";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
@@ -11,6 +17,7 @@ import {
   startSpan,
   traceparentOf,
 } from "../observability/index.js";
+import { PROBLEM_MEDIA_TYPE, problem, writeClientError } from "./problem.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -61,6 +68,30 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
       disableRequestLogging: (request) => QUIET.has(request.url ?? ""),
     }),
     forceCloseConnections: "idle",
+    // Requests refused before routing answer problem+json like every other error (Fastify's own
+    // answers are `{"error": …}` as application/json): headers over Node's limit (431) …
+    clientErrorHandler: (err, socket) => writeClientError(err, socket, maxHeaderSize),
+    // … and a path that is not valid percent-encoding, or a path segment over the router's
+    // 100 characters (no path parameter of ours is longer than 63).
+    frameworkErrors: (err, request, reply) => {
+      const body = {
+        ...problem(
+          400,
+          "invalid-request",
+          "The request is not valid",
+          err.code === "FST_ERR_MAX_PARAM_LENGTH"
+            ? "a path segment is too long"
+            : "the path is not valid percent-encoded UTF-8",
+        ),
+        instance: request.url.split("?")[0] ?? "",
+        correlationId: request.id,
+      };
+      void (reply as FastifyReply)
+        .code(400)
+        .header("x-correlation-id", request.id)
+        .type(PROBLEM_MEDIA_TYPE)
+        .send(JSON.stringify(body));
+    },
   });
   const duration = new Histogram({
     name: "dataverket_http_request_duration_seconds",

@@ -137,3 +137,55 @@ export class OverlapError extends Error {
     this.value = value;
   }
 }
+
+/**
+ * Thrown when a request would take a tenant past one of its quotas: nothing was recorded. Names
+ * the quota, its scope (a datacenter, a machine class, an environment, or `*`), the limit, what
+ * the tenant already holds and what the request asked for.
+ */
+export class QuotaExceededError extends Error {
+  override readonly name = "QuotaExceededError";
+  readonly code = "DV_QUOTA_EXCEEDED";
+  readonly quota: string;
+  readonly scope: string;
+  readonly limit: number;
+  readonly used: number;
+  readonly requested: number;
+
+  constructor(input: {
+    quota: string;
+    scope: string;
+    limit: number;
+    used: number;
+    requested: number;
+  }) {
+    const where = input.scope === "*" ? "" : ` in ${input.scope}`;
+    super(
+      `quota ${input.quota}${where} is ${input.limit}: ${input.used} in use, ${input.requested} more requested; free some or ask an operator to raise it`,
+    );
+    this.quota = input.quota;
+    this.scope = input.scope;
+    this.limit = input.limit;
+    this.used = input.used;
+    this.requested = input.requested;
+  }
+}
+
+/**
+ * Thrown when a request names a platform object (a datacenter, a machine class, a network pool)
+ * that does not exist or cannot be used now. `field` is where the request named it.
+ */
+export class InvalidReferenceError extends Error {
+  override readonly name = "InvalidReferenceError";
+  readonly code = "DV_INVALID_REFERENCE";
+  readonly field: string;
+  readonly kind: string;
+  readonly ref: string;
+
+  constructor(input: { field: string; kind: string; ref: string; detail: string }) {
+    super(input.detail);
+    this.field = input.field;
+    this.kind = input.kind;
+    this.ref = input.ref;
+  }
+}

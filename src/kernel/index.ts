@@ -2,11 +2,13 @@ export {
   AlreadyExistsError,
   CapacityExhaustedError,
   InUseError,
+  InvalidReferenceError,
   InvalidTransitionError,
   NotFoundError,
   OverlapError,
   type PoolResource,
   PoolExhaustedError,
+  QuotaExceededError,
   VersionConflictError,
 } from "./errors.js";
 export {

@@ -96,6 +96,7 @@ export function kindOf(path: string): ResourceKindPath | undefined {
  */
 export function validBody(op: Operation, name = "intruder"): Record<string, unknown> | undefined {
   if (op.method === "PATCH") return { labels: { a: "b" } };
+  if (op.method === "PUT") return { limits: { "*": 1 } };
   if (op.method !== "POST") return undefined;
   const kind = kindOf(op.path);
   switch (lastSegment(op.path)) {

@@ -5,17 +5,21 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
+import { fileURLToPath } from "node:url";
 import { mountApi } from "../../src/app/api.js";
-import { loadDevKey, mintToken, type Role } from "../../src/auth/index.js";
+import { createServices, syncPlatformDirectory } from "../../src/app/index.js";
+import { loadDevKey, type MintOptions, mintToken, type Role } from "../../src/auth/index.js";
 import { loadConfig } from "../../src/config/index.js";
-import { InventoryStore } from "../../src/contexts/inventory/index.js";
-import { inTransaction } from "../../src/db/index.js";
+import { connectPostgres } from "../../src/db/index.js";
 import { createHttpServer, registerOpsRoutes } from "../../src/http/index.js";
 import { newId } from "../../src/kernel/index.js";
 import { Lifecycle } from "../../src/lifecycle/index.js";
 import { createLogger, createMetricsRegistry } from "../../src/observability/index.js";
 import type { ApiFacade } from "../../src/api/index.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
+
+/** The platform configuration every API test starts with. */
+export const PLATFORM_DIR = fileURLToPath(new URL("../fixtures/platform", import.meta.url));
 
 /** A running API over a test database, with helpers to call it as anyone. */
 export interface ApiHarness {
@@ -24,14 +28,37 @@ export interface ApiHarness {
   readonly t: TestDatabase;
   /** Mints a token of the development key. */
   token(role: Role, tenant?: string, project?: string, subject?: string): Promise<string>;
+  /** Mints a token of the development key with any claims (an `iat` of `now`, a lifetime). */
+  mint(options: Omit<MintOptions, "key" | "issuer" | "audience">): Promise<string>;
+  /** The development key file the API verifies with (for `dv token create`). */
+  readonly keyFile: string;
   /** Calls the API with `token` as the bearer. */
   call(token: string | undefined, options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
+/** Options of {@link startApi}. */
+export interface StartApiOptions {
+  /**
+   * Connect as the database's owner instead of `dv_app` (a login that may act only as the context
+   * roles): what the operators' `/database` routes need (`pg_dump`, the migrations table).
+   */
+  readonly owner?: boolean;
+}
+
 /** Starts the API; `env` adds configuration (rate limits, …). */
-export async function startApi(env: Record<string, string> = {}): Promise<ApiHarness> {
+export async function startApi(
+  env: Record<string, string> = {},
+  options: StartApiOptions = {},
+): Promise<ApiHarness> {
   const t = await createTestDatabase();
+  const owner = options.owner
+    ? await connectPostgres({
+        url: t.url(),
+        poolMax: 10,
+        log: createLogger({ level: "silent", service: "test-api", datacenterId: "dc1" }),
+      })
+    : undefined;
   const keyFile = join(mkdtempSync(join(tmpdir(), "dv-api-")), "key.json");
   const config = loadConfig({
     env: { DV_AUTH_DEV_KEY_FILE: keyFile, DV_API_RATE_LIMIT: "100000", ...env },
@@ -45,7 +72,7 @@ export async function startApi(env: Record<string, string> = {}): Promise<ApiHar
   const { facade } = await mountApi({
     app,
     config,
-    db: t.db,
+    db: owner ?? t.db,
     log,
     metrics,
     lifecycle,
@@ -54,18 +81,9 @@ export async function startApi(env: Record<string, string> = {}): Promise<ApiHar
   await app.ready();
   const key = await loadDevKey(keyFile, false);
 
-  // The platform configuration a controller would have synced: one datacenter.
-  const inventory = new InventoryStore(t.db, newId);
-  await inTransaction(t.db, (tx) =>
-    inventory.applyDatacenter(tx, {
-      name: "dc1",
-      displayName: "dc1",
-      site: "test",
-      failureDomain: "a",
-      generation: 1,
-      spec: {},
-    }),
-  );
+  // The platform configuration a controller would have synced (test/fixtures/platform: dc1 with
+  // a default network pool and m1-large servers), so requests naming them are admitted.
+  await syncPlatformDirectory(createServices(t.db, newId), PLATFORM_DIR, log);
 
   return {
     app,
@@ -82,6 +100,9 @@ export async function startApi(env: Record<string, string> = {}): Promise<ApiHar
         project,
         ttlSeconds: 3600,
       }),
+    mint: (options) =>
+      mintToken({ key, issuer: config.auth.issuer, audience: config.auth.audience, ...options }),
+    keyFile,
     call: (token, options) =>
       app.inject({
         ...options,
@@ -93,6 +114,7 @@ export async function startApi(env: Record<string, string> = {}): Promise<ApiHar
     async close() {
       await app.close();
       await lifecycle.stop("test done");
+      await owner?.close();
       await t.drop();
     },
   };

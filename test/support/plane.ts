@@ -106,7 +106,8 @@ export async function startPlane(options: {
       })
     : undefined;
 
-  const facade = new ApiFacade({ db: b.t.db, newId, now: () => new Date() });
+  // Admission reads the platform for every request: tests change it as they go.
+  const facade = new ApiFacade({ db: b.t.db, newId, now: () => new Date(), admissionTtlMs: 0 });
   const tenant = await facade.createTenant(operator, { name: `t-${newId().slice(-8)}` });
   const project = await facade.createProject(operator, tenant.id, { name: "p" });
   const env = await facade.createEnvironment(operator, tenant.id, project.id, {

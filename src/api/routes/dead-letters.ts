@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { WORKER_SERVICES } from "../../messaging/index.js";
-import { callContext, encodeCursor, listOptions } from "../http-helpers.js";
+import { callContext } from "../http-helpers.js";
 import { deadLetterOut } from "../represent.js";
 import {
   DEAD_LETTER_STATE_VALUES,
@@ -30,7 +30,7 @@ const DeadLetterQuery = ListQuery.omit({ labelSelector: true }).extend({
  * until an operator replays it (after fixing the cause) or discards it. Both are audited.
  */
 export function registerDeadLetterRoutes(app: ZodApp, deps: RouteDeps): void {
-  const { facade } = deps;
+  const { facade, cursors } = deps;
 
   app.get(
     "/dead-letters",
@@ -47,9 +47,12 @@ export function registerDeadLetterRoutes(app: ZodApp, deps: RouteDeps): void {
       const page = await facade.listDeadLetters(
         callContext(request),
         { state, service },
-        { limit, after: listOptions({ limit, cursor }).after },
+        { limit, after: cursors.after(request, cursor) },
       );
-      return { items: page.items.map(deadLetterOut), nextCursor: encodeCursor(page.next) };
+      return {
+        items: page.items.map(deadLetterOut),
+        nextCursor: cursors.next(request, page.next),
+      };
     },
   );
 

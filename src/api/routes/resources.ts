@@ -1,14 +1,7 @@
 import { z } from "zod";
 import type { ResourceChange } from "../facade.js";
-import {
-  callContext,
-  encodeCursor,
-  etag,
-  idempotent,
-  ifMatch,
-  listOptions,
-} from "../http-helpers.js";
-import { resourceOut, taskHref, taskOut } from "../represent.js";
+import { callContext, etag, idempotent, ifMatch } from "../http-helpers.js";
+import { audienceOf, resourceOut, taskHref, taskOut } from "../represent.js";
 import {
   IdempotencyHeaders,
   IfMatchHeaders,
@@ -37,7 +30,7 @@ const accepted = (change: ResourceChange) => ({
  * follow it.
  */
 export function registerResourceRoutes(app: ZodApp, deps: RouteDeps): void {
-  const { facade } = deps;
+  const { facade, cursors } = deps;
   for (const path of Object.keys(KINDS) as KindPath[]) {
     const { kind, title } = KINDS[path];
     const schemas = RESOURCE_SCHEMAS[path];
@@ -60,11 +53,11 @@ export function registerResourceRoutes(app: ZodApp, deps: RouteDeps): void {
           callContext(request),
           request.params,
           resourceKind,
-          listOptions(request.query),
+          cursors.options(request, request.query),
         );
         return {
-          items: page.items.map(resourceOut) as never[],
-          nextCursor: encodeCursor(page.next),
+          items: page.items.map((r) => resourceOut(r, audienceOf(request.principal))) as never[],
+          nextCursor: cursors.next(request, page.next),
         };
       },
     );
@@ -113,7 +106,9 @@ export function registerResourceRoutes(app: ZodApp, deps: RouteDeps): void {
       async (request, reply) => {
         const { name, ...refs } = request.params;
         const resource = await facade.getResource(callContext(request), refs, resourceKind, name);
-        return reply.header("etag", etag(resource.version)).send(resourceOut(resource) as never);
+        return reply
+          .header("etag", etag(resource.version))
+          .send(resourceOut(resource, audienceOf(request.principal)) as never);
       },
     );
 
@@ -128,7 +123,8 @@ export function registerResourceRoutes(app: ZodApp, deps: RouteDeps): void {
           params: ResourceParams,
           headers: IfMatchHeaders,
           body: schemas.patch,
-          response: { 202: Task, ...problems(400, 403, 404, 409, 412, 428) },
+          // 422 `invalid-reference`: the new spec names what the platform does not have.
+          response: { 202: Task, ...problems(400, 403, 404, 409, 412, 422, 428) },
         },
       },
       async (request, reply) => {

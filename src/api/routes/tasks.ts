@@ -1,9 +1,19 @@
 import type { FastifyRequest } from "fastify";
 import { z } from "zod";
 import { TASK_STATES } from "../../kernel/index.js";
-import { callContext, encodeCursor, listOptions } from "../http-helpers.js";
+import { callContext } from "../http-helpers.js";
 import { auditOut, taskEventOut, taskOut } from "../represent.js";
-import { AuditRecord, Id, ListQuery, listOf, Ref, Task } from "../schemas.js";
+import {
+  AuditRecord,
+  Id,
+  line,
+  lines,
+  ListQuery,
+  listOf,
+  Ref,
+  Task,
+  TaskStreamEvent,
+} from "../schemas.js";
 import { problems, type RouteDeps, type ZodApp } from "./common.js";
 
 const TenantParams = z.strictObject({ tenant: Ref });
@@ -14,16 +24,24 @@ const TaskListQuery = ListQuery.extend({
   resource: Id.optional().meta({ description: "Only tasks acting on this resource." }),
 });
 
+// A time the audit trail can hold: PostgreSQL refuses year 0 (JavaScript's 1 BC), and nothing
+// was recorded before 1970 or after 9999.
+// A pattern rather than a refinement, so the OpenAPI document says it too.
+const AuditTime = z.iso
+  .datetime()
+  .regex(/^(19[7-9][0-9]|[2-9][0-9]{3})-/, { error: "must be a time from 1970 to 9999" })
+  .meta({ description: "RFC 3339, UTC (`Z`), from 1970 to 9999." });
+
 const AuditQuery = ListQuery.omit({ labelSelector: true }).extend({
-  resourceKind: z.string().max(64).optional(),
-  resourceId: z.string().max(64).optional(),
-  actor: z.string().max(256).optional(),
-  from: z.iso.datetime().optional().meta({ description: "Records at or after this time." }),
-  to: z.iso.datetime().optional().meta({ description: "Records before this time." }),
+  resourceKind: line(64).optional(),
+  resourceId: line(64).optional(),
+  actor: line(256).optional(),
+  from: AuditTime.optional().meta({ description: "Records at or after this time." }),
+  to: AuditTime.optional().meta({ description: "Records before this time." }),
 });
 
 const CancelBody = z
-  .strictObject({ reason: z.string().min(1).max(500).default("cancelled by request") })
+  .strictObject({ reason: lines(500, 1).default("cancelled by request") })
   .prefault({});
 
 /** How often a task stream checks the task even without a notification, and sends a keep-alive. */
@@ -32,7 +50,7 @@ const KEEPALIVE_MS = 15_000;
 
 /** Tasks (list, get with history, follow as Server-Sent Events, cancel) and audit records. */
 export function registerTaskRoutes(app: ZodApp, deps: RouteDeps): void {
-  const { facade, watcher } = deps;
+  const { facade, watcher, cursors } = deps;
 
   app.get(
     "/tenants/:tenant/tasks",
@@ -51,9 +69,12 @@ export function registerTaskRoutes(app: ZodApp, deps: RouteDeps): void {
         callContext(request),
         request.params.tenant,
         { state, resourceId: resource },
-        listOptions(query),
+        cursors.options(request, query),
       );
-      return { items: page.items.map((t) => taskOut(t)), nextCursor: encodeCursor(page.next) };
+      return {
+        items: page.items.map((t) => taskOut(t)),
+        nextCursor: cursors.next(request, page.next),
+      };
     },
   );
 
@@ -86,7 +107,13 @@ export function registerTaskRoutes(app: ZodApp, deps: RouteDeps): void {
           "Sends `task` (the task, first and after every change) and `history` (each history event once, in order) events, and ends with `end` when the task reaches succeeded, failed or cancelled.",
         tags: ["tasks"],
         params: TaskParams,
-        response: { 200: z.string().meta({ description: "text/event-stream" }), ...problems(404) },
+        response: {
+          200: {
+            description: "The task's events until it ends, as Server-Sent Events.",
+            content: { "text/event-stream": { schema: TaskStreamEvent } },
+          },
+          ...problems(404),
+        },
       },
     },
     async (request, reply) => {
@@ -180,9 +207,9 @@ export function registerTaskRoutes(app: ZodApp, deps: RouteDeps): void {
     };
     const page = await facade.listAudit(callContext(request), tenant, filter, {
       limit,
-      after: listOptions({ limit, cursor }).after,
+      after: cursors.after(request, cursor),
     });
-    return { items: page.items.map(auditOut), nextCursor: encodeCursor(page.next) };
+    return { items: page.items.map(auditOut), nextCursor: cursors.next(request, page.next) };
   };
 
   app.get(

@@ -4,14 +4,7 @@ import type {
   Project as ProjectRow,
   Tenant as TenantRow,
 } from "../../contexts/tenancy/index.js";
-import {
-  callContext,
-  encodeCursor,
-  etag,
-  idempotent,
-  ifMatch,
-  listOptions,
-} from "../http-helpers.js";
+import { callContext, etag, idempotent, ifMatch } from "../http-helpers.js";
 import { environmentOut, projectOut, tenantOut } from "../represent.js";
 import {
   Environment,
@@ -36,7 +29,7 @@ const EnvironmentParams = ProjectParams.extend({ environment: Ref });
 
 /** Tenants (operators), projects and environments: synchronous CRUD with ETags. */
 export function registerTenancyRoutes(app: ZodApp, deps: RouteDeps): void {
-  const { facade } = deps;
+  const { facade, cursors } = deps;
 
   // ---------------------------------------------------------------- tenants
   app.get(
@@ -50,8 +43,11 @@ export function registerTenancyRoutes(app: ZodApp, deps: RouteDeps): void {
       },
     },
     async (request) => {
-      const page = await facade.listTenants(callContext(request), listOptions(request.query));
-      return { items: page.items.map(tenantOut), nextCursor: encodeCursor(page.next) };
+      const page = await facade.listTenants(
+        callContext(request),
+        cursors.options(request, request.query),
+      );
+      return { items: page.items.map(tenantOut), nextCursor: cursors.next(request, page.next) };
     },
   );
 
@@ -154,9 +150,9 @@ export function registerTenancyRoutes(app: ZodApp, deps: RouteDeps): void {
       const page = await facade.listProjects(
         callContext(request),
         request.params.tenant,
-        listOptions(request.query),
+        cursors.options(request, request.query),
       );
-      return { items: page.items.map(projectOut), nextCursor: encodeCursor(page.next) };
+      return { items: page.items.map(projectOut), nextCursor: cursors.next(request, page.next) };
     },
   );
 
@@ -274,9 +270,12 @@ export function registerTenancyRoutes(app: ZodApp, deps: RouteDeps): void {
         callContext(request),
         tenant,
         project,
-        listOptions(request.query),
+        cursors.options(request, request.query),
       );
-      return { items: page.items.map(environmentOut), nextCursor: encodeCursor(page.next) };
+      return {
+        items: page.items.map(environmentOut),
+        nextCursor: cursors.next(request, page.next),
+      };
     },
   );
 

@@ -175,6 +175,47 @@ describe("the operator guide, with dv alone", () => {
     expect(gone.stderr.trim().split("\n")).toHaveLength(1);
   }, 180_000);
 
+  it("reads and sets a tenant's quotas, and a request past one is refused in one line", async () => {
+    interface Quotas {
+      limits: { quota: string; scope: string; limit: number | null; source: string }[];
+      usage: { quota: string; scope: string; used: number }[];
+    }
+    const read = async () => {
+      const got = await dv("quota", "get", "acme", "-o", "json");
+      expect(got.code).toBe(0);
+      return JSON.parse(got.stdout) as Quotas;
+    };
+    // The defaults of config/platform/platform-policy.yaml.
+    const before = await read();
+    expect(before.limits).toContainEqual({
+      quota: "addresses",
+      scope: "*",
+      limit: 16384,
+      source: "policy",
+    });
+    const held = before.usage.find((u) => u.quota === "addresses" && u.scope === "dc1")?.used ?? 0;
+    expect(held).toBeGreaterThan(0);
+
+    // No room left for another network in dc1.
+    const set = await dv("quota", "set", "acme", "addresses", `dc1=${held}`);
+    expect(set.code).toBe(0);
+    expect(set.stdout).toMatch(new RegExp(`^addresses\\s+dc1\\s+${held}\\s+tenant$`, "m"));
+    const refused = await dv("create", "network", "one-more", "--set", "prefixLength=29");
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toContain(
+      `quota addresses in dc1 is ${held}: ${held} in use, 8 more requested`,
+    );
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+
+    expect((await dv("quota", "set", "acme", "addresses", "--default")).code).toBe(0);
+    expect((await read()).limits.filter((l) => l.quota === "addresses")).toEqual([
+      { quota: "addresses", scope: "*", limit: 16384, source: "policy" },
+    ]);
+    const bad = await dv("quota", "set", "acme", "addresses", "dc1");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('"dc1" is not SCOPE=LIMIT');
+  });
+
   it("says in one line what is missing or wrong, with the documented exit codes", async () => {
     const unknown = await dv("get", "flavours");
     expect(unknown.code).toBe(2);

@@ -14,6 +14,12 @@ export const records = audit.table(
     at: timestamptz().notNull().defaultNow(),
     actor: text().notNull(),
     tenantId: uuid(),
+    /**
+     * The project the record is about (a project, or anything inside one); null for what belongs
+     * to no project — the tenant itself, its quotas, the platform — and for records written
+     * before projects were recorded. A project-scoped token sees only its project's records.
+     */
+    projectId: uuid(),
     datacenterId: text().notNull(),
     /** `network.create`, `dead_letter.replay`, … */
     action: text().notNull(),
@@ -26,6 +32,7 @@ export const records = audit.table(
   (t) => [
     index("records_resource").on(t.resourceKind, t.resourceId, t.at),
     index("records_tenant_at").on(t.tenantId, t.at),
+    index("records_tenant_project").on(t.tenantId, t.projectId, t.id),
     index("records_actor_at").on(t.actor, t.at),
   ],
 );

@@ -9,6 +9,8 @@ export type AuditRecord = typeof records.$inferSelect;
 export interface AuditEntry {
   readonly actor: string;
   readonly tenantId?: string | null;
+  /** The project it is about, when it is about something in one. */
+  readonly projectId?: string | null;
   readonly datacenterId: string;
   readonly action: string;
   readonly resourceKind: string;
@@ -22,6 +24,8 @@ export interface AuditEntry {
 /** Filters of {@link AuditStore.list}. */
 export interface AuditFilter {
   readonly tenantId?: string;
+  /** Only records about this project (those about no project are left out). */
+  readonly projectId?: string;
   readonly resourceKind?: string;
   readonly resourceId?: string;
   readonly actor?: string;
@@ -59,6 +63,7 @@ export class AuditStore extends ContextStore {
         .where(
           and(
             filter.tenantId ? eq(records.tenantId, filter.tenantId) : undefined,
+            filter.projectId ? eq(records.projectId, filter.projectId) : undefined,
             filter.resourceKind ? eq(records.resourceKind, filter.resourceKind) : undefined,
             filter.resourceId ? eq(records.resourceId, filter.resourceId) : undefined,
             filter.actor ? eq(records.actor, filter.actor) : undefined,

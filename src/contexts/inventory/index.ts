@@ -11,3 +11,17 @@ export {
   type Server,
   type ServerSpec,
 } from "./store.js";
+export {
+  ANY_SCOPE,
+  type Demand,
+  demandDelta,
+  demandOf,
+  type QuotaDefinition,
+  type QuotaLimit,
+  type QuotaName,
+  QUOTA_NAMES,
+  QUOTAS,
+  QuotaStore,
+  type QuotaUse,
+  type QuotaView,
+} from "./quotas.js";

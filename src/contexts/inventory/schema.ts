@@ -250,3 +250,57 @@ export const capacityReservations = inventory.table(
     check("capacity_reservations_amount_positive", sql`${t.amount} > 0`),
   ],
 );
+
+/**
+ * The platform's default limit of each tenant quota (from the `PlatformPolicy` in Git); a quota
+ * without a row here has no default limit.
+ */
+export const quotaDefaults = inventory.table(
+  "quota_defaults",
+  {
+    quota: text().primaryKey(),
+    limit: bigint({ mode: "number" }).notNull(),
+    /** The PlatformPolicy it came from. */
+    policy: text().notNull(),
+    updatedAt: timestamptz().notNull().defaultNow(),
+  },
+  (t) => [check("quota_defaults_limit_nonnegative", sql`${t.limit} >= 0`)],
+);
+
+/**
+ * An operator's limit for one tenant, replacing the default: for one scope (a datacenter, a
+ * machine class, an environment) or for every scope (`*`).
+ */
+export const quotaOverrides = inventory.table(
+  "quota_overrides",
+  {
+    tenantId: uuid().notNull(),
+    quota: text().notNull(),
+    scope: text().notNull(),
+    limit: bigint({ mode: "number" }).notNull(),
+    updatedAt: timestamptz().notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: "quota_overrides_pkey", columns: [t.tenantId, t.quota, t.scope] }),
+    check("quota_overrides_limit_nonnegative", sql`${t.limit} >= 0`),
+  ],
+);
+
+/**
+ * What each tenant has been granted of each quota and scope: charged in the transaction that
+ * records a request (its row lock orders concurrent requests of one tenant, so they cannot
+ * overshoot), refunded when the resource is gone.
+ */
+export const quotaUsage = inventory.table(
+  "quota_usage",
+  {
+    tenantId: uuid().notNull(),
+    quota: text().notNull(),
+    scope: text().notNull(),
+    used: bigint({ mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "quota_usage_pkey", columns: [t.tenantId, t.quota, t.scope] }),
+    check("quota_usage_used_nonnegative", sql`${t.used} >= 0`),
+  ],
+);

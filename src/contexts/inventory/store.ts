@@ -24,6 +24,7 @@ import {
   VersionConflictError,
 } from "../../kernel/index.js";
 import { carve, formatPrefix, parent, parsePrefix, buddy, type Prefix } from "./ipmath.js";
+import { demandDelta, demandOf, QuotaStore } from "./quotas.js";
 import {
   capacity,
   capacityReservations,
@@ -89,10 +90,13 @@ const empty = (a: Allocations): boolean =>
  */
 export class InventoryStore extends ContextStore {
   readonly #newId: () => string;
+  /** Tenant quotas: charged when a resource is recorded or changed, refunded when it is gone. */
+  readonly quotas: QuotaStore;
 
   constructor(db: Database, newId: () => string) {
     super(db, ContextRole.inventory);
     this.#newId = newId;
+    this.quotas = new QuotaStore(db);
   }
 
   // ---------------------------------------------------------------- physical inventory (sync)
@@ -797,6 +801,48 @@ export class InventoryStore extends ContextStore {
     return row;
   }
 
+  /**
+   * What every datacenter offers tenants, in three statements: its network pools (and which is
+   * its default) and the machine classes its server pools hold servers of.
+   */
+  async offers(
+    tx?: Tx,
+  ): Promise<
+    Map<string, { networkPools: { name: string; isDefault: boolean }[]; machineClasses: string[] }>
+  > {
+    return this.reading(tx, async (q) => {
+      const dcs = await q
+        .select({ name: datacenters.name })
+        .from(datacenters)
+        .orderBy(asc(datacenters.name));
+      const pools = await q
+        .select({
+          name: networkPools.name,
+          isDefault: networkPools.isDefault,
+          datacenterId: networkPools.datacenterId,
+        })
+        .from(networkPools)
+        .orderBy(asc(networkPools.name));
+      const classes = await q
+        .selectDistinct({ datacenterId: servers.datacenterId, machineClass: servers.machineClass })
+        .from(servers)
+        .orderBy(asc(servers.machineClass));
+      return new Map(
+        dcs.map((dc) => [
+          dc.name,
+          {
+            networkPools: pools
+              .filter((p) => p.datacenterId === dc.name)
+              .map((p) => ({ name: p.name, isDefault: p.isDefault })),
+            machineClasses: classes
+              .filter((c) => c.datacenterId === dc.name)
+              .map((c) => c.machineClass),
+          },
+        ]),
+      );
+    });
+  }
+
   /** The network pool networks of a datacenter use when they name none. @throws {NotFoundError} */
   async defaultNetworkPool(datacenterId: string, tx?: Tx): Promise<string> {
     const [row] = await this.reading(tx, (q) =>
@@ -882,7 +928,12 @@ export class InventoryStore extends ContextStore {
 
   // ---------------------------------------------------------------- tenant resources
 
-  /** @throws {AlreadyExistsError} when the environment already has a resource of that kind and name. */
+  /**
+   * Records a tenant's resource and charges what its spec asks for to the tenant's quotas.
+   *
+   * @throws {AlreadyExistsError} when the environment already has a resource of that kind and name.
+   * @throws {QuotaExceededError} when the tenant's quotas do not allow it.
+   */
   createResource(
     tx: Tx,
     input: {
@@ -904,6 +955,7 @@ export class InventoryStore extends ContextStore {
             .values({ id: this.#newId(), ...input, labels: input.labels ?? {} })
             .returning();
           const resource = row as Resource;
+          await this.quotas.charge(tx, input.tenantId, demandOf(input.kind, input.spec, input));
           await announce(q, resource);
           return resource;
         },
@@ -1001,9 +1053,11 @@ export class InventoryStore extends ContextStore {
   }
 
   /**
-   * Changes what the tenant asked for; `generation` moves when the spec does.
+   * Changes what the tenant asked for; `generation` moves when the spec does, and the tenant's
+   * quotas are charged (or refunded) the difference.
    *
    * @throws {NotFoundError} @throws {VersionConflictError}
+   * @throws {QuotaExceededError} when the new spec asks for more than the quotas allow.
    */
   updateResourceSpec(
     tx: Tx,
@@ -1013,6 +1067,14 @@ export class InventoryStore extends ContextStore {
     patch: { spec?: Record<string, unknown>; labels?: Record<string, string> },
   ): Promise<Resource> {
     return this.inTx(tx, async (q) => {
+      // The spec being replaced, locked, for the quota difference (only when the spec changes).
+      const [before] = patch.spec
+        ? await q
+            .select({ spec: resources.spec, kind: resources.kind })
+            .from(resources)
+            .where(and(eq(resources.id, id), eq(resources.tenantId, tenantId)))
+            .for("update")
+        : [];
       const [row] = await q
         .update(resources)
         .set({
@@ -1031,6 +1093,13 @@ export class InventoryStore extends ContextStore {
         )
         .returning();
       if (row) {
+        if (before && patch.spec) {
+          await this.quotas.charge(
+            tx,
+            tenantId,
+            demandDelta(demandOf(before.kind, before.spec, row), demandOf(row.kind, row.spec, row)),
+          );
+        }
         await announce(q, row);
         return row as Resource;
       }
@@ -1130,9 +1199,17 @@ export class InventoryStore extends ContextStore {
           ...held.capacity.map((c) => `${c.amount} ${c.resource}`),
         ]);
       }
-      await q
+      const [removed] = await q
         .delete(resources)
-        .where(and(eq(resources.id, id), isNotNull(resources.deletionRequestedAt)));
+        .where(and(eq(resources.id, id), isNotNull(resources.deletionRequestedAt)))
+        .returning();
+      if (removed) {
+        const refund = demandOf(removed.kind, removed.spec, removed).map((d) => ({
+          ...d,
+          amount: -d.amount,
+        }));
+        await this.quotas.charge(tx, removed.tenantId, refund);
+      }
     });
   }
 

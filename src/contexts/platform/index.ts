@@ -1,1 +1,1 @@
-export { type PlatformObject, PlatformStore } from "./store.js";
+export { type PlatformObject, PlatformStore, stalledOf } from "./store.js";

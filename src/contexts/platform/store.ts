@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { ContextRole, ContextStore, type Database, type Tx } from "../../db/index.js";
 import { NotFoundError } from "../../kernel/index.js";
 import { objects } from "./schema.js";
@@ -79,9 +79,53 @@ export class PlatformStore extends ContextStore {
     return row;
   }
 
+  /**
+   * The `Stalled=True` condition of an object, if its last change was refused by the platform
+   * controller (it keeps working with the spec it had); undefined when it is not stalled or was
+   * never recorded.
+   */
+  async stalled(
+    kind: string,
+    name: string,
+    tx?: Tx,
+  ): Promise<{ reason: string; message: string } | undefined> {
+    const [row] = await this.reading(tx, (q) =>
+      q
+        .select({ status: objects.status })
+        .from(objects)
+        .where(and(eq(objects.kind, kind), eq(objects.name, name))),
+    );
+    return row ? stalledOf(row.status) : undefined;
+  }
+
+  /** Objects of several kinds in one statement, by kind and name. */
+  listKinds(kinds: readonly string[], tx?: Tx): Promise<PlatformObject[]> {
+    return this.reading(tx, (q) =>
+      q
+        .select()
+        .from(objects)
+        .where(inArray(objects.kind, [...kinds]))
+        .orderBy(asc(objects.kind), asc(objects.name)),
+    );
+  }
+
   list(kind: string, tx?: Tx): Promise<PlatformObject[]> {
     return this.reading(tx, (q) =>
       q.select().from(objects).where(eq(objects.kind, kind)).orderBy(asc(objects.name)),
     );
   }
+}
+
+/** The `Stalled=True` condition of a status, if it has one. */
+export function stalledOf(
+  status: Record<string, unknown>,
+): { reason: string; message: string } | undefined {
+  const conditions = status.conditions;
+  if (!Array.isArray(conditions)) return undefined;
+  const stalled = (conditions as Record<string, unknown>[]).find(
+    (c) => c.type === "Stalled" && c.status === "True",
+  );
+  if (!stalled) return undefined;
+  const text = (value: unknown) => (typeof value === "string" ? value : "");
+  return { reason: text(stalled.reason), message: text(stalled.message) };
 }

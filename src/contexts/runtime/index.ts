@@ -16,3 +16,4 @@ export {
 } from "./outbox.js";
 export { FencedError, type Grant, LeaseStore } from "./leases.js";
 export { type Backup, BackupStore, type NewRestore, type Restore } from "./backups.js";
+export { SigningKeyStore } from "./signing-keys.js";

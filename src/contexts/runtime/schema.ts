@@ -143,6 +143,18 @@ export const commandAttempts = runtime.table(
   ],
 );
 
+/**
+ * Secrets the control plane's processes share through the database, made by the first that
+ * needs one: the key that signs the API's list cursors, so a cursor one API replica gave out is
+ * accepted by every other. Deleting a row rotates it (cursors signed with it are then refused).
+ */
+export const signingKeys = runtime.table("signing_keys", {
+  name: text().primaryKey(),
+  /** The key, base64url (32 random bytes). */
+  secret: text().notNull(),
+  createdAt: timestamptz().notNull().defaultNow(),
+});
+
 /** Controller replicas alive (renewed with their leases), so shards are shared fairly. */
 export const leaseMembers = runtime.table("lease_members", {
   holder: text().primaryKey(),
