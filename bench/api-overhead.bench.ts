@@ -54,16 +54,26 @@ const perRequest = (cpu: Record<string, number>, group: string, run: { rps: numb
 
 describe("API overhead", () => {
   it(`GET one network, ${CONNECTIONS} connections, ${SECONDS} s each: dv api and a bare route`, async () => {
-    await inTransaction(db.db, (tx) =>
-      new InventoryStore(db.db, newId).applyDatacenter(tx, {
+    // A datacenter with a default network pool, so the network below is admitted.
+    await inTransaction(db.db, async (tx) => {
+      const inventory = new InventoryStore(db.db, newId);
+      await inventory.applyDatacenter(tx, {
         name: "dc1",
         displayName: "dc1",
         site: "bench",
         failureDomain: "a",
         generation: 1,
         spec: {},
-      }),
-    );
+      });
+      await inventory.applyNetworkPool(tx, {
+        name: "dc1-tenant",
+        datacenterId: "dc1",
+        generation: 1,
+        isDefault: true,
+        vlanRanges: [{ first: 100, last: 199 }],
+        prefixes: ["10.64.0.0/16"],
+      });
+    });
     const key = await benchKey();
     const env = { DATABASE_URL: databaseUrl(db.name), DV_API_RATE_LIMIT: "1000000", ...key.env };
     const api = await startDv("api-overhead", ["api"], env);
