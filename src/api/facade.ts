@@ -6,6 +6,7 @@ import {
 } from "../contexts/audit/index.js";
 import {
   ANY_SCOPE,
+  demandOf,
   InventoryStore,
   type QuotaName,
   type QuotaView,
@@ -155,6 +156,15 @@ export class ApiFacade {
   readonly #backups: BackupService;
   readonly #backupStore: BackupStore;
   readonly #admission: Admission;
+  readonly #now: () => Date;
+  /**
+   * Tenant names resolved for rate-limit keys (`claimedTenantId` with `maxAgeMs`), misses too:
+   * a few seconds stale at most, and never used to decide what a request may see or do.
+   */
+  readonly #claims = new Map<
+    string,
+    { tenant: Named | undefined; id: string | undefined; until: number }
+  >();
   readonly #tenantNames = new NameCache();
   readonly #projectNames = new NameCache();
 
@@ -162,6 +172,7 @@ export class ApiFacade {
     this.db = deps.db;
     this.tenancy = new TenancyStore(deps.db, deps.newId);
     this.inventory = new InventoryStore(deps.db, deps.newId);
+    this.#now = deps.now;
     this.#admission = new Admission({
       inventory: this.inventory,
       platform: new PlatformStore(deps.db),
@@ -248,14 +259,30 @@ export class ApiFacade {
    * younger than the token. One bucket of the rate limiter, and one scope of Idempotency-Keys,
    * per tenant, whether its tokens name it by id or by name.
    */
-  async claimedTenantId(principal: Principal): Promise<string | undefined> {
+  async claimedTenantId(
+    principal: Principal,
+    options: { maxAgeMs?: number } = {},
+  ): Promise<string | undefined> {
     const claim = principal.tenant;
     if (principal.role === "operator" || claim === undefined) return undefined;
     // Ids are never reused: an id claim means that tenant, or nothing at all.
     if (isUuid(claim)) return claim;
-    const tenant = await this.tenancy.findTenantByName(claim);
-    if (!tenant || !issuedAfterCreation(principal, tenant.createdAt)) return undefined;
-    this.#tenantNames.set(tenant.id, named(tenant));
+    const maxAgeMs = options.maxAgeMs ?? 0;
+    const now = this.#now().getTime();
+    let tenant = maxAgeMs > 0 ? this.#claims.get(claim) : undefined;
+    if (!tenant || tenant.until <= now) {
+      const row = await this.tenancy.findTenantByName(claim);
+      tenant = { tenant: row ? named(row) : undefined, id: row?.id, until: now + maxAgeMs };
+      if (row) this.#tenantNames.set(row.id, named(row));
+      if (maxAgeMs > 0) {
+        this.#claims.delete(claim);
+        this.#claims.set(claim, tenant);
+        if (this.#claims.size > 10_000)
+          this.#claims.delete(this.#claims.keys().next().value as string);
+      }
+    }
+    if (!tenant.tenant || !issuedAfterCreation(principal, tenant.tenant.createdAt))
+      return undefined;
     return tenant.id;
   }
 
@@ -451,6 +478,7 @@ export class ApiFacade {
       );
     });
     this.#tenantNames.delete(id);
+    for (const [claim, entry] of this.#claims) if (entry.id === id) this.#claims.delete(claim);
   }
 
   // ---------------------------------------------------------------- projects
@@ -781,16 +809,20 @@ export class ApiFacade {
     await this.#admission.resource(kind, input.spec, environment.datacenterId, "/body/spec");
     return inTransaction(this.db, async (tx) => {
       await hooks?.begin(tx);
-      const resource = await this.inventory.createResource(tx, {
-        kind,
-        tenantId,
-        projectId,
-        environmentId: environment.id,
-        datacenterId: environment.datacenterId,
-        name: input.name,
-        labels: input.labels ?? {},
-        spec: input.spec,
-      });
+      const resource = await this.inventory.createResource(
+        tx,
+        {
+          kind,
+          tenantId,
+          projectId,
+          environmentId: environment.id,
+          datacenterId: environment.datacenterId,
+          name: input.name,
+          labels: input.labels ?? {},
+          spec: input.spec,
+        },
+        { charge: false },
+      );
       const task = await this.#task(ctx, tx, resource, `${kind}.create`);
       await this.audit.record(
         tx,
@@ -806,6 +838,9 @@ export class ApiFacade {
       );
       const change = { resource, task };
       await hooks?.end(tx, change);
+      // The quota charge last: its row locks order this tenant's concurrent requests, and are
+      // held from here to the commit only.
+      await this.inventory.quotas.charge(tx, tenantId, demandOf(kind, resource.spec, resource));
       return change;
     });
   }

@@ -15,11 +15,12 @@ declare module "fastify" {
     /** The verified caller; set by the authentication hook on every /api/v1 route. */
     principal?: Principal;
     /**
-     * The id of the tenant a tenant role's token means, resolved once by the authentication hook
-     * (by id or by name, see `ApiFacade.claimedTenantId`); absent for operators and for tokens
-     * whose tenant does not exist for them.
+     * Resolves the id of the tenant a tenant role's token means (by id or by name, see
+     * `ApiFacade.claimedTenantId`), afresh; undefined for operators and for tokens whose tenant
+     * does not exist for them. Set by the authentication hook; called only where it matters
+     * (the scope of an Idempotency-Key), so a read costs no lookup.
      */
-    claimedTenantId?: string;
+    claimedTenantId?: () => Promise<string | undefined>;
   }
 }
 
@@ -136,7 +137,7 @@ export async function idempotent<R>(
   const tenant =
     principal?.role === "operator" || principal?.tenant === undefined
       ? "*"
-      : (request.claimedTenantId ?? `unresolved:${principal.tenant}`);
+      : ((await request.claimedTenantId?.()) ?? `unresolved:${principal.tenant}`);
   const scope = `${principal?.subject ?? "-"}|${tenant}`;
   const requestHash = createHash("sha256")
     .update(`${request.method} ${request.url.split("?")[0] ?? ""}\n${canonical(request.body)}`)

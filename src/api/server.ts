@@ -54,6 +54,9 @@ export const API_VERSION = "1.0.0";
 
 const OPENAPI_PATH = "/openapi.json";
 
+/** How long a token's tenant name is taken as resolved for its rate-limit budget. */
+const CLAIM_CACHE_MS = 5_000;
+
 /**
  * Registers `/api/v1` on `app`: bearer authentication on every route but the OpenAPI document,
  * per-tenant rate limits, zod validation of every request (unknown body fields are a 400),
@@ -147,9 +150,14 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
           take(`operator:${principal.subject}`);
           return;
         }
-        const tenantId = await options.facade.claimedTenantId(principal);
+        // The budget's key may be a few seconds stale (no query per request); what a request
+        // may see or do, and its Idempotency-Key scope, are resolved afresh.
+        const tenantId = await options.facade.claimedTenantId(principal, {
+          maxAgeMs: CLAIM_CACHE_MS,
+        });
+        const claimant = principal;
+        request.claimedTenantId = () => options.facade.claimedTenantId(claimant);
         if (tenantId !== undefined) {
-          request.claimedTenantId = tenantId;
           take(`tenant:${tenantId}`);
         } else if (!charged) {
           take(address);

@@ -931,6 +931,8 @@ export class InventoryStore extends ContextStore {
   /**
    * Records a tenant's resource and charges what its spec asks for to the tenant's quotas.
    *
+   * @param options.charge false: the caller charges `demandOf` the resource itself, later in the
+   *   same transaction (as late as it can, so the quota rows' locks are held briefly).
    * @throws {AlreadyExistsError} when the environment already has a resource of that kind and name.
    * @throws {QuotaExceededError} when the tenant's quotas do not allow it.
    */
@@ -946,6 +948,7 @@ export class InventoryStore extends ContextStore {
       labels?: Record<string, string>;
       spec: Record<string, unknown>;
     },
+    options: { charge?: boolean } = {},
   ): Promise<Resource> {
     return this.inTx(tx, (q) =>
       mapUniqueViolation(
@@ -955,7 +958,9 @@ export class InventoryStore extends ContextStore {
             .values({ id: this.#newId(), ...input, labels: input.labels ?? {} })
             .returning();
           const resource = row as Resource;
-          await this.quotas.charge(tx, input.tenantId, demandOf(input.kind, input.spec, input));
+          if (options.charge !== false) {
+            await this.quotas.charge(tx, input.tenantId, demandOf(input.kind, input.spec, input));
+          }
           await announce(q, resource);
           return resource;
         },
