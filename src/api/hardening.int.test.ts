@@ -5,7 +5,14 @@
 // signature check, per client address; If-Match takes only our strong ETags; tenants do not see
 // the controllers' internals in a resource's status.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiHarness, type Seeded, seedTenant, startApi } from "../../test/support/api.js";
+import {
+  type ApiHarness,
+  expectProblem as problem,
+  type ProblemResponse,
+  type Seeded,
+  seedTenant,
+  startApi,
+} from "../../test/support/api.js";
 import { environmentUrl } from "../../test/support/api-sweep.js";
 
 let api: ApiHarness;
@@ -19,23 +26,7 @@ beforeAll(async () => {
 });
 afterAll(async () => api.close());
 
-interface Problem {
-  type: string;
-  status: number;
-  detail: string;
-  errors?: { pointer: string; message: string }[];
-}
-
-function problem(
-  response: { statusCode: number; headers: Record<string, unknown>; json: () => unknown },
-  status: number,
-): Problem {
-  expect(response.statusCode, JSON.stringify(response.json())).toBe(status);
-  expect(response.headers["content-type"]).toMatch(/^application\/problem\+json/);
-  return response.json() as Problem;
-}
-
-const pointers = (p: Problem) => (p.errors ?? []).map((e) => e.pointer);
+const pointers = (p: ProblemResponse) => (p.errors ?? []).map((e) => e.pointer);
 
 /** Creates a tenant as the operator and makes it a minute old (as if made a while ago). */
 async function oldTenant(name: string): Promise<string> {

@@ -39,11 +39,11 @@ export function callContext(request: FastifyRequest): CallContext {
 export const etag = (version: number): string => `"${version}"`;
 
 /**
- * The version an `If-Match` header names.
+ * The request's `If-Match` header.
  *
- * @throws {RequestError} 428 when it is missing, 400 when it is not one of our ETags.
+ * @throws {RequestError} 428 `precondition-required` when it is missing or empty.
  */
-export function ifMatch(request: FastifyRequest): number {
+export function requireIfMatch(request: FastifyRequest): string {
   const header = request.headers["if-match"];
   if (header === undefined || header === "") {
     throw new RequestError(
@@ -53,6 +53,16 @@ export function ifMatch(request: FastifyRequest): number {
       "send If-Match with the ETag of the version you read, so a concurrent change is not overwritten",
     );
   }
+  return header;
+}
+
+/**
+ * The version an `If-Match` header names.
+ *
+ * @throws {RequestError} 428 when it is missing, 400 when it is not one of our ETags.
+ */
+export function ifMatch(request: FastifyRequest): number {
+  const header = requireIfMatch(request);
   // Only the strong ETags we give out: a weak one (W/"3") cannot guard a write (RFC 9110 13.1.1
   // compares strongly), and "03" is no ETag of ours even if it reads as 3.
   const match = /^"([1-9]\d{0,8})"$/.exec(header);

@@ -2,7 +2,13 @@
 // media types, missing and malformed bodies, and If-Match — each answered with the problem the
 // OpenAPI document lists for it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiHarness, type Seeded, seedTenant, startApi } from "../../test/support/api.js";
+import {
+  type ApiHarness,
+  expectProblem as problem,
+  type Seeded,
+  seedTenant,
+  startApi,
+} from "../../test/support/api.js";
 
 let api: ApiHarness;
 let acme: Seeded;
@@ -14,18 +20,6 @@ beforeAll(async () => {
   acme = await seedTenant(api, "acme");
 });
 afterAll(async () => api.close());
-
-function problem(
-  response: { statusCode: number; headers: Record<string, unknown>; body: string },
-  status: number,
-  type: string,
-): Record<string, unknown> {
-  expect(response.statusCode, response.body).toBe(status);
-  expect(response.headers["content-type"]).toMatch(/^application\/problem\+json/);
-  const body = JSON.parse(response.body) as Record<string, unknown>;
-  expect(body).toMatchObject({ type: `https://dataverket.io/problems/${type}`, status });
-  return body;
-}
 
 /** A new network of acme's, and the task that builds it. */
 async function newTask(name: string): Promise<string> {

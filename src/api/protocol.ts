@@ -8,6 +8,7 @@ import type {
 import { validatorCompiler as zodValidatorCompiler } from "fastify-type-provider-zod";
 import type { OpenAPIV3_1 } from "openapi-types";
 import type { z } from "zod";
+import { requireIfMatch as requireIfMatchHeader } from "./http-helpers.js";
 import { RequestError } from "./problems.js";
 import { problemResponse } from "./routes/common.js";
 
@@ -109,15 +110,7 @@ export function unrouted(api: FastifyInstance, request: FastifyRequest): Request
 
 /** 428 `precondition-required` for a request without `If-Match`, before it is validated. */
 export const requireIfMatch: preValidationAsyncHookHandler = async (request: FastifyRequest) => {
-  const header = request.headers["if-match"];
-  if (header === undefined || header === "") {
-    throw new RequestError(
-      428,
-      "precondition-required",
-      "If-Match is required",
-      "send If-Match with the ETag of the version you read, so a concurrent change is not overwritten",
-    );
-  }
+  requireIfMatchHeader(request);
 };
 
 function asArray<T>(value: T | T[] | undefined): T[] {

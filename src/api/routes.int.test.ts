@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiHarness, type Seeded, seedTenant, startApi } from "../../test/support/api.js";
+import {
+  type ApiHarness,
+  expectProblem,
+  type Seeded,
+  seedTenant,
+  startApi,
+} from "../../test/support/api.js";
 import { inTransaction } from "../db/index.js";
 import { packageRoot } from "../meta/index.js";
 
@@ -17,19 +23,6 @@ afterAll(async () => api.close());
 
 const envPath = (s: Seeded) =>
   `/api/v1/tenants/${s.tenant.id}/projects/${s.project.id}/environments/${s.environment.id}`;
-
-function expectProblem(
-  response: { statusCode: number; headers: Record<string, unknown>; json: () => unknown },
-  status: number,
-  type: string,
-) {
-  expect(response.statusCode).toBe(status);
-  expect(response.headers["content-type"]).toMatch(/^application\/problem\+json/);
-  const body = response.json() as Record<string, unknown>;
-  expect(body).toMatchObject({ type: `https://dataverket.io/problems/${type}`, status });
-  expect(typeof body.detail).toBe("string");
-  return body;
-}
 
 describe("tenancy", () => {
   it("lets a tenant admin create a project and an environment, by name or id, with ETags", async () => {

@@ -5,6 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
+import { expect } from "vitest";
 import { fileURLToPath } from "node:url";
 import { mountApi } from "../../src/app/api.js";
 import { createServices, syncPlatformDirectory } from "../../src/app/index.js";
@@ -169,4 +170,34 @@ export async function seedTenant(api: ApiHarness, name: string): Promise<Seeded>
     task: { id: task.id },
     adminToken,
   };
+}
+
+/** An RFC 9457 problem as the API sends it. */
+export interface ProblemResponse {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  errors?: { pointer: string; message: string }[];
+  quota?: { name: string; scope: string; limit: number; used: number; requested: number };
+  [extra: string]: unknown;
+}
+
+/**
+ * The body of a problem response, after checking its status, that it is
+ * `application/problem+json`, and (when given) its problem type.
+ */
+export function expectProblem(
+  response: { statusCode: number; headers: Record<string, unknown>; body: string },
+  status: number,
+  type?: string,
+): ProblemResponse {
+  expect(response.statusCode, response.body).toBe(status);
+  expect(response.headers["content-type"]).toMatch(/^application\/problem\+json/);
+  const body = JSON.parse(response.body) as ProblemResponse;
+  expect(body.status).toBe(status);
+  expect(typeof body.detail).toBe("string");
+  if (type !== undefined) expect(body.type).toBe(`https://dataverket.io/problems/${type}`);
+  return body;
 }
