@@ -64,7 +64,7 @@ export default defineConfig(
               // Modules talk through each other's index.ts; reaching into another module's files
               // couples to its internals (a context's tables above all).
               regex:
-                "^(\\.\\./)+(api|app|auth|cli|config|contexts/[a-z]+|db|dev|http|kernel|lifecycle|maintenance|messaging|meta|nats|observability|platform-config|simulator|workflow|workers|backbone|reconcile)/(?!index\\.js$).+",
+                "^(\\.\\./)+(api|app|auth|cli|config|contexts/[a-z]+|db|dev|http|kernel|lifecycle|maintenance|messaging|meta|jetstream|observability|platform-config|simulator|workflow|workers|reconcile)/(?!index\\.js$).+",
               message: "Import another module through its index.ts.",
             },
           ],

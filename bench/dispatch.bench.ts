@@ -16,11 +16,9 @@ import {
   type WorkerEvents,
 } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { messageHeaders } from "../src/backbone/index.js";
 import { inTransaction } from "../src/db/index.js";
 import { newId } from "../src/kernel/index.js";
-import { createEnvelope, domainCommands } from "../src/messaging/index.js";
-import { workerConsumer } from "../src/nats/index.js";
+import { createEnvelope, domainCommands, messageHeaders, workerConsumer } from "../src/messaging/index.js";
 import { createLogger } from "../src/observability/index.js";
 import { type Driver, Worker } from "../src/workers/index.js";
 import {

@@ -3,11 +3,10 @@
 // fsyncs every write.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Backbone, eventually, startBackbone } from "../test/support/backbone.js";
-import { messageHeaders } from "../src/backbone/index.js";
+import { STREAMS } from "../src/jetstream/index.js";
 import { inTransaction } from "../src/db/index.js";
 import { newId } from "../src/kernel/index.js";
-import { createEnvelope, domainCommands } from "../src/messaging/index.js";
-import { STREAMS } from "../src/nats/index.js";
+import { createEnvelope, domainCommands, messageHeaders } from "../src/messaging/index.js";
 import { report } from "./support/report.js";
 import { size } from "./support/scale.js";
 

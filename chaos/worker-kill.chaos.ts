@@ -4,7 +4,7 @@
 // driver's ledger), no command caused two side effects, every task ended `succeeded`, and nothing
 // reached the dead-letter store.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { STREAMS } from "../src/nats/index.js";
+import { STREAMS } from "../src/jetstream/index.js";
 import { type Plane, startPlane } from "../test/support/plane.js";
 import { networkWorkload } from "./support/workload.js";
 import { record, size } from "./support/report.js";

@@ -9,7 +9,7 @@
 //   kill -USR2 <pid>                 heal it
 //
 // `bash hack/sites.sh up|cut|heal|down` does the same in the background. The platform
-// configuration is test/fixtures/two-sites; src/backbone/sites.int.test.ts runs the same topology.
+// configuration is test/fixtures/two-sites; src/jetstream/sites.int.test.ts runs the same topology.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

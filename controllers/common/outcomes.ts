@@ -1,5 +1,5 @@
 import type { DeadLetterStore, InboxStore } from "../../src/contexts/runtime/index.js";
-import { workerConsumer } from "../../src/nats/index.js";
+import { workerConsumer } from "../../src/messaging/index.js";
 import type { WorkerService } from "../../src/messaging/index.js";
 
 /** What became of a command, as PostgreSQL records it. */

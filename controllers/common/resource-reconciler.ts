@@ -1,7 +1,6 @@
 import { Counter, type Registry } from "prom-client";
 import { v5 as uuidv5 } from "uuid";
 import type { Services } from "../../src/app/index.js";
-import { messageHeaders } from "../../src/backbone/index.js";
 import type { Resource, ResourceKind } from "../../src/contexts/inventory/index.js";
 import { FencedError, type LeaseStore } from "../../src/contexts/runtime/index.js";
 import type { Task } from "../../src/contexts/task/index.js";
@@ -13,7 +12,7 @@ import {
   type TaskVerb,
   VersionConflictError,
 } from "../../src/kernel/index.js";
-import { createEnvelope, domainCommands, type WorkerService } from "../../src/messaging/index.js";
+import { createEnvelope, domainCommands, messageHeaders, type WorkerService } from "../../src/messaging/index.js";
 import { inSpan, type Logger, SpanKind, traceparentOf } from "../../src/observability/index.js";
 import {
   keyId,

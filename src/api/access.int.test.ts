@@ -18,12 +18,11 @@ import {
   VALID_SPECS,
   validBody,
 } from "../../test/support/api-sweep.js";
-import { DeadLetterService } from "../backbone/index.js";
 import { AuditStore } from "../contexts/audit/index.js";
 import { DeadLetterStore, InboxStore, OutboxStore } from "../contexts/runtime/index.js";
 import { newId } from "../kernel/index.js";
 import { packageRoot } from "../meta/index.js";
-import { TaskService } from "../workflow/index.js";
+import { DeadLetterService, TaskService } from "../workflow/index.js";
 
 /** The columns of the table, in order. */
 const COLUMNS = [

@@ -3,11 +3,10 @@
 // to queued, the audit trail says who and why), discard, and 409 for anything not open.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiHarness, type Seeded, seedTenant, startApi } from "../../test/support/api.js";
-import { DeadLetterService } from "../backbone/index.js";
 import { AuditStore } from "../contexts/audit/index.js";
 import { DeadLetterStore, InboxStore, OutboxStore } from "../contexts/runtime/index.js";
 import { newId } from "../kernel/index.js";
-import { TaskService } from "../workflow/index.js";
+import { DeadLetterService, TaskService } from "../workflow/index.js";
 
 let api: ApiHarness;
 let acme: Seeded;

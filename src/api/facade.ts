@@ -25,7 +25,6 @@ import {
   LeaseStore,
   OutboxStore,
 } from "../contexts/runtime/index.js";
-import { DeadLetterService } from "../backbone/index.js";
 import { type Task, type TaskEvent, TaskStore } from "../contexts/task/index.js";
 import {
   type Environment,
@@ -57,7 +56,7 @@ import {
   databaseStatus,
   type RunningBackup,
 } from "../maintenance/index.js";
-import { TaskService } from "../workflow/index.js";
+import { DeadLetterService, TaskService } from "../workflow/index.js";
 import { Admission } from "./admission.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -15,7 +15,7 @@ import { INTENT_CHANNEL, type ResourceKind } from "../contexts/inventory/index.j
 import { LeaseStore } from "../contexts/runtime/index.js";
 import type { Database } from "../db/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
-import { STREAMS } from "../nats/index.js";
+import { STREAMS } from "../jetstream/index.js";
 import type { Logger, Registry } from "../observability/index.js";
 import {
   type Clock,

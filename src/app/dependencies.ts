@@ -11,7 +11,7 @@ import {
 import { startEmbeddedNats } from "../dev/index.js";
 import type { ReadinessCheck } from "../http/index.js";
 import { type Lifecycle, StartupError, StartupErrorCode } from "../lifecycle/index.js";
-import { connectNats } from "../nats/index.js";
+import { connectNats } from "../jetstream/index.js";
 import { packageVersion } from "../meta/index.js";
 import { type Logger, startTracing } from "../observability/index.js";
 

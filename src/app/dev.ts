@@ -18,7 +18,7 @@ import { createMetricsRegistry, type Logger } from "../observability/index.js";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { newId } from "../kernel/index.js";
 import { WORKER_SERVICES } from "../messaging/index.js";
-import { DEFAULT_TOPOLOGY, ensureTopology } from "../nats/index.js";
+import { DEFAULT_TOPOLOGY, ensureTopology } from "../jetstream/index.js";
 import { newHolder, startControllers } from "./controllers.js";
 import {
   registerDatabaseMetrics,

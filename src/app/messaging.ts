@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AdvisoryProcessor, OutboxRelay } from "../backbone/index.js";
+import { AdvisoryProcessor, OutboxRelay } from "../jetstream/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
 import type { WorkerService } from "../messaging/index.js";
 import { Gauge } from "prom-client";

@@ -9,7 +9,7 @@ import {
 import { newId } from "../kernel/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
 import type { WorkerService } from "../messaging/index.js";
-import { DEFAULT_TOPOLOGY, ensureTopology } from "../nats/index.js";
+import { DEFAULT_TOPOLOGY, ensureTopology } from "../jetstream/index.js";
 import { createMetricsRegistry, type Logger } from "../observability/index.js";
 import { mountApi } from "./api.js";
 import { newHolder, startControllers } from "./controllers.js";

@@ -1,4 +1,3 @@
-import { DeadLetterService } from "../backbone/index.js";
 import { AuditStore } from "../contexts/audit/index.js";
 import { InventoryStore } from "../contexts/inventory/index.js";
 import { PlatformStore } from "../contexts/platform/index.js";
@@ -13,7 +12,7 @@ import { TenancyStore } from "../contexts/tenancy/index.js";
 import type { Database } from "../db/index.js";
 import type { IdGenerator } from "../kernel/index.js";
 import { SimulatorStore } from "../simulator/index.js";
-import { TaskService } from "../workflow/index.js";
+import { DeadLetterService, TaskService } from "../workflow/index.js";
 
 /** Every store and application service of the control plane over one database. */
 export interface Services {

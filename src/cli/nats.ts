@@ -21,7 +21,7 @@ export async function withNats<T>(
   name: string,
   fn: (nc: NatsConnection) => Promise<T>,
 ): Promise<T> {
-  const { connectNats } = await import("../nats/index.js");
+  const { connectNats } = await import("../jetstream/index.js");
   const nc = await connectNats({
     servers: urls,
     name: `dv-cli-${name}`,

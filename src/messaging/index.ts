@@ -28,6 +28,7 @@ export {
 } from "./registry.js";
 export {
   buildSubject,
+  DEAD_LETTER_CONSUMER,
   commandSubject,
   eventSubject,
   parseSubject,
@@ -39,7 +40,9 @@ export {
   type SubjectParts,
   taskSubject,
   WORKER_SERVICES,
+  workerConsumer,
   type WorkerService,
 } from "./subjects.js";
 export { taskEventData } from "./tasks.js";
 export { renderMessageCatalog } from "./catalog-docs.js";
+export { childTraceparent, HEADERS, messageHeaders, traceIdOf } from "./trace.js";

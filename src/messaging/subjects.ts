@@ -117,3 +117,12 @@ export function siteSubject(subject: string, datacenter: string): string | undef
 
 /** The coordination subjects a site's command stream takes: `dv.site.<datacenter>.*.cmd.*`. */
 export const siteCommandFilter = (datacenter: string): string => `dv.site.${datacenter}.*.cmd.*`;
+
+/**
+ * The durable consumer a service's workers share. Its name is also the key of the workers'
+ * inbox, where the reconcilers read what became of a command, so it belongs to the contract.
+ */
+export const workerConsumer = (service: WorkerService): string => `dv-${service}`;
+
+/** The durable consumer of the dead-letter processor. */
+export const DEAD_LETTER_CONSUMER = "dv-dead-letters";

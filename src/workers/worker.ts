@@ -1,19 +1,10 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { Counter, Histogram } from "prom-client";
-import { type DeadLetterService, HEADERS, messageHeaders, traceIdOf } from "../backbone/index.js";
+import { type DeadLetterService } from "../workflow/index.js";
 import type { InboxStore, OutboxStore } from "../contexts/runtime/index.js";
 import { type Database, inTransaction, isDatabaseUnavailable } from "../db/index.js";
 import { type IdGenerator, InvalidTransitionError } from "../kernel/index.js";
-import {
-  type CommandSpec,
-  createEnvelope,
-  domainCommands,
-  type Envelope,
-  MessageError,
-  messages,
-  type WorkerService,
-} from "../messaging/index.js";
-import { workerConsumer } from "../nats/index.js";
+import { type CommandSpec, createEnvelope, domainCommands, type Envelope, HEADERS, MessageError, messageHeaders, messages, traceIdOf, workerConsumer, type WorkerService } from "../messaging/index.js";
 import {
   failSpan,
   inSpan,

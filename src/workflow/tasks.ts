@@ -2,7 +2,7 @@ import type { Tx } from "../db/index.js";
 import type { NewTask, Task, TaskStore, TransitionInput } from "../contexts/task/index.js";
 import type { OutboxStore } from "../contexts/runtime/index.js";
 import type { IdGenerator, TaskVerb } from "../kernel/index.js";
-import { messageHeaders } from "../backbone/index.js";
+import { messageHeaders } from "../messaging/index.js";
 import { createEnvelope, taskEvents } from "../messaging/index.js";
 
 /** Where and for whom the events of a task are emitted. */

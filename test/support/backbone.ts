@@ -8,18 +8,11 @@ import {
   startWorker,
   type WorkerSettings,
 } from "../../src/app/index.js";
-import type { OutboxRelay } from "../../src/backbone/index.js";
-import { messageHeaders } from "../../src/backbone/index.js";
+import { DEFAULT_TOPOLOGY, ensureTopology, type OutboxRelay, type TopologyOptions } from "../../src/jetstream/index.js";
 import { inTransaction } from "../../src/db/index.js";
 import { newId } from "../../src/kernel/index.js";
 import { Lifecycle } from "../../src/lifecycle/index.js";
-import {
-  createEnvelope,
-  domainCommands,
-  type Envelope,
-  type WorkerService,
-} from "../../src/messaging/index.js";
-import { DEFAULT_TOPOLOGY, ensureTopology, type TopologyOptions } from "../../src/nats/index.js";
+import { createEnvelope, domainCommands, type Envelope, messageHeaders, type WorkerService } from "../../src/messaging/index.js";
 import {
   createLogger,
   createMetricsRegistry,

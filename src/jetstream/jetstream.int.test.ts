@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Backbone, eventually, startBackbone } from "../../test/support/backbone.js";
 import { inTransaction } from "../db/index.js";
 import { newId } from "../kernel/index.js";
-import { DEFAULT_TOPOLOGY, ensureTopology, STREAMS } from "../nats/index.js";
+import { DEFAULT_TOPOLOGY, ensureTopology, STREAMS } from "./index.js";
 
 let b: Backbone;
 beforeAll(async () => {

@@ -6,10 +6,10 @@ import {
   type JetStreamManager,
 } from "@nats-io/jetstream";
 import type { InboxStore } from "../contexts/runtime/index.js";
-import { DEAD_LETTER_CONSUMER, STREAMS, type TopologyNames } from "../nats/index.js";
+import { STREAMS, type TopologyNames } from "./topology.js";
 import type { Logger } from "../observability/index.js";
-import type { DeadLetterService } from "./dead-letters.js";
-import { HEADERS } from "./trace.js";
+import type { DeadLetterService } from "../workflow/index.js";
+import { DEAD_LETTER_CONSUMER, HEADERS } from "../messaging/index.js";
 
 interface Advisory {
   readonly type?: string;

@@ -10,7 +10,13 @@ import {
   StorageType,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { SERVICES, siteCommandFilter, type WorkerService } from "../messaging/index.js";
+import {
+  DEAD_LETTER_CONSUMER,
+  SERVICES,
+  siteCommandFilter,
+  workerConsumer,
+  type WorkerService,
+} from "../messaging/index.js";
 
 const NS = 1_000_000;
 const DAY_NS = 24 * 3600 * 1000 * NS;
@@ -33,11 +39,6 @@ export const STREAMS: TopologyNames = {
   advisories: "DV_ADVISORIES",
 };
 
-/** The durable consumer a service's workers share. */
-export const workerConsumer = (service: WorkerService): string => `dv-${service}`;
-
-/** The durable consumer of the dead-letter processor. */
-export const DEAD_LETTER_CONSUMER = "dv-dead-letters";
 
 /** Tunables of the topology. */
 export interface TopologyOptions {

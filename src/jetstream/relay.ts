@@ -13,7 +13,7 @@ import {
   traceparentOf,
 } from "../observability/index.js";
 import { siteSubject } from "../messaging/index.js";
-import { HEADERS } from "./trace.js";
+import { HEADERS } from "../messaging/index.js";
 
 /** Options of {@link OutboxRelay}. */
 export interface OutboxRelayOptions {

@@ -8,8 +8,8 @@ import type {
 import { type Database, inTransaction, type Tx } from "../db/index.js";
 import { type IdGenerator, InvalidTransitionError } from "../kernel/index.js";
 import { createEnvelope, deadLetterEvents, type Envelope } from "../messaging/index.js";
-import type { TaskService } from "../workflow/index.js";
-import { messageHeaders } from "./trace.js";
+import type { TaskService } from "./tasks.js";
+import { messageHeaders } from "../messaging/index.js";
 
 /** Everything known about a message that could not be handled. */
 export interface DeadLetterInput {
