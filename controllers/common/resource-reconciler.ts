@@ -12,7 +12,12 @@ import {
   type TaskVerb,
   VersionConflictError,
 } from "../../src/kernel/index.js";
-import { createEnvelope, domainCommands, messageHeaders, type WorkerService } from "../../src/messaging/index.js";
+import {
+  createEnvelope,
+  domainCommands,
+  messageHeaders,
+  type WorkerService,
+} from "../../src/messaging/index.js";
 import { inSpan, type Logger, SpanKind, traceparentOf } from "../../src/observability/index.js";
 import {
   keyId,
@@ -679,7 +684,7 @@ export abstract class ResourceReconciler implements Reconciler {
               },
             },
           ],
-          { ifAbsent: again },
+          { resend: again },
         ),
     );
     return id;

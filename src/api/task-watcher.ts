@@ -19,8 +19,10 @@ export class TaskWatcher {
 
   async start(): Promise<void> {
     try {
-      this.#unlisten = await this.#db.listen(TASK_CHANNEL, (taskId) => {
-        for (const wake of this.#waiters.get(taskId) ?? []) wake();
+      // One notification per statement names every task it changed, comma-separated.
+      this.#unlisten = await this.#db.listen(TASK_CHANNEL, (payload) => {
+        for (const taskId of payload.split(","))
+          for (const wake of this.#waiters.get(taskId) ?? []) wake();
       });
     } catch (err) {
       // A replica refuses LISTEN; followers then wake on their timeout alone.

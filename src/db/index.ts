@@ -31,6 +31,6 @@ export {
 export { type OpenPgliteOptions, openPglite, restorePglite } from "./pglite.js";
 export { type ConnectPostgresOptions, connectPostgres, postgresStartupError } from "./postgres.js";
 export { actAs, ContextRole, inTransaction, type TransactionOptions, withSavepoint } from "./tx.js";
-export { ContextStore, mapUniqueViolation } from "./store.js";
+export { ContextStore, mapUniqueViolation, rowsOf } from "./store.js";
 export { labelCondition } from "./labels.js";
 export { inRecovery } from "./role.js";

@@ -74,3 +74,8 @@ export async function mapUniqueViolation<T>(
     throw err;
   }
 }
+
+/** The rows of a raw `execute` result, from either driver (both return `{ rows }`). */
+export function rowsOf<T>(result: unknown): T[] {
+  return (result as { rows?: T[] }).rows ?? [];
+}

@@ -90,12 +90,6 @@ function versionOf(bin: string): string {
   return out.split(/\s+/).pop() ?? "unknown";
 }
 
-/** nats-server 2.12 is the first that can fsync every JetStream write (`sync_interval: always`). */
-function canSyncAlways(version: string): boolean {
-  const [major = 0, minor = 0] = version.replace(/^v/, "").split(".").map(Number);
-  return major > 2 || (major === 2 && minor >= 12);
-}
-
 function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolvePromise, reject) => {
@@ -172,15 +166,6 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
       "stop what uses it, set DV_NATS_PORT to a free port, or set NATS_URL to use a running nats-server",
     );
   }
-  const sync = canSyncAlways(version)
-    ? "sync_interval: always"
-    : "# sync_interval: always needs nats-server 2.12 or newer";
-  if (!canSyncAlways(version)) {
-    options.log.warn(
-      { version },
-      "nats-server is older than 2.12: JetStream writes are not fsynced one by one",
-    );
-  }
   writeFileSync(
     conf,
     [
@@ -193,7 +178,8 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
       `  store_dir: ${JSON.stringify(storeDir)}`,
       "  max_memory_store: 256MB",
       "  max_file_store: 4GB",
-      `  ${sync}`,
+      "  # fsync every second: the outbox keeps what a crash could lose (ADR 0012)",
+      "  sync_interval: 1s",
       ...(options.domain ? [`  domain: ${options.domain}`] : []),
       "}",
       ...(options.leafPort !== undefined

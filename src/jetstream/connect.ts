@@ -51,6 +51,9 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
       reconnectTimeWait: 500,
       reconnectJitter: 250,
       pingInterval: 10_000,
+      // Every request (each JetStream publish) otherwise captures two stack traces up front, in
+      // case it fails: a tenth of the relay's CPU. The errors still say what failed.
+      noAsyncTraces: true,
     });
     void (async () => {
       for await (const status of nc.status()) {

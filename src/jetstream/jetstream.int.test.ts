@@ -316,3 +316,75 @@ describe("advisories", () => {
     );
   });
 });
+
+// ADR 0012: a published row stays in the outbox — a command until a worker records it done, an
+// event for the relay's retention — and the relay sends what it kept again when it reconnects.
+describe("outbox retention", () => {
+  const publishedAt = async (id: string) => {
+    const [row] = await b.t.admin.query<{ published_at: Date | null }>(
+      "SELECT published_at FROM runtime.outbox WHERE id = $1",
+      [id],
+    );
+    return row ? row.published_at : undefined;
+  };
+  const bootstrap = (resourceId: string) => ({
+    resource_kind: "cluster",
+    resource_id: resourceId,
+    generation: 1,
+    task_id: null,
+    step: "main",
+    version: "1.31",
+    servers: [],
+    cidr: "10.1.0.0/24",
+  });
+
+  it("keeps a published command until its worker records it done, and an event only for the retention", async () => {
+    // No plattform worker runs here: its command is published and waits, kept.
+    const waiting = await b.command("plattform", "bootstrap", bootstrap(newId()));
+    await eventually(async () => ((await publishedAt(waiting.id)) ? true : undefined));
+    // A nett command is handled: its row goes with the transaction that records it.
+    const handled = await b.command("nett", "apply", apply(newId(), null));
+    await eventually(async () =>
+      (await b.services.inbox.handled("dv-nett", handled.id)) !== undefined &&
+      (await publishedAt(handled.id)) === undefined
+        ? true
+        : undefined,
+    );
+    expect((await b.services.outbox.backlog()).count).toBe(0);
+    // A sweep with no retention takes every published event, and no command.
+    await b.services.outbox.sweep(0);
+    const kept = await b.t.admin.query<{ subject: string }>(
+      "SELECT subject FROM runtime.outbox WHERE published_at IS NOT NULL",
+    );
+    expect(kept.map((r) => r.subject)).toEqual(["dv.plattform.cmd.bootstrap"]);
+    expect((await b.services.outbox.backlog()).kept).toBe(1);
+  });
+
+  it("sends every kept row again when the relay reconnects to NATS", async () => {
+    const kept = await b.command("plattform", "bootstrap", bootstrap(newId()));
+    const first = await eventually(() => publishedAt(kept.id).then((at) => at ?? undefined));
+    const sent = async () =>
+      (await b.metrics.getSingleMetricAsString("dataverket_outbox_published_total")).match(
+        /subject_family="dv\.plattform\.cmd"} (\d+)/,
+      )?.[1];
+    const before = Number(await sent());
+    await b.nats.stopServer();
+    await b.nats.startServer();
+    // Marked unpublished on reconnect, published again, stored once (the duplicate window).
+    await eventually(async () => {
+      const at = await publishedAt(kept.id);
+      return at && at > first && Number(await sent()) >= before + 2 ? true : undefined;
+    }, 20_000);
+    // The plattform commands were never consumed: take them off the stream for the next file.
+    await b.nats.jsm.streams.purge(STREAMS.commands, { filter: "dv.plattform.cmd.>" });
+    const rows = await b.t.admin.query<{ id: string }>(
+      "SELECT id::text FROM runtime.outbox WHERE subject LIKE 'dv.plattform.cmd.%'",
+    );
+    await inTransaction(b.t.db, (tx) =>
+      b.services.outbox.done(
+        tx,
+        rows.map((r) => r.id),
+      ),
+    );
+  });
+});

@@ -1,5 +1,5 @@
 import { type JetStreamClient } from "@nats-io/jetstream";
-import { headers as natsHeaders } from "@nats-io/transport-node";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Gauge } from "prom-client";
 import type { OutboxStore, PendingMessage, PublishOutcome } from "../contexts/runtime/index.js";
 import { OUTBOX_CHANNEL } from "../contexts/runtime/index.js";
@@ -34,19 +34,32 @@ export interface OutboxRelayOptions {
    * JetStream stores. Empty: every command is published as it is.
    */
   readonly remoteDatacenters?: readonly string[];
+  /**
+   * How long a published event stays in the outbox after JetStream acknowledged it: longer than
+   * nats-server's `sync_interval`, so that an event NATS loses in a crash is still here to be
+   * sent again (ADR 0012). Commands stay until a worker records them done.
+   */
+  readonly retainMs?: number;
+  /** The connection whose reconnects mean "send every kept row again" (default: `js`'s own). */
+  readonly nc?: Pick<NatsConnection, "status">;
 }
 
 /**
  * Publishes the outbox: claims due rows (`FOR UPDATE SKIP LOCKED`, so several relays share the
- * work), publishes them to JetStream with their envelope id as `Nats-Msg-Id`, waits for the acks,
- * and deletes what was stored — in one transaction. Woken by `LISTEN dv_outbox`, with a poll as a
- * fallback. When NATS is down the rows wait in PostgreSQL with a growing back-off and drain once
- * it is back. A relay killed between publish and delete re-publishes the same ids; JetStream's
- * duplicate window (or the consumers' inbox) drops them.
+ * work), publishes them to JetStream at once with their envelope id as `Nats-Msg-Id`, waits for
+ * the acks, and marks what was stored published — in one transaction. Woken by
+ * `LISTEN dv_outbox`, with a poll as a fallback. When NATS is down the rows wait in PostgreSQL
+ * with a growing back-off and drain once it is back. A relay killed between publish and commit
+ * re-publishes the same ids; JetStream's duplicate window (or the consumers' inbox) drops them.
+ * Published rows are kept (commands until done, events for `retainMs`) and sent again when the
+ * relay (re)connects: NATS may fsync periodically and lose its last writes in a crash (ADR 0012).
  */
 export class OutboxRelay {
   readonly #options: Required<
-    Omit<OutboxRelayOptions, "db" | "outbox" | "js" | "log" | "metrics" | "remoteDatacenters">
+    Omit<
+      OutboxRelayOptions,
+      "db" | "outbox" | "js" | "log" | "metrics" | "remoteDatacenters" | "nc"
+    >
   > &
     OutboxRelayOptions;
   readonly #published: Counter<"subject_family">;
@@ -58,7 +71,13 @@ export class OutboxRelay {
   #unlisten: Unlisten | undefined;
 
   constructor(options: OutboxRelayOptions) {
-    this.#options = { batchSize: 256, pollMs: 1000, publishTimeoutMs: 5000, ...options };
+    this.#options = {
+      batchSize: 256,
+      pollMs: 1000,
+      publishTimeoutMs: 5000,
+      retainMs: 10_000,
+      ...options,
+    };
     this.#remote = new Set(options.remoteDatacenters ?? []);
     this.#published = metricOnce(
       options.metrics,
@@ -91,6 +110,15 @@ export class OutboxRelay {
           this.set((await outbox.backlog()).count);
         },
       });
+    if (!options.metrics.getSingleMetric("dataverket_outbox_kept"))
+      new Gauge({
+        name: "dataverket_outbox_kept",
+        help: "Published messages kept in the outbox: commands not done yet, events within the retention",
+        registers: [options.metrics],
+        async collect() {
+          this.set((await outbox.backlog()).kept);
+        },
+      });
     if (!options.metrics.getSingleMetric("dataverket_outbox_oldest_age_seconds"))
       new Gauge({
         name: "dataverket_outbox_oldest_age_seconds",
@@ -102,11 +130,37 @@ export class OutboxRelay {
       });
   }
 
-  /** Starts relaying until {@link stop}. */
+  /**
+   * Starts relaying until {@link stop}. What the outbox kept is sent again first, and again
+   * whenever the connection to NATS is re-established: the server may have restarted without
+   * what it had acknowledged but not yet synced to disk.
+   */
   async start(): Promise<void> {
     this.#running = true;
+    await this.#resendKept("the relay started");
     this.#unlisten = await this.#options.db.listen(OUTBOX_CHANNEL, () => this.#wake?.());
     this.#loop = this.#run();
+    const nc = this.#options.nc ?? (this.#options.js as { nc?: Pick<NatsConnection, "status"> }).nc;
+    if (nc) void this.#watch(nc);
+  }
+
+  async #watch(nc: Pick<NatsConnection, "status">): Promise<void> {
+    for await (const status of nc.status()) {
+      if (!this.#running) return;
+      if (status.type !== "reconnect") continue;
+      await this.#resendKept(`reconnected to ${status.server}`);
+      this.#wake?.();
+    }
+  }
+
+  async #resendKept(why: string): Promise<void> {
+    try {
+      const count = await this.#options.outbox.resendPublished();
+      if (count > 0)
+        this.#options.log.info({ count, why }, "sending the messages the outbox kept again");
+    } catch (err) {
+      this.#options.log.warn({ err, why }, "could not mark the kept messages to be sent again");
+    }
   }
 
   /** Stops after the batch in flight. */
@@ -130,11 +184,17 @@ export class OutboxRelay {
   }
 
   async #run(): Promise<void> {
-    const { log, pollMs, batchSize } = this.#options;
+    const { log, pollMs, batchSize, retainMs } = this.#options;
+    let sweptAt = performance.now();
     while (this.#running) {
       let sent = 0;
       try {
         sent = await this.#options.outbox.relay(batchSize, (rows) => this.#publish(rows));
+        // Published events past their retention go, a few times per retention: one statement.
+        if (performance.now() - sweptAt > retainMs / 4) {
+          sweptAt = performance.now();
+          await this.#options.outbox.sweep(retainMs);
+        }
       } catch (err) {
         log.warn({ err }, "outbox relay pass failed; retrying");
       }
@@ -153,8 +213,8 @@ export class OutboxRelay {
 
   /** Where a row goes: its own subject, or a remote site's coordination subject. */
   #route(row: PendingMessage): { subject: string; site?: string } {
-    const site = row.envelope.datacenter_id;
-    if (typeof site === "string" && this.#remote.has(site)) {
+    const site = row.datacenterId;
+    if (site !== null && this.#remote.has(site)) {
       const subject = siteSubject(row.subject, site);
       if (subject) return { subject, site };
     }
@@ -186,7 +246,7 @@ export class OutboxRelay {
             for (const [k, v] of Object.entries(row.headers)) h.set(k, v);
             const traceparent = traceparentOf(span);
             if (traceparent) h.set(HEADERS.traceparent, traceparent);
-            return js.publish(routes[i]?.subject ?? row.subject, JSON.stringify(row.envelope), {
+            return js.publish(routes[i]?.subject ?? row.subject, row.payload, {
               msgID: row.id,
               headers: h,
               timeout: publishTimeoutMs,
@@ -197,11 +257,13 @@ export class OutboxRelay {
     );
     const sent: string[] = [];
     const failed: { id: string; error: string; retryInMs: number }[] = [];
+    const families = new Map<string, number>();
     results.forEach((result, i) => {
       const row = rows[i] as PendingMessage;
       if (result.status === "fulfilled") {
         sent.push(row.id);
-        this.#published.inc({ subject_family: row.subject.split(".").slice(0, 3).join(".") });
+        const family = row.subject.split(".", 3).join(".");
+        families.set(family, (families.get(family) ?? 0) + 1);
       } else {
         const reason =
           result.reason instanceof Error ? result.reason.message : String(result.reason);
@@ -218,6 +280,7 @@ export class OutboxRelay {
         this.#failures.inc();
       }
     });
+    for (const [family, count] of families) this.#published.inc({ subject_family: family }, count);
     if (failed.length > 0) {
       this.#options.log.warn(
         { failed: failed.length, sent: sent.length, error: failed[0]?.error },

@@ -39,7 +39,6 @@ export const STREAMS: TopologyNames = {
   advisories: "DV_ADVISORIES",
 };
 
-
 /** Tunables of the topology. */
 export interface TopologyOptions {
   /** Window in which a re-published message id is dropped. */

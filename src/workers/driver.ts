@@ -28,6 +28,13 @@ export type ProgressReporter = (percent: number, message: string) => Promise<voi
 export interface Driver {
   prepare(request: DriverRequest, progress: ProgressReporter): Promise<void>;
   apply(tx: Tx, request: DriverRequest): Promise<Record<string, unknown>>;
+  /**
+   * Whether the task's `started` may be recorded with the effect, in the one transaction of its
+   * batch, after `prepare`: true when `prepare` is quick and does nothing that a task cancelled
+   * meanwhile should not have done. Otherwise (the default) the worker records `started` first
+   * and prepares only a task that has not ended.
+   */
+  startsWithEffect?(request: DriverRequest): boolean;
 }
 
 /** Thrown by a driver for a failure worth retrying (a device timed out, a lock was busy). */

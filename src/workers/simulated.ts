@@ -82,6 +82,11 @@ export class SimulatedDriver implements Driver {
     await sleep(latencyMs / 4);
   }
 
+  /** Instant work (no latency configured, or an observation) starts with its effect. */
+  startsWithEffect(request: DriverRequest): boolean {
+    return request.operation === "observe" || this.#options.latencyMs <= 0;
+  }
+
   async apply(tx: Tx, request: DriverRequest): Promise<Record<string, unknown>> {
     const { store } = this.#options;
     const key = { service: request.service, resourceId: request.resourceId, step: request.step };

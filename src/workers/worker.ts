@@ -1,10 +1,21 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { Counter, Histogram } from "prom-client";
-import { type DeadLetterService } from "../workflow/index.js";
-import type { InboxStore, OutboxStore } from "../contexts/runtime/index.js";
-import { type Database, inTransaction, isDatabaseUnavailable } from "../db/index.js";
-import { type IdGenerator, InvalidTransitionError } from "../kernel/index.js";
-import { type CommandSpec, createEnvelope, domainCommands, type Envelope, HEADERS, MessageError, messageHeaders, messages, traceIdOf, workerConsumer, type WorkerService } from "../messaging/index.js";
+import type { InboxStore, Outcome, OutboxMessage, OutboxStore } from "../contexts/runtime/index.js";
+import { type Database, inTransaction, isDatabaseUnavailable, type Tx } from "../db/index.js";
+import type { IdGenerator } from "../kernel/index.js";
+import {
+  type CommandSpec,
+  createEnvelope,
+  domainCommands,
+  type Envelope,
+  HEADERS,
+  MessageError,
+  messageHeaders,
+  messages,
+  traceIdOf,
+  workerConsumer,
+  type WorkerService,
+} from "../messaging/index.js";
 import {
   failSpan,
   inSpan,
@@ -15,8 +26,9 @@ import {
   SpanKind,
   traceparentOf,
 } from "../observability/index.js";
-import type { TaskService } from "../workflow/index.js";
+import type { DeadLetterService, TaskEventContext, TaskService } from "../workflow/index.js";
 import { type Driver, type DriverRequest, PermanentDriverError } from "./driver.js";
+import { GroupCommit, type Settled } from "./group-commit.js";
 
 /** Options of {@link Worker}. */
 export interface WorkerOptions {
@@ -43,20 +55,87 @@ export interface WorkerOptions {
   readonly ackWaitMs: number;
   /** Stream holding the commands (default `DV_COMMANDS`). */
   readonly stream?: string;
+  /**
+   * Deliveries pulled ahead of the work (JetStream's pull buffer; graphile-worker's local queue).
+   * Default: twice `concurrency`. A pulled message's ack wait is running, so keep it within what
+   * `concurrency` commands can work through in `ackWaitMs`.
+   */
+  readonly prefetch?: number;
+  /** Most commands recorded in one transaction (default: `prefetch`). */
+  readonly batchSize?: number;
 }
 
 const COMMON = new Set(["resource_kind", "resource_id", "generation", "task_id", "step"]);
 
-/** Thrown inside the effect transaction when another delivery of the same message committed first. */
-class AlreadyHandled extends Error {}
+/** Thrown inside an effects transaction when other deliveries of some messages committed first. */
+class AlreadyHandled extends Error {
+  readonly ids: ReadonlySet<string>;
+  constructor(ids: ReadonlySet<string>) {
+    super(`${ids.size} message(s) handled by another delivery`);
+    this.ids = ids;
+  }
+}
+
+/** A task to start before its command's work. */
+interface StartItem {
+  readonly taskId: string;
+  readonly actor: string;
+  readonly message: string;
+  readonly context: TaskEventContext;
+}
+
+/** A command whose effect is to be recorded (`apply`), or recorded as skipped (`skip`). */
+interface Effect {
+  readonly kind: "apply" | "skip";
+  readonly envelope: Envelope;
+  readonly spec: CommandSpec;
+  readonly request: DriverRequest;
+  readonly taskId: string | null;
+  /** Its task's `started`, recorded with the effect; absent when recorded before the work. */
+  readonly start: { message: string; context: TaskEventContext } | undefined;
+  readonly traceparent: string | undefined;
+}
+
+type EffectOutcome = "done" | "duplicate" | "skipped";
+
+/**
+ * Runs `together` over all items; when that fails for a reason other than an outage of the
+ * database, over each item alone, so a failure belongs to the item that causes it.
+ */
+async function isolated<I, R>(
+  items: I[],
+  together: (batch: I[]) => Promise<R[]>,
+  isOutage: (err: unknown) => Promise<boolean>,
+): Promise<Settled<R>[]> {
+  try {
+    const values = await together(items);
+    return values.map((value) => ({ ok: true, value }));
+  } catch (error) {
+    if (items.length === 1 || (await isOutage(error)))
+      return items.map(() => ({ ok: false, error }));
+  }
+  const each: Settled<R>[] = [];
+  for (const item of items) {
+    try {
+      const [value] = await together([item]);
+      each.push({ ok: true, value: value as R });
+    } catch (error) {
+      each.push({ ok: false, error });
+    }
+  }
+  return each;
+}
 
 /**
  * A domain worker (`dv worker --service nett`): pulls its service's commands from JetStream and
- * carries each out once in effect. The effect, the inbox record of the message id and the event
- * that announces it commit in one transaction; a redelivered message re-announces the recorded
- * event instead of acting twice. Transient failures are retried with bounded exponential backoff
- * and full jitter; permanent ones, unparseable messages and exhausted retries become dead letters
- * with every error, and their task fails.
+ * carries each out once in effect. Commands are worked on concurrently, each on its own; what
+ * they change is recorded together (group commit): the commands that finished while the previous
+ * transaction ran share the next — their tasks' `started`, effects, inbox records, events, and
+ * their outbox rows marked done. A redelivered message re-announces the recorded event instead of
+ * acting twice. Transient failures are retried with bounded exponential backoff and full jitter;
+ * permanent ones, unparseable messages and exhausted retries become dead letters with every
+ * error, and their task fails — one message's failure never fails, doubles or holds back the
+ * others of its batch.
  */
 export class Worker {
   readonly #o: WorkerOptions;
@@ -69,6 +148,12 @@ export class Worker {
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #prefetch: number;
+  /** Commands being worked on (prepared); those waiting for their batch's commit are not. */
+  #working = 0;
+  #slotFreed: (() => void) | undefined;
+  readonly #starts: GroupCommit<StartItem, boolean>;
+  readonly #effects: GroupCommit<Effect, EffectOutcome>;
 
   constructor(options: WorkerOptions) {
     this.#o = options;
@@ -76,6 +161,10 @@ export class Worker {
     this.#commands = new Map(
       Object.values(domainCommands[options.service]).map((spec) => [spec.command.type, spec]),
     );
+    this.#prefetch = Math.max(2, options.prefetch ?? options.concurrency * 2);
+    const batch = Math.max(1, options.batchSize ?? this.#prefetch);
+    this.#starts = new GroupCommit((items) => this.#commitStarts(items), batch);
+    this.#effects = new GroupCommit((items) => this.#commitEffects(items), batch);
     this.#handled = metricOnce(
       options.metrics,
       "dataverket_worker_commands_total",
@@ -118,7 +207,7 @@ export class Worker {
       this.#o.stream ?? "DV_COMMANDS",
       this.#consumer,
     );
-    this.#messages = await consumer.consume({ max_messages: Math.max(2, this.#o.concurrency * 2) });
+    this.#messages = await consumer.consume({ max_messages: this.#prefetch });
     this.#loop = this.#run(this.#messages);
     this.#o.log.info(
       { consumer: this.#consumer, concurrency: this.#o.concurrency },
@@ -136,14 +225,29 @@ export class Worker {
 
   async #run(iterator: ConsumerMessages): Promise<void> {
     for await (const msg of iterator) {
-      while (this.#inFlight.size >= this.#o.concurrency) await Promise.race(this.#inFlight);
-      const work = this.#handleHolding(msg).catch((err: unknown) => {
-        this.#o.log.error(
-          { err, seq: msg.seq },
-          "command handling failed unexpectedly; it will be redelivered",
-        );
-        msg.nak(this.#backoff(msg.info.deliveryCount));
-      });
+      // `concurrency` bounds the commands being worked on; a command that only waits for its
+      // batch's commit has given its place to the next.
+      while (this.#working >= this.#o.concurrency)
+        await new Promise<void>((resolve) => (this.#slotFreed = resolve));
+      this.#working++;
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        this.#working--;
+        const freed = this.#slotFreed;
+        this.#slotFreed = undefined;
+        freed?.();
+      };
+      const work = this.#handleHolding(msg, release)
+        .catch((err: unknown) => {
+          this.#o.log.error(
+            { err, seq: msg.seq },
+            "command handling failed unexpectedly; it will be redelivered",
+          );
+          msg.nak(this.#backoff(msg.info.deliveryCount));
+        })
+        .finally(release);
       this.#inFlight.add(work);
       void work.finally(() => this.#inFlight.delete(work));
     }
@@ -155,10 +259,10 @@ export class Worker {
    * apart. Burning deliveries on an outage of our own would dead-letter healthy commands and
    * fail their tasks after a PostgreSQL restart. A stopping worker lets it go back instead.
    */
-  async #handleHolding(msg: JsMsg): Promise<void> {
+  async #handleHolding(msg: JsMsg, release: () => void): Promise<void> {
     for (let round = 0; ; round++) {
       try {
-        return await this.#handle(msg);
+        return await this.#handle(msg, release);
       } catch (err) {
         if (this.#stopping || !isDatabaseUnavailable(err)) throw err;
         const wait = Math.min(5_000, 250 * 2 ** Math.min(round, 5));
@@ -192,7 +296,7 @@ export class Worker {
   }
 
   /** Handles one delivery in a consumer span, a child of the span that published it. */
-  #handle(msg: JsMsg): Promise<void> {
+  #handle(msg: JsMsg, release: () => void): Promise<void> {
     return inSpan(
       `process ${msg.subject}`,
       {
@@ -207,11 +311,11 @@ export class Worker {
           "messaging.nats.delivery_count": msg.info.deliveryCount,
         },
       },
-      (span) => this.#process(msg, span),
+      (span) => this.#process(msg, span, release),
     );
   }
 
-  async #process(msg: JsMsg, span: Span): Promise<void> {
+  async #process(msg: JsMsg, span: Span, release: () => void): Promise<void> {
     const started = performance.now();
     const attempt = msg.info.deliveryCount;
     this.#deliveries.inc({ service: this.#o.service, kind: attempt > 1 ? "redelivery" : "first" });
@@ -264,63 +368,27 @@ export class Worker {
     const data = envelope.data;
     const taskId = typeof data.task_id === "string" ? data.task_id : null;
     const traceId = traceIdOf(traceparent);
-    const log = this.#o.log.child({
-      correlation_id: envelope.correlation_id,
-      ...(traceId ? { trace_id: traceId } : {}),
-      message_id: envelope.id,
-      type: envelope.type,
-      attempt,
-      ...(taskId ? { task_id: taskId } : {}),
-      ...(envelope.tenant_id ? { tenant_id: envelope.tenant_id } : {}),
-    });
+    // The command's logger is made when something is logged: most commands log nothing at the
+    // default level, and a child logger per message cost more CPU than handling it.
+    let child: Logger | undefined;
+    const log = (): Logger =>
+      (child ??= this.#o.log.child({
+        correlation_id: envelope.correlation_id,
+        ...(traceId ? { trace_id: traceId } : {}),
+        message_id: envelope.id,
+        type: envelope.type,
+        attempt,
+        ...(taskId ? { task_id: taskId } : {}),
+        ...(envelope.tenant_id ? { tenant_id: envelope.tenant_id } : {}),
+      }));
 
-    // A message handled before (redelivered after a crash, or re-sent from PostgreSQL): announce
-    // what it did again, and do nothing else.
-    const previous = await this.#o.inbox.handled(this.#consumer, envelope.id);
-    if (previous !== undefined) {
-      if (previous) {
-        await inTransaction(this.#o.db, (tx) =>
-          this.#o.outbox.enqueue(
-            tx,
-            [
-              {
-                id: String(previous.envelope.id),
-                subject: previous.subject,
-                envelope: previous.envelope,
-                headers: messageHeaders(envelope.correlation_id, traceparent),
-              },
-            ],
-            { ifAbsent: true },
-          ),
-        );
-      }
+    // A redelivery may have been handled already (the worker died between commit and ack):
+    // announce again what it did, and do nothing else. A first delivery is checked by the
+    // inbox insert of its batch instead, which costs no statement of its own.
+    if (attempt > 1 && (await this.#reannounce(envelope, traceparent))) {
       msg.ack();
       this.#handled.inc({ service: this.#o.service, outcome: "duplicate" });
       return;
-    }
-
-    if (taskId) {
-      try {
-        await inTransaction(this.#o.db, (tx) =>
-          this.#o.tasks.transition(
-            tx,
-            taskId,
-            "started",
-            { actor: this.#o.service, message: `${envelope.type} (attempt ${attempt})` },
-            { correlationId: envelope.correlation_id, causationId: envelope.id, traceparent },
-          ),
-        );
-      } catch (err) {
-        if (!(err instanceof InvalidTransitionError)) throw err;
-        // The task ended (cancelled): the platform stopped working towards it.
-        await inTransaction(this.#o.db, (tx) =>
-          this.#o.inbox.record(tx, this.#consumer, envelope.id, null),
-        );
-        msg.ack();
-        this.#handled.inc({ service: this.#o.service, outcome: "skipped" });
-        log.info({ task_id: taskId }, "command skipped: its task already ended");
-        return;
-      }
     }
 
     const request: DriverRequest = {
@@ -336,9 +404,43 @@ export class Worker {
       messageId: envelope.id,
       datacenterId: envelope.datacenter_id,
     };
+    const context = {
+      correlationId: envelope.correlation_id,
+      causationId: envelope.id,
+      traceparent,
+    };
+    const startMessage = `${envelope.type} (attempt ${attempt})`;
+    // Quick work starts with its effect, in one transaction; other work says it started first,
+    // and a task that ended meanwhile (cancelled) is not worked on.
+    const startsWithEffect = !taskId || this.#o.driver.startsWithEffect?.(request) === true;
+    const effect: Effect = {
+      kind: "apply",
+      envelope,
+      spec,
+      request,
+      taskId,
+      start: startsWithEffect && taskId ? { message: startMessage, context } : undefined,
+      traceparent,
+    };
 
     try {
+      if (taskId && !startsWithEffect) {
+        const started = await this.#starts.submit({
+          taskId,
+          actor: this.#o.service,
+          message: startMessage,
+          context,
+        });
+        if (!started) {
+          await this.#effects.submit({ ...effect, kind: "skip" });
+          msg.ack();
+          this.#handled.inc({ service: this.#o.service, outcome: "skipped" });
+          log().info({ task_id: taskId }, "command skipped: its task already ended");
+          return;
+        }
+      }
       const keepAlive = setInterval(() => msg.working(), Math.max(500, this.#o.ackWaitMs / 3));
+      let outcome: EffectOutcome;
       try {
         await this.#o.driver.prepare(request, async (percent, message) => {
           msg.working();
@@ -349,61 +451,27 @@ export class Worker {
               taskId,
               "progress",
               { actor: this.#o.service, percent, message },
-              { correlationId: envelope.correlation_id, causationId: envelope.id, traceparent },
+              context,
             ),
-          ).catch((err: unknown) => log.debug({ err }, "progress not recorded"));
+          ).catch((err: unknown) => log().debug({ err }, "progress not recorded"));
         });
-        await inTransaction(this.#o.db, async (tx) => {
-          const result = await this.#o.driver.apply(tx, request);
-          const event = createEnvelope(
-            spec.event,
-            {
-              resource_kind: request.resourceKind,
-              resource_id: request.resourceId,
-              generation: request.generation,
-              step: request.step,
-              command_id: envelope.id,
-              ...result,
-            },
-            {
-              id: this.#o.newId(),
-              time: this.#o.now(),
-              subject: request.resourceId,
-              actor: envelope.actor,
-              correlationId: envelope.correlation_id,
-              causationId: envelope.id,
-              tenantId: envelope.tenant_id,
-              projectId: envelope.project_id,
-              environmentId: envelope.environment_id,
-              datacenterId: envelope.datacenter_id,
-            },
-          );
-          const outcome = { subject: spec.event.subject, envelope: event };
-          if (!(await this.#o.inbox.record(tx, this.#consumer, envelope.id, outcome)))
-            throw new AlreadyHandled();
-          await this.#o.outbox.enqueue(tx, [
-            {
-              id: event.id,
-              subject: spec.event.subject,
-              envelope: event,
-              headers: messageHeaders(envelope.correlation_id, traceparent),
-            },
-          ]);
-        });
+        release();
+        outcome = await this.#effects.submit(effect);
       } finally {
         clearInterval(keepAlive);
       }
       msg.ack();
-      this.#handled.inc({ service: this.#o.service, outcome: "done" });
-      const seconds = (performance.now() - started) / 1000;
-      this.#duration.observe({ type: envelope.type }, seconds);
-      log.debug({ duration_ms: Math.round(seconds * 1000) }, "command handled");
-    } catch (err) {
-      if (err instanceof AlreadyHandled) {
-        msg.ack();
-        this.#handled.inc({ service: this.#o.service, outcome: "duplicate" });
+      this.#handled.inc({ service: this.#o.service, outcome });
+      if (outcome === "skipped") {
+        log().info({ task_id: taskId }, "command skipped: its task already ended");
         return;
       }
+      if (outcome === "duplicate") return;
+      const seconds = (performance.now() - started) / 1000;
+      this.#duration.observe({ type: envelope.type }, seconds);
+      if (this.#o.log.isLevelEnabled("debug"))
+        log().debug({ duration_ms: Math.round(seconds * 1000) }, "command handled");
+    } catch (err) {
       // Our database went away, not the device: not an attempt of the command (held above).
       // A connection error may be the device's own (a driver talking TCP to a switch), so the
       // database is asked: only when it does not answer is the command held.
@@ -437,14 +505,176 @@ export class Worker {
               : `retries_exhausted: ${attempt} attempts, last: ${message}`,
           traceparent,
         });
-        log.warn({ err: message }, "command dead-lettered");
+        log().warn({ err: message }, "command dead-lettered");
         return;
       }
       const delay = this.#backoff(attempt);
-      log.info({ err: message, retry_in_ms: delay }, "command failed; retrying");
+      log().info({ err: message, retry_in_ms: delay }, "command failed; retrying");
       msg.nak(delay);
       this.#handled.inc({ service: this.#o.service, outcome: "retry" });
     }
+  }
+
+  /**
+   * When a message was handled before: announces its recorded outcome again (the event may
+   * have been lost with NATS) and marks the command done. Returns false for a new message.
+   */
+  async #reannounce(envelope: Envelope, traceparent: string | undefined): Promise<boolean> {
+    const previous = await this.#o.inbox.handled(this.#consumer, envelope.id);
+    if (previous === undefined) return false;
+    await inTransaction(this.#o.db, async (tx) => {
+      if (previous)
+        await this.#o.outbox.enqueue(
+          tx,
+          [
+            {
+              id: String(previous.envelope.id),
+              subject: previous.subject,
+              envelope: previous.envelope,
+              headers: messageHeaders(envelope.correlation_id, traceparent),
+            },
+          ],
+          { resend: true },
+        );
+      await this.#o.outbox.done(tx, [envelope.id]);
+    });
+    return true;
+  }
+
+  /** Records `started` for commands that say so before their work, together. */
+  async #commitStarts(items: StartItem[]): Promise<Settled<boolean>[]> {
+    const together = (batch: StartItem[]) =>
+      inTransaction(this.#o.db, async (tx) => {
+        const started = await this.#o.tasks.startMany(tx, batch);
+        return batch.map((item) => started.has(item.taskId));
+      });
+    return isolated(items, together, (err) => this.#isOutage(err));
+  }
+
+  /**
+   * Records the effects of commands together: their tasks' `started` when it comes with the
+   * effect, each effect, the inbox records, the events (task and domain) and the commands'
+   * outbox rows done — one transaction, a handful of statements whatever the batch. A message
+   * another delivery recorded first is taken out and the rest committed again; any other
+   * failure is retried one message at a time, so it stays the failing message's own.
+   */
+  async #commitEffects(items: Effect[]): Promise<Settled<EffectOutcome>[]> {
+    const outcomes = new Map<Effect, Settled<EffectOutcome>>();
+    let pending = items;
+    for (let round = 0; round < 3 && pending.length > 0; round++) {
+      try {
+        const done = await this.#commitTogether(pending);
+        pending.forEach((item, i) => outcomes.set(item, { ok: true, value: done[i] ?? "done" }));
+        pending = [];
+      } catch (err) {
+        if (!(err instanceof AlreadyHandled)) break;
+        for (const item of pending)
+          if (err.ids.has(item.envelope.id)) outcomes.set(item, { ok: true, value: "duplicate" });
+        pending = pending.filter((item) => !err.ids.has(item.envelope.id));
+      }
+    }
+    if (pending.length > 0) {
+      const alone = await isolated(
+        pending,
+        (batch) =>
+          this.#commitTogether(batch).catch((err: unknown) => {
+            if (err instanceof AlreadyHandled) return batch.map(() => "duplicate" as const);
+            throw err;
+          }),
+        (err) => this.#isOutage(err),
+      );
+      pending.forEach((item, i) =>
+        outcomes.set(item, alone[i] ?? { ok: false, error: new Error("no outcome") }),
+      );
+    }
+    return items.map((item) => outcomes.get(item) ?? { ok: false, error: new Error("no outcome") });
+  }
+
+  #commitTogether(items: Effect[]): Promise<EffectOutcome[]> {
+    return inTransaction(this.#o.db, async (tx) => {
+      const events: OutboxMessage[] = [];
+      const starts = items.flatMap((item) =>
+        item.kind === "apply" && item.start && item.taskId
+          ? [
+              {
+                taskId: item.taskId,
+                actor: this.#o.service,
+                message: item.start.message,
+                context: item.start.context,
+              },
+            ]
+          : [],
+      );
+      const started = await this.#o.tasks.startMany(tx, starts, events);
+      const records: { messageId: string; outcome: Outcome | null }[] = [];
+      const results: EffectOutcome[] = [];
+      for (const item of items) {
+        const ended = item.start !== undefined && item.taskId !== null && !started.has(item.taskId);
+        if (item.kind === "skip" || ended) {
+          records.push({ messageId: item.envelope.id, outcome: null });
+          results.push("skipped");
+          continue;
+        }
+        const event = await this.#effect(tx, item);
+        records.push({ messageId: item.envelope.id, outcome: event.outcome });
+        events.push(event.message);
+        results.push("done");
+      }
+      const recorded = await this.#o.inbox.recordMany(tx, this.#consumer, records);
+      if (recorded.size < records.length)
+        throw new AlreadyHandled(
+          new Set(records.filter((r) => !recorded.has(r.messageId)).map((r) => r.messageId)),
+        );
+      await this.#o.outbox.enqueue(tx, events);
+      await this.#o.outbox.done(
+        tx,
+        items.map((item) => item.envelope.id),
+      );
+      return results;
+    });
+  }
+
+  /** Makes one command's effect and the event that announces it. */
+  async #effect(tx: Tx, item: Effect): Promise<{ outcome: Outcome; message: OutboxMessage }> {
+    const { request, envelope, spec } = item;
+    const result = await this.#o.driver.apply(tx, request);
+    const event = createEnvelope(
+      spec.event,
+      {
+        resource_kind: request.resourceKind,
+        resource_id: request.resourceId,
+        generation: request.generation,
+        step: request.step,
+        command_id: envelope.id,
+        ...result,
+      },
+      {
+        id: this.#o.newId(),
+        time: this.#o.now(),
+        subject: request.resourceId,
+        actor: envelope.actor,
+        correlationId: envelope.correlation_id,
+        causationId: envelope.id,
+        tenantId: envelope.tenant_id,
+        projectId: envelope.project_id,
+        environmentId: envelope.environment_id,
+        datacenterId: envelope.datacenter_id,
+      },
+    );
+    return {
+      outcome: { subject: spec.event.subject, envelope: event },
+      message: {
+        id: event.id,
+        subject: spec.event.subject,
+        envelope: event,
+        headers: messageHeaders(envelope.correlation_id, item.traceparent),
+      },
+    };
+  }
+
+  /** A failure of the database itself (not of one message): every message of a batch waits. */
+  async #isOutage(err: unknown): Promise<boolean> {
+    return isDatabaseUnavailable(err) && !(await this.#databaseAnswers());
   }
 
   async #deadLetter(

@@ -48,6 +48,22 @@ const uuid = (value: unknown): string | null =>
   typeof value === "string" && UUID.test(value) ? value : null;
 
 /**
+ * `value` with every string (and key) as PostgreSQL's text and jsonb take it: a NUL, which neither
+ * takes, and a lone UTF-16 surrogate, which jsonb refuses, become U+FFFD.
+ */
+function storable<T>(value: T): T {
+  if (typeof value === "string")
+    return value.replaceAll("\u0000", "\ufffd").replace(LONE_SURROGATE, "\ufffd") as T;
+  if (Array.isArray(value)) return value.map(storable) as T;
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [storable(k), storable(v)]),
+    ) as T;
+  return value;
+}
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
  * Dead letters as one workflow: recording one fails its task and announces it, in one
  * transaction; replaying one re-sends its command with a new id caused by the dead letter,
  * re-queues the task and audits who did it; discarding one audits it. Nothing replays by itself.
@@ -60,8 +76,11 @@ export class DeadLetterService {
   }
 
   /** Records a dead letter (once per message id) and fails its task. Returns false if already recorded. */
-  record(input: DeadLetterInput): Promise<boolean> {
+  record(received: DeadLetterInput): Promise<boolean> {
     const { deadLetters, inbox, tasks } = this.#deps;
+    // A poison message may hold what PostgreSQL refuses (that may be why it is poison): stored
+    // as it is, its dead letter would fail as well, for ever.
+    const input = storable(received);
     const envelope = input.envelope;
     const data = (envelope.data ?? {}) as Record<string, unknown>;
     const taskId = str(data.task_id);
@@ -83,8 +102,10 @@ export class DeadLetterService {
         taskId,
       });
       if (!created) return false;
-      // A redelivery of the same message is ignored from now on; a replay has a new id.
+      // A redelivery of the same message is ignored from now on; a replay has a new id. The
+      // command is done with: its outbox row, kept in case NATS lost it, goes.
       await inbox.record(tx, input.consumer, input.messageId, null);
+      await this.#deps.outbox.done(tx, [input.messageId]);
       if (taskId) {
         try {
           await tasks.transition(

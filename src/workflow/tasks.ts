@@ -1,6 +1,6 @@
 import type { Tx } from "../db/index.js";
 import type { NewTask, Task, TaskStore, TransitionInput } from "../contexts/task/index.js";
-import type { OutboxStore } from "../contexts/runtime/index.js";
+import type { OutboxMessage, OutboxStore } from "../contexts/runtime/index.js";
 import type { IdGenerator, TaskVerb } from "../kernel/index.js";
 import { messageHeaders } from "../messaging/index.js";
 import { createEnvelope, taskEvents } from "../messaging/index.js";
@@ -49,6 +49,59 @@ export class TaskService {
     return task;
   }
 
+  /** Creates tasks (`created`) and emits their `task.created` events: four statements in all. */
+  async createMany(
+    tx: Tx,
+    inputs: readonly NewTask[],
+    contexts?: readonly TaskEventContext[],
+  ): Promise<Task[]> {
+    const created = await this.#tasks.createMany(tx, inputs);
+    await this.#outbox.enqueue(
+      tx,
+      created.map((task, i) =>
+        this.#event(
+          task,
+          "created",
+          { actor: task.actor },
+          contexts?.[i] ?? { correlationId: task.correlationId },
+        ),
+      ),
+    );
+    return created;
+  }
+
+  /**
+   * Starts a set of tasks, one `task.started` event per item, for commands handled together.
+   * The events go to `sink` when given (the caller writes them with its own), else to the
+   * outbox. Returns the tasks started; an ended task is not among them.
+   */
+  async startMany(
+    tx: Tx,
+    items: readonly {
+      taskId: string;
+      actor: string;
+      message: string;
+      context: TaskEventContext;
+    }[],
+    sink?: OutboxMessage[],
+  ): Promise<Map<string, Task>> {
+    const started = await this.#tasks.startMany(
+      tx,
+      items.map((item) => ({ id: item.taskId, actor: item.actor, message: item.message })),
+    );
+    const events: OutboxMessage[] = [];
+    for (const item of items) {
+      const task = started.get(item.taskId);
+      if (task)
+        events.push(
+          this.#event(task, "started", { actor: item.actor, message: item.message }, item.context),
+        );
+    }
+    if (sink) sink.push(...events);
+    else await this.#outbox.enqueue(tx, events);
+    return started;
+  }
+
   /**
    * Moves a task and emits the event of the verb.
    *
@@ -91,6 +144,15 @@ export class TaskService {
     input: TransitionInput,
     context: TaskEventContext,
   ): Promise<void> {
+    await this.#outbox.enqueue(tx, [this.#event(task, verb, input, context)]);
+  }
+
+  #event(
+    task: Task,
+    verb: TaskVerb,
+    input: TransitionInput,
+    context: TaskEventContext,
+  ): OutboxMessage {
     const definition = taskEvents[verb];
     const envelope = createEnvelope(
       definition,
@@ -116,13 +178,11 @@ export class TaskService {
         datacenterId: task.datacenterId,
       },
     );
-    await this.#outbox.enqueue(tx, [
-      {
-        id: envelope.id,
-        subject: definition.subject,
-        envelope,
-        headers: messageHeaders(context.correlationId, context.traceparent ?? task.traceparent),
-      },
-    ]);
+    return {
+      id: envelope.id,
+      subject: definition.subject,
+      envelope,
+      headers: messageHeaders(context.correlationId, context.traceparent ?? task.traceparent),
+    };
   }
 }

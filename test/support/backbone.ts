@@ -8,11 +8,22 @@ import {
   startWorker,
   type WorkerSettings,
 } from "../../src/app/index.js";
-import { DEFAULT_TOPOLOGY, ensureTopology, type OutboxRelay, type TopologyOptions } from "../../src/jetstream/index.js";
+import {
+  DEFAULT_TOPOLOGY,
+  ensureTopology,
+  type OutboxRelay,
+  type TopologyOptions,
+} from "../../src/jetstream/index.js";
 import { inTransaction } from "../../src/db/index.js";
 import { newId } from "../../src/kernel/index.js";
 import { Lifecycle } from "../../src/lifecycle/index.js";
-import { createEnvelope, domainCommands, type Envelope, messageHeaders, type WorkerService } from "../../src/messaging/index.js";
+import {
+  createEnvelope,
+  domainCommands,
+  type Envelope,
+  messageHeaders,
+  type WorkerService,
+} from "../../src/messaging/index.js";
 import {
   createLogger,
   createMetricsRegistry,

@@ -1,5 +1,12 @@
 import { and, asc, eq, sql } from "drizzle-orm";
-import { ContextRole, ContextStore, type Database, type Orm, type Tx } from "../../db/index.js";
+import {
+  ContextRole,
+  ContextStore,
+  type Database,
+  type Orm,
+  rowsOf,
+  type Tx,
+} from "../../db/index.js";
 import { QuotaExceededError } from "../../kernel/index.js";
 import { quotaDefaults, quotaOverrides, quotaUsage } from "./schema.js";
 
@@ -338,9 +345,4 @@ function viewOf(
 /** An element of a PostgreSQL array literal, quoted. */
 function quoted(value: string): string {
   return `"${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
-}
-
-/** Rows of a raw `execute` result from either driver (both return `{ rows }`). */
-function rowsOf<T>(result: unknown): T[] {
-  return (result as { rows: T[] }).rows;
 }

@@ -6,6 +6,7 @@ import {
   labelCondition,
   mapUniqueViolation,
   type Orm,
+  rowsOf,
   SqlState,
   sqlStateOf,
   type Tx,
@@ -1255,9 +1256,4 @@ async function rethrowOverlap(
       throw new OverlapError(kind, value, scope, { cause: err });
     throw err;
   }
-}
-
-/** Rows of a raw `execute` result from either driver (both return `{ rows }`). */
-function rowsOf<T>(result: unknown): T[] {
-  return (result as { rows: T[] }).rows;
 }

@@ -1,5 +1,5 @@
 import { and, asc, eq, sql } from "drizzle-orm";
-import { ContextRole, ContextStore, type Database, type Tx } from "../../db/index.js";
+import { ContextRole, ContextStore, type Database, rowsOf, type Tx } from "../../db/index.js";
 import { commandAttempts, inbox } from "./schema.js";
 
 /** The event a handled message announced, re-announced when the message comes again. */
@@ -48,6 +48,30 @@ export class InboxStore extends ContextStore {
         .onConflictDoNothing()
         .returning({ id: inbox.messageId });
       return rows.length === 1;
+    });
+  }
+
+  /**
+   * Records messages handled together, in one statement inside their effects' transaction.
+   * Returns the ids recorded now; one missing was recorded before (a concurrent duplicate
+   * committed first), and the caller rolls back.
+   */
+  recordMany(
+    tx: Tx,
+    consumer: string,
+    entries: readonly { messageId: string; outcome: Outcome | null }[],
+  ): Promise<Set<string>> {
+    if (entries.length === 0) return Promise.resolve(new Set());
+    // One JSON parameter for every row (see OutboxStore.enqueue).
+    const rows = JSON.stringify(entries.map((e) => ({ id: e.messageId, outcome: e.outcome })));
+    return this.inTx(tx, async (q) => {
+      const inserted = await q.execute(sql`
+        INSERT INTO ${inbox} (consumer, message_id, outcome)
+        SELECT ${consumer}::text, r.id, r.outcome
+          FROM jsonb_to_recordset(${rows}::jsonb) AS r(id text, outcome jsonb)
+        ON CONFLICT DO NOTHING
+        RETURNING message_id`);
+      return new Set(rowsOf<{ message_id: string }>(inserted).map((r) => r.message_id));
     });
   }
 

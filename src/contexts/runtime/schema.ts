@@ -31,8 +31,10 @@ export const leases = runtime.table("leases", {
 });
 
 /**
- * Messages committed with the state change that caused them, waiting for the relay. A row is
- * deleted once JetStream acknowledged it; a failed publish waits until `available_at`.
+ * Messages committed with the state change that caused them, waiting for the relay. A failed
+ * publish waits until `available_at`. A published row is kept (ADR 0012): a command until a
+ * worker records it done (handled, skipped or dead-lettered), an event for the outbox's
+ * retention after JetStream acknowledged it; a relay that (re)connects sends every kept row again.
  */
 export const outbox = runtime.table(
   "outbox",
@@ -52,8 +54,17 @@ export const outbox = runtime.table(
      * Null: any relay.
      */
     origin: text(),
+    /** When JetStream acknowledged it; null while it waits to be published (again). */
+    publishedAt: timestamptz(),
   },
-  (t) => [index("outbox_available").on(t.availableAt, t.createdAt)],
+  (t) => [
+    index("outbox_due")
+      .on(t.availableAt, t.createdAt)
+      .where(sql`${t.publishedAt} IS NULL`),
+    index("outbox_published")
+      .on(t.publishedAt)
+      .where(sql`${t.publishedAt} IS NOT NULL`),
+  ],
 );
 
 /**

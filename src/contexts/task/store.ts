@@ -49,7 +49,10 @@ export interface TransitionResult {
   readonly changed: boolean;
 }
 
-/** The channel every task change is announced on (payload: the task id), after commit, by trigger tasks_notify. */
+/**
+ * The channel every task change is announced on, after commit, by the triggers tasks_notify_*:
+ * one notification per statement, its payload the ids of the tasks it changed, comma-separated.
+ */
 export const TASK_CHANNEL = "dv_task";
 
 /**
@@ -77,6 +80,80 @@ export class TaskStore extends ContextStore {
         .insert(taskEvents)
         .values({ taskId: task.id, seq: 1, verb: "created", actor: input.actor });
       return task;
+    });
+  }
+
+  /** Creates tasks in state `created`, each with its first history event: two statements in all. */
+  createMany(tx: Tx, inputs: readonly NewTask[]): Promise<Task[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
+    return this.inTx(tx, async (q) => {
+      const rows = (await q
+        .insert(tasks)
+        .values(inputs.map((input) => ({ id: this.#newId(), ...input, state: "created" })))
+        .returning()) as Task[];
+      const history = JSON.stringify(rows.map((task) => ({ id: task.id, actor: task.actor })));
+      await q.execute(sql`
+        INSERT INTO ${taskEvents} (task_id, seq, verb, actor)
+        SELECT r.id, 1, 'created', r.actor
+          FROM jsonb_to_recordset(${history}::jsonb) AS r(id uuid, actor text)`);
+      return rows;
+    });
+  }
+
+  /**
+   * Moves a set of tasks to `started` (a task named twice, by two commands, starts twice in its
+   * history): one update and one insert whatever their number. Tasks that ended (or do not
+   * exist) are left as they are and missing from the result.
+   */
+  startMany(
+    tx: Tx,
+    items: readonly { id: string; actor: string; message: string }[],
+  ): Promise<Map<string, Task>> {
+    if (items.length === 0) return Promise.resolve(new Map<string, Task>());
+    return this.inTx(tx, async (q): Promise<Map<string, Task>> => {
+      // The last message of a task is the one it shows. The rows travel as one JSON parameter
+      // (see OutboxStore.enqueue).
+      const last = JSON.stringify(
+        [...new Map(items.map((item) => [item.id, item.message]))].map(([id, message]) => ({
+          id,
+          message,
+        })),
+      );
+      // The update locks the rows (and re-reads a row another transaction changed meanwhile),
+      // so the history's next seq, computed by the next statement, cannot race.
+      const moved = (await q
+        .update(tasks)
+        .set({
+          state: "started",
+          progressMessage: sql`r.message`,
+          version: sql`${tasks.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .from(sql`jsonb_to_recordset(${last}::jsonb) AS r(id uuid, message text)`)
+        .where(
+          and(sql`${tasks.id} = r.id`, sql`${tasks.state} IN ('created', 'queued', 'started')`),
+        )
+        .returning()) as Task[];
+      if (moved.length === 0) return new Map();
+      const started = new Map(moved.map((task) => [task.id, task]));
+      const nth = new Map<string, number>();
+      const history = JSON.stringify(
+        items
+          .filter((item) => started.has(item.id))
+          .map((item) => {
+            const n = (nth.get(item.id) ?? 0) + 1;
+            nth.set(item.id, n);
+            return { id: item.id, n, actor: item.actor, message: item.message };
+          }),
+      );
+      // One JSON parameter for every row (see OutboxStore.enqueue).
+      await q.execute(sql`
+        INSERT INTO ${taskEvents} (task_id, seq, verb, actor, message)
+        SELECT r.id,
+               coalesce((SELECT max(e.seq) FROM ${taskEvents} e WHERE e.task_id = r.id), 0) + r.n,
+               'started', r.actor, r.message
+          FROM jsonb_to_recordset(${history}::jsonb) AS r(id uuid, n int, actor text, message text)`);
+      return started;
     });
   }
 
