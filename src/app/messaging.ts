@@ -30,6 +30,8 @@ export async function startRelay(
   lifecycle: Lifecycle,
   /** Datacenters behind the site link (`DV_NATS_REMOTE_DATACENTERS`). */
   remoteDatacenters: readonly string[] = [],
+  /** How long published events are kept (`DV_OUTBOX_RETAIN_MS`). */
+  retainMs?: number,
 ): Promise<OutboxRelay> {
   const relay = new OutboxRelay({
     db: services.db,
@@ -38,6 +40,7 @@ export async function startRelay(
     log: log.child({ component: "outbox-relay" }),
     metrics,
     remoteDatacenters,
+    ...(retainMs === undefined ? {} : { retainMs }),
   });
   await relay.start();
   lifecycle.add("outbox-relay", () => relay.stop());

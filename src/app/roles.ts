@@ -128,7 +128,15 @@ export async function startControllerRole(options: RoleOptions): Promise<Running
     lifecycle,
     ...(leaseDb ? { leaseDb } : {}),
   });
-  await startRelay(b.services, b.js!, log, b.metrics, lifecycle, config.nats.remoteDatacenters);
+  await startRelay(
+    b.services,
+    b.js!,
+    log,
+    b.metrics,
+    lifecycle,
+    config.nats.remoteDatacenters,
+    config.nats.outboxRetainMs,
+  );
   await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
   registerDeadLetterMetrics(b.services, b.metrics);
   registerTaskMetrics(b.services, b.metrics);
@@ -155,7 +163,15 @@ export async function startWorkerRole(
 ): Promise<RunningRole> {
   const { config, log, lifecycle } = options;
   const b = await base(options, `worker-${options.service}`, true);
-  await startRelay(b.services, b.js!, log, b.metrics, lifecycle, config.nats.remoteDatacenters);
+  await startRelay(
+    b.services,
+    b.js!,
+    log,
+    b.metrics,
+    lifecycle,
+    config.nats.remoteDatacenters,
+    config.nats.outboxRetainMs,
+  );
   await startWorker(
     options.service,
     b.services,

@@ -119,6 +119,11 @@ export const configSchema = z.strictObject({
        * for them are published on `dv.site.<datacenter>.<service>.cmd.<action>`.
        */
       remoteDatacenters: z.preprocess(commaList, z.array(dnsLabel)).default([]),
+      /**
+       * How long the outbox keeps a published event: longer than the nats-server's
+       * `sync_interval`, so an event a crash loses is still there to be sent again (ADR 0012).
+       */
+      outboxRetainMs: intInRange(1000, 3_600_000).default(10_000),
     })
     .prefault({}),
   kubernetes: z
@@ -316,6 +321,12 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     path: ["nats", "storeDir"],
     description:
       "JetStream store directory of the nats-server that `dv dev` spawns. Relative paths are resolved against the working directory.",
+  },
+  {
+    env: "DV_OUTBOX_RETAIN_MS",
+    path: ["nats", "outboxRetainMs"],
+    description:
+      "How long the outbox keeps an event after JetStream acknowledged it, so that one the nats-server loses in a crash is sent again (commands are kept until a worker records them done). Keep it well above the nats-server's `sync_interval` (1 s in the servers `hack/` and `dv dev` start; NATS's own default is 2 min).",
   },
   {
     env: "DV_NATS_REMOTE_DATACENTERS",

@@ -152,6 +152,16 @@ describe("workers", () => {
       10_000,
       "the first event",
     );
+    const outcome = await b.services.inbox.handled("dv-nett", cmd.id);
+    const eventId = String(outcome?.envelope.id);
+    const announcedAt = async () =>
+      (
+        await b.t.admin.query<{ at: Date | null }>(
+          "SELECT published_at AS at FROM runtime.outbox WHERE id = $1",
+          [eventId],
+        )
+      )[0]?.at;
+    const first = await eventually(() => announcedAt().then((at) => at ?? undefined));
     // Re-sent from PostgreSQL after the duplicate window: a new Nats-Msg-Id, the same envelope.
     await b.nats.js.publish("dv.nett.cmd.apply", JSON.stringify(cmd), { msgID: newId() });
     await eventually(async () =>
@@ -160,8 +170,72 @@ describe("workers", () => {
         ? true
         : undefined,
     );
+    // The event it recorded the first time is announced again (same id), nothing applied twice.
+    await eventually(async () => {
+      const at = await announcedAt();
+      return at && at > first ? true : undefined;
+    });
     expect(await b.services.simulator.effectsOf(resourceId)).toHaveLength(1);
     expect(await b.services.simulator.duplicateEffects()).toEqual([]);
+  });
+
+  it("skip a command whose task has ended, whether the task starts with the effect or before the work", async () => {
+    // nett's simulated driver here has no latency: its task starts in the effect's transaction.
+    // A maskin worker with latency records `started` before the work instead.
+    await b.worker("maskin", { simLatencyMs: 50 });
+    const cancel = async () => {
+      const task = await b.task();
+      await inTransaction(b.t.db, (tx) =>
+        b.services.tasks.transition(tx, task.id, "cancelled", { actor: "user:test" }),
+      );
+      return task;
+    };
+    const [quick, slow, healthy] = [await cancel(), await cancel(), await b.task()];
+    const provision = (resourceId: string, taskId: string) => ({
+      resource_kind: "server",
+      resource_id: resourceId,
+      generation: 1,
+      task_id: taskId,
+      step: "main",
+      server_id: newId(),
+      server_name: "s1",
+      machine_class: "standard",
+      image: "debian-12",
+    });
+    const commands = [
+      {
+        consumer: "dv-nett",
+        cmd: await b.command("nett", "apply", apply(quick.resourceId, quick.id)),
+      },
+      {
+        consumer: "dv-maskin",
+        cmd: await b.command("maskin", "provision", provision(slow.resourceId, slow.id)),
+      },
+      {
+        consumer: "dv-maskin",
+        cmd: await b.command("maskin", "provision", provision(healthy.resourceId, healthy.id)),
+      },
+    ];
+    for (const { consumer, cmd } of commands)
+      await eventually(async () =>
+        (await b.services.inbox.handled(consumer, cmd.id)) !== undefined ? true : undefined,
+      );
+    // The ended tasks' commands were recorded without an outcome and did nothing.
+    expect(await b.services.inbox.handled("dv-nett", commands[0]?.cmd.id ?? "")).toBeNull();
+    expect(await b.services.inbox.handled("dv-maskin", commands[1]?.cmd.id ?? "")).toBeNull();
+    expect(await b.services.simulator.effectsOf(quick.resourceId)).toEqual([]);
+    expect(await b.services.simulator.effectsOf(slow.resourceId)).toEqual([]);
+    expect((await b.services.taskStore.get(quick.id)).state).toBe("cancelled");
+    expect((await b.services.taskStore.get(slow.id)).state).toBe("cancelled");
+    // The live one started and was carried out.
+    expect((await b.services.taskStore.get(healthy.id)).state).toBe("started");
+    expect(await b.services.simulator.effectsOf(healthy.resourceId)).toHaveLength(1);
+    // Every one of them is done with in the outbox.
+    const left = await b.t.admin.query<{ id: string }>(
+      "SELECT id::text FROM runtime.outbox WHERE id = ANY($1::uuid[])",
+      [commands.map((c) => c.cmd.id)],
+    );
+    expect(left).toEqual([]);
   });
 
   it("retry transient failures with backoff and succeed, keeping every error", async () => {
@@ -374,7 +448,8 @@ describe("outbox retention", () => {
     await eventually(async () => {
       const at = await publishedAt(kept.id);
       return at && at > first && Number(await sent()) >= before + 2 ? true : undefined;
-    }, 20_000);
+      // A relay pass caught by the restart waits out its publishes' timeouts (5 s) first.
+    }, 60_000);
     // The plattform commands were never consumed: take them off the stream for the next file.
     await b.nats.jsm.streams.purge(STREAMS.commands, { filter: "dv.plattform.cmd.>" });
     const rows = await b.t.admin.query<{ id: string }>(

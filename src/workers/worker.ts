@@ -460,6 +460,9 @@ export class Worker {
       } finally {
         clearInterval(keepAlive);
       }
+      // Another delivery recorded it first (a re-send from PostgreSQL): announce what that one
+      // did, as for a redelivery, and mark this one's outbox row done too.
+      if (outcome === "duplicate") await this.#reannounce(envelope, traceparent);
       msg.ack();
       this.#handled.inc({ service: this.#o.service, outcome });
       if (outcome === "skipped") {

@@ -146,9 +146,11 @@ export class OutboxStore extends ContextStore {
         if (rows.length === 0) return 0;
         const outcome = await publish(rows);
         if (outcome.sent.length > 0)
+          // The time of the acknowledgement, not of the claim: a pass can wait on NATS for a
+          // while, and the retention counts from when NATS had the message.
           await q
             .update(outbox)
-            .set({ publishedAt: sql`now()` })
+            .set({ publishedAt: sql`clock_timestamp()` })
             .where(sql`${outbox.id} IN (${idsIn(outcome.sent)})`);
         if (outcome.failed.length > 0) {
           // One statement for every failure: each row its own error and back-off.
