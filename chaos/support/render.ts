@@ -8,10 +8,14 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   "controller-pause": "SIGSTOP a controller past its lease while another takes over, then SIGCONT",
   "relay-kill": "kill the outbox relay between the publish and the mark",
   "nats-restart": "SIGKILL nats-server under load and start it again",
+  "nats-data-loss":
+    "SIGKILL nats-server and put back an image of its store taken 1–3 s earlier: its unsynced writes lost",
   "postgres-restart": "restart PostgreSQL (immediate shutdown) under API and reconcile load",
   "allocation-race": "32 clients reserve VLANs, prefixes and servers, with random aborts",
   "if-match": "concurrent If-Match updates of one resource",
   poison: "poison messages among healthy ones",
+  "poison-batch":
+    "poison of five kinds inside the worker's batches, one failing the batch's effect transaction",
   "clock-skew": "controllers whose clocks are 5 minutes ahead and behind (libfaketime)",
   "tcp-faults":
     "a TCP fault proxy between worker and NATS and between controller and PostgreSQL: delay, blackhole, reset, half-open",

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Backbone, eventually, startBackbone } from "../../test/support/backbone.js";
 import { inTransaction } from "../db/index.js";
 import { newId } from "../kernel/index.js";
+import { createEnvelope, domainCommands } from "../messaging/index.js";
 import { DEFAULT_TOPOLOGY, ensureTopology, STREAMS } from "./index.js";
 
 let b: Backbone;
@@ -236,6 +237,36 @@ describe("workers", () => {
       [commands.map((c) => c.cmd.id)],
     );
     expect(left).toEqual([]);
+  });
+
+  it("apply each of a burst once when one message of it arrives twice, in one batch", async () => {
+    const spec = domainCommands.nett.apply;
+    if (!spec) throw new Error("no nett.apply command");
+    const envelopes = Array.from({ length: 60 }, () => {
+      const resourceId = newId();
+      return createEnvelope(spec.command, apply(resourceId, null), {
+        id: newId(),
+        time: new Date(),
+        subject: resourceId,
+        actor: "user:test",
+        correlationId: newId(),
+        datacenterId: "dc1",
+      });
+    });
+    // Published straight to NATS, all at once, the 31st twice in a row under two message ids:
+    // the worker pulls them together, and the copy lands in the batch of its original.
+    const sent = [...envelopes.slice(0, 31), envelopes[30], ...envelopes.slice(31)];
+    await Promise.all(
+      sent.map((e) =>
+        b.nats.js.publish(spec.command.subject, JSON.stringify(e), { msgID: newId() }),
+      ),
+    );
+    await eventually(async () =>
+      (await b.nats.jsm.streams.info(STREAMS.commands)).state.messages === 0 ? true : undefined,
+    );
+    for (const e of envelopes)
+      expect(await b.services.simulator.effectsOf(e.subject)).toHaveLength(1);
+    expect(await b.services.simulator.duplicateEffects()).toEqual([]);
   });
 
   it("retry transient failures with backoff and succeed, keeping every error", async () => {

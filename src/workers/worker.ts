@@ -1,7 +1,13 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { Counter, Histogram } from "prom-client";
 import type { InboxStore, Outcome, OutboxMessage, OutboxStore } from "../contexts/runtime/index.js";
-import { type Database, inTransaction, isDatabaseUnavailable, type Tx } from "../db/index.js";
+import {
+  type Database,
+  inTransaction,
+  isDatabaseUnavailable,
+  sqlStateOf,
+  type Tx,
+} from "../db/index.js";
 import type { IdGenerator } from "../kernel/index.js";
 import {
   type CommandSpec,
@@ -74,6 +80,16 @@ class AlreadyHandled extends Error {
     super(`${ids.size} message(s) handled by another delivery`);
     this.ids = ids;
   }
+}
+
+/** The message of the PostgreSQL error in `err`'s cause chain. */
+function databaseCause(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    if (typeof (e as { code?: unknown }).code === "string" && !e.message.startsWith("Failed query"))
+      return e.message;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /** A task to start before its command's work. */
@@ -479,11 +495,22 @@ export class Worker {
       // A connection error may be the device's own (a driver talking TCP to a switch), so the
       // database is asked: only when it does not answer is the command held.
       if (isDatabaseUnavailable(err) && !(await this.#databaseAnswers())) throw err;
-      const message = err instanceof Error ? err.message : String(err);
       failSpan(span, err);
-      const code =
-        err instanceof PermanentDriverError
-          ? "permanent"
+      // A statement PostgreSQL refused: say why, not which query (the ORM's message holds the
+      // whole statement and every parameter). Bad data (SQLSTATE class 22: a value the column
+      // or jsonb refuses) fails the same way every time, so it is permanent.
+      const sqlState = sqlStateOf(err);
+      const cause = sqlState ? databaseCause(err) : undefined;
+      const message = cause
+        ? `PostgreSQL refused the effect: ${cause} (SQLSTATE ${sqlState})`
+        : err instanceof Error
+          ? err.message
+          : String(err);
+      const permanent = err instanceof PermanentDriverError || sqlState?.startsWith("22") === true;
+      const code = permanent
+        ? "permanent"
+        : sqlState
+          ? `sqlstate_${sqlState}`
           : err instanceof Error && "code" in err
             ? String((err as { code: unknown }).code)
             : "transient";
@@ -492,7 +519,7 @@ export class Worker {
         code,
         message: message.slice(0, 2000),
       });
-      if (err instanceof PermanentDriverError || attempt >= this.#o.maxAttempts) {
+      if (permanent || attempt >= this.#o.maxAttempts) {
         const errors = (await this.#o.inbox.attempts(this.#consumer, envelope.id)).map((a) => ({
           at: a.at.toISOString(),
           code: a.code,
@@ -502,10 +529,9 @@ export class Worker {
           messageId: envelope.id,
           envelope: envelope,
           errors,
-          reason:
-            err instanceof PermanentDriverError
-              ? `permanent_failure: ${message}`
-              : `retries_exhausted: ${attempt} attempts, last: ${message}`,
+          reason: permanent
+            ? `permanent_failure: ${message}`
+            : `retries_exhausted: ${attempt} attempts, last: ${message}`,
           traceparent,
         });
         log().warn({ err: message }, "command dead-lettered");
@@ -563,34 +589,51 @@ export class Worker {
    */
   async #commitEffects(items: Effect[]): Promise<Settled<EffectOutcome>[]> {
     const outcomes = new Map<Effect, Settled<EffectOutcome>>();
-    let pending = items;
-    for (let round = 0; round < 3 && pending.length > 0; round++) {
+    // One message id twice in a batch (sent twice, both copies pulled at once): the first is
+    // recorded, the second is its duplicate.
+    const seen = new Set<string>();
+    let pending: Effect[] = [];
+    for (const item of items) {
+      if (seen.has(item.envelope.id)) outcomes.set(item, { ok: true, value: "duplicate" });
+      else {
+        seen.add(item.envelope.id);
+        pending.push(item);
+      }
+    }
+    for (let round = 0; pending.length > 0; round++) {
       try {
         const done = await this.#commitTogether(pending);
         pending.forEach((item, i) => outcomes.set(item, { ok: true, value: done[i] ?? "done" }));
         pending = [];
       } catch (err) {
-        if (!(err instanceof AlreadyHandled)) break;
-        for (const item of pending)
-          if (err.ids.has(item.envelope.id)) outcomes.set(item, { ok: true, value: "duplicate" });
-        pending = pending.filter((item) => !err.ids.has(item.envelope.id));
+        if (err instanceof AlreadyHandled && err.ids.size > 0 && round < 3) {
+          // Recorded by another delivery meanwhile: those are duplicates, the rest goes again.
+          for (const item of pending)
+            if (err.ids.has(item.envelope.id)) outcomes.set(item, { ok: true, value: "duplicate" });
+          pending = pending.filter((item) => !err.ids.has(item.envelope.id));
+          continue;
+        }
+        if (pending.length === 1 || (await this.#isOutage(err))) {
+          for (const item of pending) outcomes.set(item, { ok: false, error: err });
+          pending = [];
+          break;
+        }
+        // Something in the batch fails it: each message alone, so the failure is its own.
+        for (const item of pending) outcomes.set(item, await this.#commitAlone(item));
+        pending = [];
       }
     }
-    if (pending.length > 0) {
-      const alone = await isolated(
-        pending,
-        (batch) =>
-          this.#commitTogether(batch).catch((err: unknown) => {
-            if (err instanceof AlreadyHandled) return batch.map(() => "duplicate" as const);
-            throw err;
-          }),
-        (err) => this.#isOutage(err),
-      );
-      pending.forEach((item, i) =>
-        outcomes.set(item, alone[i] ?? { ok: false, error: new Error("no outcome") }),
-      );
-    }
     return items.map((item) => outcomes.get(item) ?? { ok: false, error: new Error("no outcome") });
+  }
+
+  async #commitAlone(item: Effect): Promise<Settled<EffectOutcome>> {
+    try {
+      const [value] = await this.#commitTogether([item]);
+      return { ok: true, value: value ?? "done" };
+    } catch (error) {
+      if (error instanceof AlreadyHandled) return { ok: true, value: "duplicate" };
+      return { ok: false, error };
+    }
   }
 
   #commitTogether(items: Effect[]): Promise<EffectOutcome[]> {

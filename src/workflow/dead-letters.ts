@@ -46,6 +46,9 @@ const str = (value: unknown): string | null =>
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const uuid = (value: unknown): string | null =>
   typeof value === "string" && UUID.test(value) ? value : null;
+/** `value` if an envelope may carry it as an id (1–128 characters). */
+const envelopeId = (value: unknown): string | null =>
+  typeof value === "string" && value.length > 0 && value.length <= 128 ? value : null;
 
 /**
  * `value` with every string (and key) as PostgreSQL's text and jsonb take it: a NUL, which neither
@@ -83,10 +86,12 @@ export class DeadLetterService {
     const input = storable(received);
     const envelope = input.envelope;
     const data = (envelope.data ?? {}) as Record<string, unknown>;
-    const taskId = str(data.task_id);
-    const correlationId = str(envelope.correlation_id) ?? input.messageId;
+    // A task id that is not one names no task (and a dead letter's column is a uuid); an id
+    // longer than an envelope allows (a poison message's own) is not carried on.
+    const taskId = uuid(data.task_id);
+    const id = this.#deps.newId();
+    const correlationId = envelopeId(envelope.correlation_id) ?? envelopeId(input.messageId) ?? id;
     return inTransaction(this.#deps.db, async (tx) => {
-      const id = this.#deps.newId();
       const created = await deadLetters.create(tx, {
         id,
         messageId: input.messageId,
@@ -113,7 +118,7 @@ export class DeadLetterService {
             taskId,
             "failed",
             { actor: input.service, message: input.reason },
-            { correlationId, causationId: input.messageId },
+            { correlationId, causationId: envelopeId(input.messageId) },
           );
         } catch (err) {
           if (!(err instanceof InvalidTransitionError)) throw err;
@@ -278,7 +283,7 @@ export class DeadLetterService {
         subject: input.id,
         actor: "sentral",
         correlationId: input.correlationId,
-        causationId: input.messageId,
+        causationId: envelopeId(input.messageId),
       },
     );
     await this.#deps.outbox.enqueue(tx, [
