@@ -64,7 +64,7 @@ export function renderMarkdown(run: Run): string {
     "",
     "# Benchmarks",
     "",
-    `Measured ${run.date}${run.quick ? " (a `--quick` run: reduced sizes, goals not judged)" : ""} on ${m.cpus}, ${m.memoryGiB} GiB, ${m.os}; Node.js ${m.node}, ${m.postgres}, nats-server ${m.natsServer} (JetStream fsync on every write), graphile-worker ${m.graphileWorker}. Everything ran on this one machine at once: the load generator, the \`dv\` processes, PostgreSQL and nats-server share its cores. What each scenario does, and what the numbers say, is in [performance.md](performance.md).`,
+    `Measured ${run.date}${run.quick ? " (a `--quick` run: reduced sizes, goals not judged)" : ""} on ${m.cpus}, ${m.memoryGiB} GiB, ${m.os}; Node.js ${m.node}, ${m.postgres}, nats-server ${m.natsServer} (JetStream fsync once a second, ADR 0012), graphile-worker ${m.graphileWorker}. Everything ran on this one machine at once: the load generator, the \`dv\` processes, PostgreSQL and nats-server share its cores. What each scenario does, and what the numbers say, is in [performance.md](performance.md).`,
     "",
   ];
   const goals = run.measurements.filter((x) => x.goal);
