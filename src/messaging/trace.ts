@@ -30,8 +30,7 @@ function randomHex(bytes: number): string {
  */
 export function childTraceparent(parent: string | undefined): string {
   const match = parent ? TRACEPARENT.exec(parent) : null;
-  const traceId =
-    match?.[1] && match[1] !== "0".repeat(32) ? match[1] : randomHex(16);
+  const traceId = match?.[1] && match[1] !== "0".repeat(32) ? match[1] : randomHex(16);
   const flags = match?.[3] ?? "01";
   return `00-${traceId}-${randomHex(8)}-${flags}`;
 }
