@@ -618,12 +618,37 @@ export class Worker {
           pending = [];
           break;
         }
-        // Something in the batch fails it: each message alone, so the failure is its own.
-        for (const item of pending) outcomes.set(item, await this.#commitAlone(item));
+        // Something in the batch fails it: halves, then halves of what fails, down to the one
+        // message whose failure it is. A poison message costs its batch-mates about 2·log2(n)
+        // transactions, not one each, and they are still recorded together.
+        await this.#commitSplit(pending, outcomes);
         pending = [];
       }
     }
     return items.map((item) => outcomes.get(item) ?? { ok: false, error: new Error("no outcome") });
+  }
+
+  async #commitSplit(items: Effect[], outcomes: Map<Effect, Settled<EffectOutcome>>) {
+    const half = Math.ceil(items.length / 2);
+    for (const part of [items.slice(0, half), items.slice(half)]) {
+      if (part.length === 0) continue;
+      if (part.length === 1) {
+        const [item] = part as [Effect];
+        outcomes.set(item, await this.#commitAlone(item));
+        continue;
+      }
+      try {
+        const done = await this.#commitTogether(part);
+        part.forEach((item, i) => outcomes.set(item, { ok: true, value: done[i] ?? "done" }));
+      } catch (err) {
+        if (await this.#isOutage(err)) {
+          for (const item of part) outcomes.set(item, { ok: false, error: err });
+          continue;
+        }
+        // A duplicate or a poison message among them: split again.
+        await this.#commitSplit(part, outcomes);
+      }
+    }
   }
 
   async #commitAlone(item: Effect): Promise<Settled<EffectOutcome>> {
