@@ -117,15 +117,7 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       ...(leaseDb ? { leaseDb } : {}),
     });
     const platform = platformStarted.summary ?? { applied: new Map<string, number>(), refused: 0 };
-    await startRelay(
-      services,
-      js,
-      log,
-      metrics,
-      lifecycle,
-      config.nats.remoteDatacenters,
-      config.nats.outboxRetainMs,
-    );
+    await startRelay(services, js, log, metrics, lifecycle, config.nats);
     await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
     registerDeadLetterMetrics(services, metrics);
     registerTaskMetrics(services, metrics);

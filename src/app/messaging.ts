@@ -28,10 +28,10 @@ export async function startRelay(
   log: Logger,
   metrics: Registry,
   lifecycle: Lifecycle,
-  /** Datacenters behind the site link (`DV_NATS_REMOTE_DATACENTERS`). */
-  remoteDatacenters: readonly string[] = [],
-  /** How long published events are kept (`DV_OUTBOX_RETAIN_MS`). */
-  retainMs?: number,
+  /** Sites behind the link (`DV_NATS_REMOTE_DATACENTERS`) and the event retention (`DV_OUTBOX_RETAIN_MS`). */
+  nats: { readonly remoteDatacenters: readonly string[]; readonly outboxRetainMs?: number } = {
+    remoteDatacenters: [],
+  },
 ): Promise<OutboxRelay> {
   const relay = new OutboxRelay({
     db: services.db,
@@ -39,8 +39,8 @@ export async function startRelay(
     js,
     log: log.child({ component: "outbox-relay" }),
     metrics,
-    remoteDatacenters,
-    ...(retainMs === undefined ? {} : { retainMs }),
+    remoteDatacenters: nats.remoteDatacenters,
+    ...(nats.outboxRetainMs === undefined ? {} : { retainMs: nats.outboxRetainMs }),
   });
   await relay.start();
   lifecycle.add("outbox-relay", () => relay.stop());

@@ -128,15 +128,7 @@ export async function startControllerRole(options: RoleOptions): Promise<Running
     lifecycle,
     ...(leaseDb ? { leaseDb } : {}),
   });
-  await startRelay(
-    b.services,
-    b.js!,
-    log,
-    b.metrics,
-    lifecycle,
-    config.nats.remoteDatacenters,
-    config.nats.outboxRetainMs,
-  );
+  await startRelay(b.services, b.js!, log, b.metrics, lifecycle, config.nats);
   await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
   registerDeadLetterMetrics(b.services, b.metrics);
   registerTaskMetrics(b.services, b.metrics);
@@ -163,15 +155,7 @@ export async function startWorkerRole(
 ): Promise<RunningRole> {
   const { config, log, lifecycle } = options;
   const b = await base(options, `worker-${options.service}`, true);
-  await startRelay(
-    b.services,
-    b.js!,
-    log,
-    b.metrics,
-    lifecycle,
-    config.nats.remoteDatacenters,
-    config.nats.outboxRetainMs,
-  );
+  await startRelay(b.services, b.js!, log, b.metrics, lifecycle, config.nats);
   await startWorker(
     options.service,
     b.services,

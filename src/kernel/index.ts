@@ -27,5 +27,5 @@ export {
   parseLabelSelector,
 } from "./labels.js";
 export { type ListOptions, type Page, toPage } from "./pagination.js";
-export { type IdGenerator, newId } from "./ids.js";
+export { type IdGenerator, newId, isUuid } from "./ids.js";
 export { sameJson } from "./json.js";

@@ -6,7 +6,7 @@ import type {
   OutboxStore,
 } from "../contexts/runtime/index.js";
 import { type Database, inTransaction, type Tx } from "../db/index.js";
-import { type IdGenerator, InvalidTransitionError } from "../kernel/index.js";
+import { type IdGenerator, InvalidTransitionError, isUuid } from "../kernel/index.js";
 import { createEnvelope, deadLetterEvents, type Envelope } from "../messaging/index.js";
 import type { TaskService } from "./tasks.js";
 import { messageHeaders } from "../messaging/index.js";
@@ -43,9 +43,7 @@ const str = (value: unknown): string | null =>
 
 // An envelope's ids, when they are ids: a dead letter may hold any message (a poison one), and
 // the audit trail's columns are UUIDs.
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const uuid = (value: unknown): string | null =>
-  typeof value === "string" && UUID.test(value) ? value : null;
+const uuid = (value: unknown): string | null => (isUuid(value) ? value : null);
 /** `value` if an envelope may carry it as an id (1–128 characters). */
 const envelopeId = (value: unknown): string | null =>
   typeof value === "string" && value.length > 0 && value.length <= 128 ? value : null;

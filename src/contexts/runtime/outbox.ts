@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import { ContextRole, ContextStore, type Database, rowsOf, type Tx } from "../../db/index.js";
+import { isUuid } from "../../kernel/index.js";
 import { outbox } from "./schema.js";
 
 /**
@@ -7,8 +8,6 @@ import { outbox } from "./schema.js";
  * outbox_notify notifies it once per insert statement.
  */
 export const OUTBOX_CHANNEL = "dv_outbox";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A message to send once the transaction that produced it commits. */
 export interface OutboxMessage {
@@ -99,7 +98,7 @@ export class OutboxStore extends ContextStore {
   done(tx: Tx, ids: readonly string[]): Promise<void> {
     // A message that never was an outbox row (a poison message published by hand) has nothing
     // here, and an id that is not a UUID cannot be one.
-    const rows = ids.filter((id) => UUID.test(id));
+    const rows = ids.filter(isUuid);
     if (rows.length === 0) return Promise.resolve();
     return this.inTx(tx, async (q) => {
       await q.delete(outbox).where(sql`${outbox.id} IN (${idsIn(rows)})`);
