@@ -194,7 +194,7 @@ async function ours(): Promise<Run> {
   hotspots(
     "dispatch",
     "dataverket: SQL by execution time (pg_stat_statements)",
-    await topStatements(b.t.admin),
+    await topStatements(b.t.admin, 8, "dispatch"),
   );
   const handled = await b.t.admin.query<{ message_id: string; at: string }>(
     "/* bench */ SELECT message_id, (extract(epoch FROM handled_at) * 1000)::float8 AS at FROM runtime.inbox WHERE consumer = $1",

@@ -187,7 +187,7 @@ describe("end to end", () => {
     hotspots(
       "e2e",
       `burst of ${BURST}: SQL by execution time (pg_stat_statements)`,
-      await topStatements(db.admin),
+      await topStatements(db.admin, 8, "e2e-burst"),
     );
 
     // Steady: one request every 1/RATE s whether or not the last ones are Ready (open loop).

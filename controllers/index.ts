@@ -1,12 +1,31 @@
 export { BUCKET_CAPACITY, BucketReconciler } from "./bucket/reconciler.js";
 export { ClusterReconciler } from "./cluster/reconciler.js";
-export { CommandOutcomes, type Outcome } from "./common/outcomes.js";
+export { Allocator } from "./common/allocator.js";
+export { commandFor, commandId, type StepSpec } from "./common/commands.js";
+export { commandsToLookUp, foldOutcomes } from "./common/outcomes.js";
+export { type KindPlan, type KindRules, Pass, type PassContext } from "./common/pass.js";
+export type {
+  AllocationPort,
+  Command,
+  CommandPort,
+  FencePort,
+  HeldServer,
+  Holdings,
+  Outcome,
+  Owner,
+  ReconcilePorts,
+  ResourcePort,
+  StatusWrite,
+  TaskMove,
+  TaskPort,
+  Unit,
+  UnitOfWork,
+} from "./common/ports.js";
+export { postgresPorts, type PostgresPortStores } from "./common/postgres.js";
 export {
-  type KindPlan,
   type ReconcilerDeps,
   ResourceReconciler,
   resetReconcilerMetrics,
-  type StepSpec,
 } from "./common/resource-reconciler.js";
 export {
   type Condition,

@@ -1,5 +1,7 @@
 // Which SQL statements a benchmark's database time went to, from pg_stat_statements (loaded by
 // hack/postgres.sh): reset before the measured part, read after it.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Database } from "../../src/db/index.js";
 import type { Hotspot } from "./profile.js";
 
@@ -11,8 +13,28 @@ export async function resetStatements(admin: Database): Promise<void> {
   );
 }
 
-/** The statements of the current database that took the most execution time since the reset. */
-export async function topStatements(admin: Database, top = 8): Promise<Hotspot[]> {
+/**
+ * The statements of the current database that took the most execution time since the reset.
+ * With `dump`, every statement with its calls is also written to
+ * `.cache/bench/sql/<dump>.txt`, most called first: where a count per item comes from.
+ */
+export async function topStatements(admin: Database, top = 8, dump?: string): Promise<Hotspot[]> {
+  if (dump) {
+    const all = await admin.query<{ query: string; calls: string; ms: string }>(
+      `/* bench */ SELECT query, calls, round(total_exec_time::numeric, 1) AS ms FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND query NOT ILIKE '%pg_stat_statements%' AND query NOT LIKE '/* bench */%'
+        ORDER BY calls DESC`,
+    );
+    const dir = join(import.meta.dirname, "../../.cache/bench/sql");
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, `${dump}.txt`),
+      all
+        .map((r) => `${r.calls}\t${r.ms} ms\t${r.query.replace(/\s+/g, " ").slice(0, 300)}`)
+        .join("\n"),
+    );
+  }
   const rows = await admin.query<{ query: string; ms: string; calls: string; total: string }>(
     `SELECT query, total_exec_time AS ms, calls,
             sum(total_exec_time) OVER () AS total

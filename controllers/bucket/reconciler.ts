@@ -1,6 +1,6 @@
-import type { Resource } from "../../src/contexts/inventory/index.js";
-import type { Tx } from "../../src/db/index.js";
-import { type KindPlan, ResourceReconciler, type StepSpec } from "../common/resource-reconciler.js";
+import type { StepSpec } from "../common/commands.js";
+import type { KindPlan, PassContext } from "../common/pass.js";
+import { ResourceReconciler } from "../common/resource-reconciler.js";
 
 interface BucketSpec {
   readonly quotaGiB: number;
@@ -14,15 +14,10 @@ export const BUCKET_CAPACITY = "objekt.storage_bytes";
 export class BucketReconciler extends ResourceReconciler {
   readonly kind = "bucket" as const;
 
-  protected async plan(tx: Tx, resource: Resource): Promise<KindPlan> {
+  async plan({ resource, allocate }: PassContext): Promise<KindPlan> {
     const spec = resource.spec as unknown as BucketSpec;
     const bytes = spec.quotaGiB * 1024 ** 3;
-    await this.deps.services.inventory.reserveCapacity(tx, {
-      datacenterId: resource.datacenterId,
-      resource: BUCKET_CAPACITY,
-      amount: bytes,
-      owner: { kind: "bucket", id: resource.id },
-    });
+    await allocate.capacity(BUCKET_CAPACITY, bytes);
     return {
       phases: [
         [
@@ -41,7 +36,7 @@ export class BucketReconciler extends ResourceReconciler {
     };
   }
 
-  protected teardown(): readonly (readonly StepSpec[])[] {
+  teardown(): readonly (readonly StepSpec[])[] {
     return [[{ name: "main", service: "objekt", action: "delete_bucket", data: {} }]];
   }
 }

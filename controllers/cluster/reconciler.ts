@@ -1,6 +1,7 @@
 import type { Resource } from "../../src/contexts/inventory/index.js";
-import type { Tx } from "../../src/db/index.js";
-import { type KindPlan, ResourceReconciler, type StepSpec } from "../common/resource-reconciler.js";
+import type { StepSpec } from "../common/commands.js";
+import type { KindPlan, PassContext } from "../common/pass.js";
+import { ResourceReconciler } from "../common/resource-reconciler.js";
 import type { ResourceStatus } from "../common/status.js";
 
 interface ClusterSpec {
@@ -18,25 +19,14 @@ interface ClusterSpec {
  */
 export class ClusterReconciler extends ResourceReconciler {
   readonly kind = "cluster" as const;
-  protected override readonly rollBackOnFailure = true;
+  override readonly rollBackOnFailure = true;
 
-  protected async plan(tx: Tx, resource: Resource): Promise<KindPlan> {
+  async plan({ resource, allocate }: PassContext): Promise<KindPlan> {
     const spec = resource.spec as unknown as ClusterSpec;
-    const inventory = this.deps.services.inventory;
-    const owner = { kind: "cluster", id: resource.id };
-    const pool = await inventory.defaultNetworkPool(resource.datacenterId, tx);
-    const { vlanId } = await inventory.reserveVlan(tx, { networkPool: pool, owner });
-    const { prefix } = await inventory.reservePrefix(tx, {
-      networkPool: pool,
-      prefixLength: spec.prefixLength,
-      owner,
-    });
-    const servers = await inventory.reserveServers(tx, {
-      datacenterId: resource.datacenterId,
-      machineClass: spec.machineClass,
-      count: spec.workers + 1,
-      owner,
-    });
+    const pool = await allocate.networkPool(undefined);
+    const vlanId = await allocate.vlan(pool);
+    const prefix = await allocate.prefix(pool, spec.prefixLength);
+    const servers = await allocate.servers(spec.machineClass, spec.workers + 1);
     return {
       phases: [
         [
@@ -84,10 +74,7 @@ export class ClusterReconciler extends ResourceReconciler {
     };
   }
 
-  protected teardown(
-    _resource: Resource,
-    status: ResourceStatus,
-  ): readonly (readonly StepSpec[])[] {
+  teardown(_resource: Resource, status: ResourceStatus): readonly (readonly StepSpec[])[] {
     const servers = Array.isArray(status.servers)
       ? (status.servers as { id: string; name: string }[])
       : [];

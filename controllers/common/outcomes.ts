@@ -1,42 +1,40 @@
-import type { DeadLetterStore, InboxStore } from "../../src/contexts/runtime/index.js";
-import { workerConsumer } from "../../src/messaging/index.js";
-import type { WorkerService } from "../../src/messaging/index.js";
-
-/** What became of a command, as PostgreSQL records it. */
-export type Outcome =
-  | { readonly state: "pending" }
-  | { readonly state: "done"; readonly result: Record<string, unknown> }
-  | { readonly state: "failed"; readonly reason: string; readonly deadLetterId: string };
+import type { Outcome } from "./ports.js";
+import type { ResourceStatus } from "./status.js";
 
 /**
- * Reads what became of a command from the system of record, not from NATS: the worker's inbox
- * holds the event it announced; a dead letter says it failed; a replayed dead letter points to
- * the command that replaced it. A lost event therefore only delays a reconcile; it never loses one.
+ * The commands of a status whose outcome a pass must look up: the ones still in flight, and the
+ * failed ones too (an operator may have replayed their dead letter). Done is final, and a stale
+ * step waits to be sent again whatever its old command answered.
  */
-export class CommandOutcomes {
-  readonly #inbox: InboxStore;
-  readonly #deadLetters: DeadLetterStore;
-
-  constructor(inbox: InboxStore, deadLetters: DeadLetterStore) {
-    this.#inbox = inbox;
-    this.#deadLetters = deadLetters;
+export function commandsToLookUp(status: ResourceStatus): { service: string; id: string }[] {
+  const out: { service: string; id: string }[] = [];
+  for (const record of Object.values(status.steps)) {
+    if (record.state === "done" || record.state === "stale") continue;
+    if (record.state === "failed" && status.rolledBack === record.generation) continue;
+    out.push({ service: record.service, id: record.command });
   }
+  return out;
+}
 
-  async lookup(service: WorkerService, commandId: string): Promise<Outcome> {
-    let id = commandId;
-    for (let hops = 0; hops < 10; hops++) {
-      const outcome = await this.#inbox.handled(workerConsumer(service), id);
-      if (outcome) {
-        const data = (outcome.envelope.data ?? {}) as Record<string, unknown>;
-        return { state: "done", result: data };
-      }
-      const dead = await this.#deadLetters.findByMessage(id);
-      if (!dead) return { state: "pending" };
-      if (dead.state === "open" || dead.state === "discarded")
-        return { state: "failed", reason: dead.reason, deadLetterId: dead.id };
-      if (!dead.replayMessageId) return { state: "pending" };
-      id = dead.replayMessageId;
+/**
+ * Folds what became of commands into their step records (in place). The outcomes come from the
+ * system of record (the workers' inbox, the dead letters), not from NATS: a lost event only
+ * delays a pass, it never loses one.
+ */
+export function foldOutcomes(status: ResourceStatus, outcomes: ReadonlyMap<string, Outcome>): void {
+  for (const [name, record] of Object.entries(status.steps)) {
+    if (record.state === "done" || record.state === "stale") continue;
+    if (record.state === "failed" && status.rolledBack === record.generation) continue;
+    const outcome = outcomes.get(record.command);
+    if (!outcome) continue;
+    if (outcome.state === "done") {
+      const { error: _previous, ...rest } = record;
+      status.steps[name] = { ...rest, state: "done", result: outcome.result };
+    } else if (outcome.state === "failed") {
+      status.steps[name] = { ...record, state: "failed", error: outcome.reason };
+    } else if (record.state === "failed") {
+      // Its dead letter was replayed and the new command is on its way: in flight again.
+      status.steps[name] = { ...record, state: "pending" };
     }
-    return { state: "pending" };
   }
 }

@@ -1,12 +1,7 @@
-import type { Resource } from "../../src/contexts/inventory/index.js";
-import type { Tx } from "../../src/db/index.js";
-import {
-  type KindPlan,
-  ResourceReconciler,
-  type ReconcilerDeps,
-  type StepSpec,
-} from "../common/resource-reconciler.js";
-import type { ResourceStatus, Summary } from "../common/status.js";
+import type { StepSpec } from "../common/commands.js";
+import type { KindPlan, PassContext } from "../common/pass.js";
+import { ResourceReconciler, type ReconcilerDeps } from "../common/resource-reconciler.js";
+import type { Summary } from "../common/status.js";
 
 interface NetworkSpec {
   readonly prefixLength: number;
@@ -27,18 +22,11 @@ export class NetworkReconciler extends ResourceReconciler {
     this.#observeEveryMs = observeEveryMs;
   }
 
-  protected async plan(tx: Tx, resource: Resource): Promise<KindPlan> {
+  async plan({ resource, allocate }: PassContext): Promise<KindPlan> {
     const spec = resource.spec as unknown as NetworkSpec;
-    const inventory = this.deps.services.inventory;
-    const pool =
-      spec.networkPool ?? (await inventory.defaultNetworkPool(resource.datacenterId, tx));
-    const owner = { kind: "network", id: resource.id };
-    const { vlanId } = await inventory.reserveVlan(tx, { networkPool: pool, owner });
-    const { prefix } = await inventory.reservePrefix(tx, {
-      networkPool: pool,
-      prefixLength: spec.prefixLength,
-      owner,
-    });
+    const pool = await allocate.networkPool(spec.networkPool);
+    const vlanId = await allocate.vlan(pool);
+    const prefix = await allocate.prefix(pool, spec.prefixLength);
     return {
       phases: [
         [
@@ -59,24 +47,20 @@ export class NetworkReconciler extends ResourceReconciler {
     };
   }
 
-  protected teardown(): readonly (readonly StepSpec[])[] {
+  teardown(): readonly (readonly StepSpec[])[] {
     return [[{ name: "main", service: "nett", action: "teardown", data: {} }]];
   }
 
-  protected override async afterReady(
-    tx: Tx,
-    resource: Resource,
-    status: ResourceStatus,
-    run: (phases: readonly (readonly StepSpec[])[]) => Promise<"done" | "pending">,
+  override async afterReady(
+    { resource, status, allocate, now }: PassContext,
+    run: (phases: readonly (readonly StepSpec[])[]) => "done" | "pending",
   ): Promise<Summary | undefined> {
     // A resized network holds its old prefix until the new one is in place.
-    if (typeof status.cidr === "string") {
-      await this.deps.services.inventory.releasePrefixesExcept(
-        tx,
-        { kind: "network", id: resource.id },
-        status.cidr,
-      );
-    }
+    if (
+      typeof status.cidr === "string" &&
+      allocate.held.prefixes.some((p) => p.prefix !== status.cidr)
+    )
+      await allocate.releasePrefixesExcept(status.cidr);
     const observeName = Object.keys(status.steps).find((n) => n.startsWith("observe:"));
     const observe = observeName ? status.steps[observeName] : undefined;
     // A counter that only grows: every observation is a new command with a new id.
@@ -100,11 +84,11 @@ export class NetworkReconciler extends ResourceReconciler {
       !observe ||
       observe.generation !== resource.generation ||
       (observe.state === "done" &&
-        this.deps.now().getTime() - Date.parse(observe.dispatchedAt) > this.#observeEveryMs);
+        now.getTime() - Date.parse(observe.dispatchedAt) > this.#observeEveryMs);
     if (due && (observe?.state ?? "done") !== "pending") {
       if (observeName) delete status.steps[observeName];
       status.observations = count + 1;
-      await run([
+      run([
         [
           {
             name: `observe:${count + 1}`,

@@ -7,9 +7,9 @@ import type {
   ServerPoolSpec,
 } from "../../crds/index.js";
 import { kindOf } from "../../crds/index.js";
-import type { Services } from "../../src/app/index.js";
-import type { ServerSpec } from "../../src/contexts/inventory/index.js";
-import { inTransaction, type Tx } from "../../src/db/index.js";
+import type { InventoryStore, ServerSpec } from "../../src/contexts/inventory/index.js";
+import type { PlatformStore } from "../../src/contexts/platform/index.js";
+import { type Database, inTransaction, type Tx } from "../../src/db/index.js";
 import { BUCKET_CAPACITY } from "../bucket/reconciler.js";
 
 /** A platform object as applied (from a cluster or a directory). */
@@ -62,6 +62,13 @@ function expandServers(spec: z.output<typeof ServerPoolSpec>): ServerSpec[] {
   return [...listed, ...generated];
 }
 
+/** The stores platform configuration is synced into. */
+export interface PlatformSyncStores {
+  readonly db: Database;
+  readonly inventory: InventoryStore;
+  readonly platform: PlatformStore;
+}
+
 /**
  * Syncs platform configuration into the platform and inventory contexts: validates the spec,
  * records it, and makes the inventory match (datacenters with their capacity, network pools
@@ -69,14 +76,14 @@ function expandServers(spec: z.output<typeof ServerPoolSpec>): ServerSpec[] {
  * reason and a message for the object's status, naming the field.
  */
 export class PlatformSync {
-  readonly #services: Services;
+  readonly #services: PlatformSyncStores;
   readonly #fence: (tx: Tx) => Promise<void>;
 
   /**
    * @param options.fence called first in every transaction that writes; it throws to refuse the
    *   write (the platform controller's PostgreSQL lease, `FencedError`).
    */
-  constructor(services: Services, options: { fence?: (tx: Tx) => Promise<void> } = {}) {
+  constructor(services: PlatformSyncStores, options: { fence?: (tx: Tx) => Promise<void> } = {}) {
     this.#services = services;
     this.#fence = options.fence ?? (() => Promise.resolve());
   }

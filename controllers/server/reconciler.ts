@@ -1,6 +1,7 @@
 import type { Resource } from "../../src/contexts/inventory/index.js";
-import type { Tx } from "../../src/db/index.js";
-import { type KindPlan, ResourceReconciler, type StepSpec } from "../common/resource-reconciler.js";
+import type { StepSpec } from "../common/commands.js";
+import type { KindPlan, PassContext } from "../common/pass.js";
+import { ResourceReconciler } from "../common/resource-reconciler.js";
 import type { ResourceStatus } from "../common/status.js";
 
 interface ServerSpec {
@@ -12,14 +13,9 @@ interface ServerSpec {
 export class ServerReconciler extends ResourceReconciler {
   readonly kind = "server" as const;
 
-  protected async plan(tx: Tx, resource: Resource): Promise<KindPlan> {
+  async plan({ resource, allocate }: PassContext): Promise<KindPlan> {
     const spec = resource.spec as unknown as ServerSpec;
-    const [server] = await this.deps.services.inventory.reserveServers(tx, {
-      datacenterId: resource.datacenterId,
-      machineClass: spec.machineClass,
-      count: 1,
-      owner: { kind: "server", id: resource.id },
-    });
+    const [server] = await allocate.servers(spec.machineClass, 1);
     if (!server) throw new Error("no server reserved");
     return {
       phases: [
@@ -46,10 +42,7 @@ export class ServerReconciler extends ResourceReconciler {
     };
   }
 
-  protected teardown(
-    _resource: Resource,
-    status: ResourceStatus,
-  ): readonly (readonly StepSpec[])[] {
+  teardown(_resource: Resource, status: ResourceStatus): readonly (readonly StepSpec[])[] {
     if (typeof status.serverId !== "string") return [];
     return [
       [

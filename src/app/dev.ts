@@ -1,10 +1,4 @@
 import type { Config } from "../config/index.js";
-import {
-  createHttpServer,
-  listenHttp,
-  type ReadinessCheck,
-  registerOpsRoutes,
-} from "../http/index.js";
 import { loadDevKey, mintToken } from "../auth/index.js";
 import { portIsFree } from "../dev/index.js";
 import {
@@ -13,27 +7,10 @@ import {
   StartupErrorCode,
   StoppedError,
 } from "../lifecycle/index.js";
-import { mountApi } from "./api.js";
-import { createMetricsRegistry, type Logger } from "../observability/index.js";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { newId } from "../kernel/index.js";
 import { WORKER_SERVICES } from "../messaging/index.js";
-import { DEFAULT_TOPOLOGY, ensureTopology } from "../jetstream/index.js";
-import { newHolder, startControllers } from "./controllers.js";
-import {
-  registerDatabaseMetrics,
-  registerDeadLetterMetrics,
-  registerPoolMetrics,
-  registerProgressMetrics,
-  registerTaskMetrics,
-  startAdvisoryProcessor,
-  startRelay,
-  startSimulatorControl,
-  startWorker,
-} from "./messaging.js";
-import { startPlatform } from "./platform.js";
-import { createServices } from "./services.js";
-import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
+import type { Logger } from "../observability/index.js";
+import { connectMessaging, openRoleProcess } from "./process.js";
+import { mountApiPart, startControllerPart, startWorkerPart } from "./roles.js";
 
 /** Options of {@link startDev}. */
 export interface StartDevOptions {
@@ -68,9 +45,6 @@ export interface RunningDev {
  */
 export async function startDev(options: StartDevOptions): Promise<RunningDev> {
   const { config, log, lifecycle } = options;
-  const metrics = createMetricsRegistry();
-  const readiness: ReadinessCheck[] = [];
-  const deps = { config, log, lifecycle, readiness, role: "dev" };
 
   try {
     // Fail before starting anything when the HTTP port is taken; listen once all routes exist.
@@ -81,77 +55,21 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
         "stop what uses it or set DV_HTTP_PORT to another port",
       );
     }
-    const app = createHttpServer({ log, metrics, bodyLimitBytes: config.http.bodyLimitBytes });
-    registerOpsRoutes(app, { metrics, readiness: () => readiness });
+    // The three roles in one process, sharing one HTTP server, database, NATS connection and
+    // outbox relay (the controller part's): the controller role, a worker of every service, the API.
+    const base = await connectMessaging(
+      await openRoleProcess({ ...options, role: "dev", embedded: true }),
+    );
+    const { db, nats } = base;
+    const controllers = await startControllerPart(base);
+    const platform = controllers.platform.summary ?? {
+      applied: new Map<string, number>(),
+      refused: 0,
+    };
+    for (const service of WORKER_SERVICES) await startWorkerPart(base, service);
 
     lifecycle.throwIfStopping();
-    const db = await openDatabase({ ...deps, embedded: true, migrate: true });
-    lifecycle.throwIfStopping();
-    const nats = await openNats({
-      ...deps,
-      embedded: true,
-      repoRoot: options.repoRoot,
-      searchPath: options.searchPath,
-    });
-
-    lifecycle.throwIfStopping();
-    const jsm = await jetstreamManager(nats.nc);
-    await ensureTopology(jsm, undefined, {
-      ...DEFAULT_TOPOLOGY,
-      ackWaitMs: config.worker.ackWaitMs,
-      maxDeliver: config.worker.maxAttempts + 3,
-      // With sites linked, this NATS stores the commands other sites send this datacenter.
-      site: config.nats.remoteDatacenters.length > 0 ? config.datacenterId : undefined,
-    });
-    const js = jetstream(nats.nc);
-    const services = createServices(db, newId, undefined, config.datacenterId);
-    const leaseDb = await openLeaseDatabase(deps);
-    const holder = newHolder();
-    const platformStarted = await startPlatform({
-      holder,
-      config,
-      services,
-      log,
-      metrics,
-      lifecycle,
-      ...(leaseDb ? { leaseDb } : {}),
-    });
-    const platform = platformStarted.summary ?? { applied: new Map<string, number>(), refused: 0 };
-    await startRelay(services, js, log, metrics, lifecycle, config.nats);
-    await startAdvisoryProcessor(services, js, jsm, log, lifecycle);
-    registerDeadLetterMetrics(services, metrics);
-    registerTaskMetrics(services, metrics);
-    registerDatabaseMetrics(db, metrics);
-    registerProgressMetrics(services, config.controller.shards, metrics);
-    registerPoolMetrics(db, "main", metrics);
-    if (leaseDb) registerPoolMetrics(leaseDb, "leases", metrics);
-    for (const service of WORKER_SERVICES) {
-      await startWorker(
-        service,
-        services,
-        js,
-        config.worker,
-        log,
-        metrics,
-        lifecycle,
-        config.nats.remoteDatacenters.length > 0 ? config.datacenterId : undefined,
-      );
-      startSimulatorControl(service, services, nats.nc, log, lifecycle);
-    }
-    await startControllers({
-      holder,
-      ...(leaseDb ? { leaseDb } : {}),
-      services,
-      js,
-      settings: config.controller,
-      datacenterId: config.datacenterId,
-      log,
-      metrics,
-      lifecycle,
-    });
-
-    lifecycle.throwIfStopping();
-    await mountApi({ app, config, db, log, metrics, lifecycle, allowDevKey: true });
+    await mountApiPart(base, true);
     const key = await loadDevKey(config.auth.devKeyFile, false);
     const operatorToken = await mintToken({
       key,
@@ -162,10 +80,8 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       ttlSeconds: 12 * 3600,
     });
 
-    lifecycle.throwIfStopping();
-    await listenHttp(app, config.http.host, config.http.port);
-    lifecycle.add("http", () => app.close());
-    const address = app.server.address();
+    await base.listen();
+    const address = base.app.server.address();
     const port = typeof address === "object" && address ? address.port : config.http.port;
     const apiUrl = `http://${config.http.host}:${port}`;
 
@@ -180,7 +96,7 @@ export async function startDev(options: StartDevOptions): Promise<RunningDev> {
       `  metrics    ${apiUrl}/metrics`,
       `  database   ${db.target}`,
       `  NATS       ${nats.url}${nats.embeddedPid === undefined ? "" : ` (embedded, pid ${nats.embeddedPid})`}`,
-      platformStarted.source === "kubernetes"
+      controllers.platform.source === "kubernetes"
         ? "  platform   custom resources of the cluster in KUBECONFIG (watched)"
         : `  platform   ${config.platform.configDir} (${platformSummary}${platform.refused > 0 ? `; ${platform.refused} refused, see the log` : ""}; watched for changes)`,
       `  workers    ${WORKER_SERVICES.join(", ")} (simulated drivers, ${config.worker.simLatencyMs} ms per operation)`,

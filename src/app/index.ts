@@ -8,9 +8,13 @@ export {
 export { type RunningDev, type StartDevOptions, startDev } from "./dev.js";
 export {
   startAdvisoryProcessor,
+  type StartAdvisoryProcessorOptions,
   startRelay,
+  type StartRelayOptions,
   startSimulatorControl,
+  type StartSimulatorControlOptions,
   startWorker,
+  type StartWorkerOptions,
   type WorkerSettings,
 } from "./messaging.js";
 export { createServices, type Services } from "./services.js";
@@ -19,11 +23,6 @@ export {
   startControllers,
   type StartControllersOptions,
 } from "./controllers.js";
-export {
-  type RoleOptions,
-  type RunningRole,
-  startApiRole,
-  startControllerRole,
-  startWorkerRole,
-} from "./roles.js";
+export type { RoleOptions } from "./process.js";
+export { type RunningRole, startApiRole, startControllerRole, startWorkerRole } from "./roles.js";
 export { syncPlatformDirectory } from "./platform.js";

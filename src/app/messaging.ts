@@ -1,11 +1,11 @@
+import { setTimeout as delay } from "node:timers/promises";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AdvisoryProcessor, OutboxRelay } from "../jetstream/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
 import type { WorkerService } from "../messaging/index.js";
 import { Gauge } from "prom-client";
-import { BackupStore, LeaseStore } from "../contexts/runtime/index.js";
-import type { Database } from "../db/index.js";
+import { LeaseStore } from "../contexts/runtime/index.js";
 import { type Logger, metricOnce, type Registry } from "../observability/index.js";
 import { serveSimulatorControl, SimulatedDriver, Worker } from "../workers/index.js";
 import type { Services } from "./services.js";
@@ -21,29 +21,34 @@ export interface WorkerSettings {
   readonly simFailureRate: number;
 }
 
-/** Starts the outbox relay; stopped by the lifecycle. */
-export async function startRelay(
-  services: Services,
-  js: JetStreamClient,
-  log: Logger,
-  metrics: Registry,
-  lifecycle: Lifecycle,
+/** Options of {@link startRelay}. */
+export interface StartRelayOptions {
+  readonly services: Services;
+  readonly js: JetStreamClient;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  readonly lifecycle: Lifecycle;
   /** Sites behind the link (`DV_NATS_REMOTE_DATACENTERS`) and the event retention (`DV_OUTBOX_RETAIN_MS`). */
-  nats: { readonly remoteDatacenters: readonly string[]; readonly outboxRetainMs?: number } = {
-    remoteDatacenters: [],
-  },
-): Promise<OutboxRelay> {
+  readonly nats?: {
+    readonly remoteDatacenters: readonly string[];
+    readonly outboxRetainMs?: number;
+  };
+}
+
+/** Starts the outbox relay; stopped by the lifecycle. */
+export async function startRelay(options: StartRelayOptions): Promise<OutboxRelay> {
+  const { services, nats = { remoteDatacenters: [] } } = options;
   const relay = new OutboxRelay({
     db: services.db,
     outbox: services.outbox,
-    js,
-    log: log.child({ component: "outbox-relay" }),
-    metrics,
+    js: options.js,
+    log: options.log.child({ component: "outbox-relay" }),
+    metrics: options.metrics,
     remoteDatacenters: nats.remoteDatacenters,
     ...(nats.outboxRetainMs === undefined ? {} : { retainMs: nats.outboxRetainMs }),
   });
   await relay.start();
-  lifecycle.add("outbox-relay", () => relay.stop());
+  options.lifecycle.add("outbox-relay", () => relay.stop());
   return relay;
 }
 
@@ -91,44 +96,6 @@ export function registerTaskMetrics(services: Services, metrics: Registry): void
 }
 
 /**
- * `dataverket_db_last_backup_timestamp_seconds` and `dataverket_db_size_bytes`, read from
- * PostgreSQL at scrape time: how recent the newest good backup is, and how big the database grows.
- */
-export function registerDatabaseMetrics(db: Database, metrics: Registry): void {
-  const backups = new BackupStore(db);
-  metricOnce(
-    metrics,
-    "dataverket_db_last_backup_timestamp_seconds",
-    () =>
-      new Gauge({
-        name: "dataverket_db_last_backup_timestamp_seconds",
-        help: "When the newest succeeded backup finished, as Unix time (0 when there is none)",
-        registers: [metrics],
-        async collect() {
-          const at = await backups.lastSucceededAt();
-          this.set(at ? at.getTime() / 1000 : 0);
-        },
-      }),
-  );
-  metricOnce(
-    metrics,
-    "dataverket_db_size_bytes",
-    () =>
-      new Gauge({
-        name: "dataverket_db_size_bytes",
-        help: "Size of the database on disk (pg_database_size)",
-        registers: [metrics],
-        async collect() {
-          const [row] = await db.query<{ bytes: string | number }>(
-            "SELECT pg_database_size(current_database()) AS bytes",
-          );
-          this.set(Number(row?.bytes ?? 0));
-        },
-      }),
-  );
-}
-
-/**
  * `dataverket_task_oldest_unfinished_seconds` and `dataverket_shards_unheld`, read from
  * PostgreSQL at scrape time: work that is not moving, and shards no replica reconciles.
  */
@@ -167,88 +134,67 @@ export function registerProgressMetrics(
   );
 }
 
-type PoolStats = () => { total: number; idle: number; waiting: number; max: number };
-const poolsByRegistry = new WeakMap<Registry, Map<string, PoolStats>>();
-
-/**
- * `dataverket_db_pool_connections{pool,state}`: the connections of each PostgreSQL pool of the
- * process (`main`, `leases`), read at scrape time. Embedded PGlite has no pool: nothing then.
- */
-export function registerPoolMetrics(db: Database, pool: string, metrics: Registry): void {
-  if (!db.poolStats) return;
-  let pools = poolsByRegistry.get(metrics);
-  if (!pools) {
-    pools = new Map();
-    poolsByRegistry.set(metrics, pools);
-    const registered = pools;
-    new Gauge({
-      name: "dataverket_db_pool_connections",
-      help: "PostgreSQL pool connections by state: total (open), idle, waiting (callers queued for one), max",
-      labelNames: ["pool", "state"] as const,
-      registers: [metrics],
-      collect() {
-        for (const [name, read] of registered) {
-          const stats = read();
-          for (const state of ["total", "idle", "waiting", "max"] as const)
-            this.set({ pool: name, state }, stats[state]);
-        }
-      },
-    });
-  }
-  pools.set(pool, db.poolStats.bind(db));
+/** Options of {@link startAdvisoryProcessor}. */
+export interface StartAdvisoryProcessorOptions {
+  readonly services: Services;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly log: Logger;
+  readonly lifecycle: Lifecycle;
 }
 
 /** Starts the dead-letter processor of JetStream advisories; stopped by the lifecycle. */
 export async function startAdvisoryProcessor(
-  services: Services,
-  js: JetStreamClient,
-  jsm: JetStreamManager,
-  log: Logger,
-  lifecycle: Lifecycle,
+  options: StartAdvisoryProcessorOptions,
 ): Promise<AdvisoryProcessor> {
+  const { services } = options;
   const processor = new AdvisoryProcessor({
-    js,
-    jsm,
+    js: options.js,
+    jsm: options.jsm,
     inbox: services.inbox,
     deadLetters: services.deadLetters,
-    log: log.child({ component: "dead-letters" }),
+    log: options.log.child({ component: "dead-letters" }),
     now: services.now,
   });
   await processor.start();
-  lifecycle.add("advisory-processor", () => processor.stop());
+  options.lifecycle.add("advisory-processor", () => processor.stop());
   return processor;
 }
 
-/** Starts a worker of `service` with the simulated driver; stopped by the lifecycle. */
-export async function startWorker(
-  service: WorkerService,
-  services: Services,
-  js: JetStreamClient,
-  settings: WorkerSettings,
-  log: Logger,
-  metrics: Registry,
-  lifecycle: Lifecycle,
+/** Options of {@link startWorker}. */
+export interface StartWorkerOptions {
+  readonly service: WorkerService;
+  readonly services: Services;
+  readonly js: JetStreamClient;
+  readonly settings: WorkerSettings;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  readonly lifecycle: Lifecycle;
   /** The datacenter of this worker when sites have workers of their own. */
-  site?: string,
-): Promise<Worker> {
+  readonly site?: string | undefined;
+}
+
+/** Starts a worker of `service` with the simulated driver; stopped by the lifecycle. */
+export async function startWorker(options: StartWorkerOptions): Promise<Worker> {
+  const { service, services, settings } = options;
   const worker = new Worker({
     service,
     db: services.db,
-    js,
+    js: options.js,
     driver: new SimulatedDriver({
       store: services.simulator,
       latencyMs: settings.simLatencyMs,
       failureRate: settings.simFailureRate,
       random: Math.random,
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      site,
+      sleep: (ms) => delay(ms),
+      site: options.site,
     }),
     inbox: services.inbox,
     outbox: services.outbox,
     tasks: services.tasks,
     deadLetters: services.deadLetters,
-    log: log.child({ component: "worker", worker: service }),
-    metrics,
+    log: options.log.child({ component: "worker", worker: service }),
+    metrics: options.metrics,
     newId: services.newId,
     now: services.now,
     random: Math.random,
@@ -259,26 +205,30 @@ export async function startWorker(
     ackWaitMs: settings.ackWaitMs,
   });
   await worker.start();
-  lifecycle.add(`worker-${service}`, () => worker.stop());
+  options.lifecycle.add(`worker-${service}`, () => worker.stop());
   return worker;
+}
+
+/** Options of {@link startSimulatorControl}. */
+export interface StartSimulatorControlOptions {
+  readonly service: WorkerService;
+  readonly services: Services;
+  readonly nc: NatsConnection;
+  readonly log: Logger;
+  readonly lifecycle: Lifecycle;
 }
 
 /**
  * Answers the simulator controls of a worker service on `dv.rpc.<service>.sim_*` (what
  * `dv sim fault` and `dv sim drift` ask); stopped by the lifecycle.
  */
-export function startSimulatorControl(
-  service: WorkerService,
-  services: Services,
-  nc: NatsConnection,
-  log: Logger,
-  lifecycle: Lifecycle,
-): void {
+export function startSimulatorControl(options: StartSimulatorControlOptions): void {
+  const { service } = options;
   const control = serveSimulatorControl({
-    nc,
+    nc: options.nc,
     service,
-    store: services.simulator,
-    log: log.child({ component: "simulator-control", worker: service }),
+    store: options.services.simulator,
+    log: options.log.child({ component: "simulator-control", worker: service }),
   });
-  lifecycle.add(`simulator-control-${service}`, () => control.stop());
+  options.lifecycle.add(`simulator-control-${service}`, () => control.stop());
 }

@@ -1,23 +1,11 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { Config } from "../config/index.js";
-import {
-  createHttpServer,
-  listenHttp,
-  type ReadinessCheck,
-  registerOpsRoutes,
-} from "../http/index.js";
-import { newId } from "../kernel/index.js";
-import type { Lifecycle } from "../lifecycle/index.js";
+import { registerPoolMetrics } from "../db/index.js";
+import { registerDatabaseMetrics } from "../maintenance/index.js";
 import type { WorkerService } from "../messaging/index.js";
-import { DEFAULT_TOPOLOGY, ensureTopology } from "../jetstream/index.js";
-import { createMetricsRegistry, type Logger } from "../observability/index.js";
 import { mountApi } from "./api.js";
 import { newHolder, startControllers } from "./controllers.js";
-import { openDatabase, openLeaseDatabase, openNats } from "./dependencies.js";
+import { openLeaseDatabase } from "./dependencies.js";
 import {
-  registerDatabaseMetrics,
   registerDeadLetterMetrics,
-  registerPoolMetrics,
   registerProgressMetrics,
   registerTaskMetrics,
   startAdvisoryProcessor,
@@ -26,16 +14,14 @@ import {
   startWorker,
 } from "./messaging.js";
 import { startPlatform } from "./platform.js";
-import { createServices } from "./services.js";
-
-/** Options every process role takes. */
-export interface RoleOptions {
-  readonly config: Config;
-  readonly log: Logger;
-  readonly lifecycle: Lifecycle;
-  readonly repoRoot: string;
-  readonly searchPath: string;
-}
+import {
+  connectMessaging,
+  type MessagingProcess,
+  openRoleProcess,
+  type RoleOptions,
+  type RoleProcess,
+  siteOf,
+} from "./process.js";
 
 /** What a started role tells its caller. */
 export interface RunningRole {
@@ -43,70 +29,101 @@ export interface RunningRole {
   readonly summary: string;
 }
 
-async function base(options: RoleOptions, role: string, withNats: boolean) {
-  const { config, log, lifecycle } = options;
-  const metrics = createMetricsRegistry();
-  const readiness: ReadinessCheck[] = [];
-  const app = createHttpServer({ log, metrics, bodyLimitBytes: config.http.bodyLimitBytes });
-  registerOpsRoutes(app, { metrics, readiness: () => readiness });
-  const deps = { config, log, lifecycle, readiness, role };
-  lifecycle.throwIfStopping();
-  const db = await openDatabase({ ...deps, embedded: false, migrate: true });
-  lifecycle.throwIfStopping();
-  const nats = withNats
-    ? await openNats({
-        ...deps,
-        embedded: false,
-        repoRoot: options.repoRoot,
-        searchPath: options.searchPath,
-      })
-    : undefined;
-  let js;
-  let jsm;
-  if (nats) {
-    jsm = await jetstreamManager(nats.nc);
-    await ensureTopology(jsm, undefined, {
-      ...DEFAULT_TOPOLOGY,
-      ackWaitMs: config.worker.ackWaitMs,
-      maxDeliver: config.worker.maxAttempts + 3,
-      // With sites linked, this NATS stores the commands other sites send this datacenter.
-      site: config.nats.remoteDatacenters.length > 0 ? config.datacenterId : undefined,
-    });
-    js = jetstream(nats.nc);
-  }
-  const listen = async (): Promise<string> => {
-    lifecycle.throwIfStopping();
-    const url = await listenHttp(app, config.http.host, config.http.port);
-    lifecycle.add("http", () => app.close());
-    return url;
-  };
-  registerPoolMetrics(db, "main", metrics);
-  return {
-    app,
+/** The API part of a process: `/api/v1` on its HTTP server. */
+export async function mountApiPart(
+  base: RoleProcess,
+  /** Only `dv dev` may verify tokens with (and create) the development key. */
+  allowDevKey: boolean,
+): Promise<void> {
+  const { config, log, lifecycle } = base.options;
+  await mountApi({
+    app: base.app,
+    config,
+    db: base.db,
+    log,
+    metrics: base.metrics,
+    lifecycle,
+    allowDevKey,
+  });
+}
+
+/** What the controller part of a process started. */
+export interface ControllerPart {
+  /** The replica's name in leases. */
+  readonly holder: string;
+  readonly platform: Awaited<ReturnType<typeof startPlatform>>;
+}
+
+/**
+ * The controller part of a process: the platform controllers, the outbox relay, the dead-letter
+ * processor, the scrape-time gauges of the system of record (registered by controllers only, so
+ * API and worker processes do not report the same rows again), and the tenant-resource
+ * controllers.
+ */
+export async function startControllerPart(base: MessagingProcess): Promise<ControllerPart> {
+  const { config, log, lifecycle } = base.options;
+  const { services, metrics, js } = base;
+  const leaseDb = await openLeaseDatabase(base.deps);
+  const holder = newHolder();
+  const platform = await startPlatform({
+    holder,
+    config,
+    services,
+    log,
     metrics,
-    db,
-    nc: nats?.nc,
+    lifecycle,
+    ...(leaseDb ? { leaseDb } : {}),
+  });
+  await startRelay({ services, js, log, metrics, lifecycle, nats: config.nats });
+  await startAdvisoryProcessor({ services, js, jsm: base.jsm, log, lifecycle });
+  registerDeadLetterMetrics(services, metrics);
+  registerTaskMetrics(services, metrics);
+  registerDatabaseMetrics(base.db, metrics);
+  registerProgressMetrics(services, config.controller.shards, metrics);
+  if (leaseDb) registerPoolMetrics(leaseDb, "leases", metrics);
+  await startControllers({
+    holder,
+    ...(leaseDb ? { leaseDb } : {}),
+    services,
     js,
-    jsm,
-    listen,
-    deps,
-    services: createServices(db, newId, undefined, config.datacenterId),
-  };
+    settings: config.controller,
+    datacenterId: config.datacenterId,
+    log,
+    metrics,
+    lifecycle,
+  });
+  return { holder, platform };
+}
+
+/**
+ * The worker part of a process for `service`: a domain worker with the simulated driver, and
+ * the simulator's controls. It publishes its outcomes through the outbox: some relay of the
+ * process (the worker role's own, or the controller part's) must run.
+ */
+export async function startWorkerPart(
+  base: MessagingProcess,
+  service: WorkerService,
+): Promise<void> {
+  const { config, log, lifecycle } = base.options;
+  const { services, metrics } = base;
+  await startWorker({
+    service,
+    services,
+    js: base.js,
+    settings: config.worker,
+    log,
+    metrics,
+    lifecycle,
+    site: siteOf(config),
+  });
+  startSimulatorControl({ service, services, nc: base.nats.nc, log, lifecycle });
 }
 
 /** `dv api`: the public API (and health, readiness, metrics) over PostgreSQL. */
 export async function startApiRole(options: RoleOptions): Promise<RunningRole> {
-  const b = await base(options, "api", false);
-  await mountApi({
-    app: b.app,
-    config: options.config,
-    db: b.db,
-    log: options.log,
-    metrics: b.metrics,
-    lifecycle: options.lifecycle,
-    allowDevKey: false,
-  });
-  return { url: await b.listen(), summary: "API /api/v1" };
+  const base = await openRoleProcess({ ...options, role: "api", embedded: false });
+  await mountApiPart(base, false);
+  return { url: await base.listen(), summary: "API /api/v1" };
 }
 
 /**
@@ -115,38 +132,11 @@ export async function startApiRole(options: RoleOptions): Promise<RunningRole> {
  * is applied at start.
  */
 export async function startControllerRole(options: RoleOptions): Promise<RunningRole> {
-  const { config, log, lifecycle } = options;
-  const b = await base(options, "controller", true);
-  const leaseDb = await openLeaseDatabase(b.deps);
-  const holder = newHolder();
-  await startPlatform({
-    holder,
-    config,
-    services: b.services,
-    log,
-    metrics: b.metrics,
-    lifecycle,
-    ...(leaseDb ? { leaseDb } : {}),
-  });
-  await startRelay(b.services, b.js!, log, b.metrics, lifecycle, config.nats);
-  await startAdvisoryProcessor(b.services, b.js!, b.jsm!, log, lifecycle);
-  registerDeadLetterMetrics(b.services, b.metrics);
-  registerTaskMetrics(b.services, b.metrics);
-  registerDatabaseMetrics(b.db, b.metrics);
-  registerProgressMetrics(b.services, config.controller.shards, b.metrics);
-  if (leaseDb) registerPoolMetrics(leaseDb, "leases", b.metrics);
-  const plane = await startControllers({
-    holder,
-    ...(leaseDb ? { leaseDb } : {}),
-    services: b.services,
-    js: b.js,
-    settings: config.controller,
-    datacenterId: config.datacenterId,
-    log,
-    metrics: b.metrics,
-    lifecycle,
-  });
-  return { url: await b.listen(), summary: `controller ${plane.holder}` };
+  const base = await connectMessaging(
+    await openRoleProcess({ ...options, role: "controller", embedded: false }),
+  );
+  const controllers = await startControllerPart(base);
+  return { url: await base.listen(), summary: `controller ${controllers.holder}` };
 }
 
 /** `dv worker --service <name>`: a domain worker with the simulated driver, and an outbox relay. */
@@ -154,18 +144,11 @@ export async function startWorkerRole(
   options: RoleOptions & { readonly service: WorkerService },
 ): Promise<RunningRole> {
   const { config, log, lifecycle } = options;
-  const b = await base(options, `worker-${options.service}`, true);
-  await startRelay(b.services, b.js!, log, b.metrics, lifecycle, config.nats);
-  await startWorker(
-    options.service,
-    b.services,
-    b.js!,
-    config.worker,
-    log,
-    b.metrics,
-    lifecycle,
-    config.nats.remoteDatacenters.length > 0 ? config.datacenterId : undefined,
+  const base = await connectMessaging(
+    await openRoleProcess({ ...options, role: `worker-${options.service}`, embedded: false }),
   );
-  startSimulatorControl(options.service, b.services, b.nc!, log, lifecycle);
-  return { url: await b.listen(), summary: `worker ${options.service}` };
+  const { services, metrics, js } = base;
+  await startRelay({ services, js, log, metrics, lifecycle, nats: config.nats });
+  await startWorkerPart(base, options.service);
+  return { url: await base.listen(), summary: `worker ${options.service}` };
 }

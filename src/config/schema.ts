@@ -431,7 +431,8 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   {
     env: "DV_CONTROLLER_CONCURRENCY",
     path: ["controller", "concurrency"],
-    description: "Reconcile passes run at once per resource kind, 1 to 1024.",
+    description:
+      "Reconcile passes run at once per resource kind, 1 to 1024. Tenant resources are reconciled in batches of up to 64 keys, one batch at a time per 8 of this (at least one).",
   },
   {
     env: "DV_REDISPATCH_AFTER_MS",

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { childEnvironment } from "../config/index.js";
 import { BackupError, BackupErrorCode } from "./errors.js";
-import { ContextRole } from "./tx.js";
+import { ContextRole } from "./context-roles.js";
 
 /**
  * What a snapshot is: `pg_dump`'s custom format (a PostgreSQL server; restorable with

@@ -30,7 +30,9 @@ export {
 } from "./migrations.js";
 export { type OpenPgliteOptions, openPglite, restorePglite } from "./pglite.js";
 export { type ConnectPostgresOptions, connectPostgres, postgresStartupError } from "./postgres.js";
-export { actAs, ContextRole, inTransaction, type TransactionOptions, withSavepoint } from "./tx.js";
+export { ContextRole } from "./context-roles.js";
+export { actAs, inTransaction, type TransactionOptions, withSavepoint } from "./tx.js";
 export { ContextStore, mapUniqueViolation, rowsOf } from "./store.js";
 export { labelCondition } from "./labels.js";
+export { registerPoolMetrics } from "./metrics.js";
 export { inRecovery } from "./role.js";

@@ -3,7 +3,8 @@ import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
 import { NotFoundError, VersionConflictError } from "../kernel/index.js";
 import type { Database, Orm, Tx } from "./database.js";
 import { constraintOf, SqlState, sqlStateOf } from "./errors.js";
-import { actAs, type ContextRole } from "./tx.js";
+import type { ContextRole } from "./context-roles.js";
+import { actAs } from "./tx.js";
 
 /**
  * Base of a bounded context's store: every statement it runs is executed as the context's role,

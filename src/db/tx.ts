@@ -1,22 +1,6 @@
 import { sql } from "drizzle-orm";
+import type { ContextRole } from "./context-roles.js";
 import type { Database, IsolationLevel, Tx } from "./database.js";
-
-/**
- * The PostgreSQL role of each bounded context. A context's operations run as its role, which may
- * read and write that context's schema and nothing else, so a boundary violation is refused by
- * the database, not just by review.
- */
-export const ContextRole = {
-  tenancy: "dv_tenancy",
-  inventory: "dv_inventory",
-  task: "dv_task",
-  audit: "dv_audit",
-  platform: "dv_platform",
-  runtime: "dv_runtime",
-  /** Not a Sentral context: the simulated domain services' own store. */
-  simulator: "dv_simulator",
-} as const;
-export type ContextRole = (typeof ContextRole)[keyof typeof ContextRole];
 
 /** The role each open transaction acts as now, so a repeated switch costs no round trip. */
 const actingAs = new WeakMap<Tx, ContextRole>();
@@ -28,7 +12,7 @@ const actingAs = new WeakMap<Tx, ContextRole>();
  */
 export async function actAs(tx: Tx, role: ContextRole): Promise<void> {
   if (actingAs.get(tx) === role) return;
-  // `role` is one of the constants above, never user input.
+  // `role` is one of the ContextRole constants, never user input.
   await tx.execute(sql.raw(`SET LOCAL ROLE ${role}`));
   actingAs.set(tx, role);
 }

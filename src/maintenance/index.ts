@@ -8,6 +8,7 @@ export {
   type InvariantResult,
   tableCounts,
 } from "./facts.js";
+export { registerDatabaseMetrics } from "./metrics.js";
 export {
   BackupManifest,
   digestOf,
@@ -23,4 +24,5 @@ export {
   type RestoreTarget,
   restoreDatabase,
 } from "./restore.js";
-export { type DatabaseStatus, databaseStatus, type ReplicaStatus } from "./status.js";
+export { type ReplicaStatus } from "./recovery.js";
+export { type DatabaseStatus, databaseStatus } from "./status.js";

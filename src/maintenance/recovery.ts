@@ -1,5 +1,15 @@
 import type { Backup } from "../contexts/runtime/index.js";
-import type { ReplicaStatus } from "./status.js";
+
+/** A replica streaming from this server (`pg_stat_replication`; `databaseStatus` reads it). */
+export interface ReplicaStatus {
+  readonly name: string;
+  readonly clientAddr: string | null;
+  readonly state: string;
+  readonly syncState: string;
+  /** WAL the replica has not replayed yet, in bytes. */
+  readonly lagBytes: number | null;
+  readonly replayLagSeconds: number | null;
+}
 
 /** A RecoveryPolicy's spec (seed 002), as the platform context stores it. */
 export interface RecoveryPolicySpec {

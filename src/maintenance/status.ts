@@ -2,18 +2,12 @@ import { type Backup, BackupStore, LeaseStore, type Restore } from "../contexts/
 import { PlatformStore } from "../contexts/platform/index.js";
 import { type Database, migrationStatus, OWNED_SCHEMAS } from "../db/index.js";
 import { BACKUP_CONTEXTS } from "./facts.js";
-import { assessRecovery, type ContextRecovery, type RecoveryPolicySpec } from "./recovery.js";
-
-/** A replica streaming from this server (`pg_stat_replication`). */
-export interface ReplicaStatus {
-  readonly name: string;
-  readonly clientAddr: string | null;
-  readonly state: string;
-  readonly syncState: string;
-  /** WAL the replica has not replayed yet, in bytes. */
-  readonly lagBytes: number | null;
-  readonly replayLagSeconds: number | null;
-}
+import {
+  assessRecovery,
+  type ContextRecovery,
+  type RecoveryPolicySpec,
+  type ReplicaStatus,
+} from "./recovery.js";
 
 /** What an operator needs to know about the system of record, as `dv db status` shows it. */
 export interface DatabaseStatus {

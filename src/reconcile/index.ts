@@ -1,6 +1,8 @@
 export { type Clock, realClock, VirtualClock } from "./clock.js";
 export {
+  type BatchReconciler,
   Controller,
+  type PassSettled,
   type ControllerOptions,
   type ReconcileResult,
   type Reconciler,
@@ -15,3 +17,12 @@ export {
   type LeasePort,
 } from "./leases.js";
 export { keyId, shardOf } from "./sharding.js";
+export {
+  type ManagedController,
+  Manager,
+  type ManagerOptions,
+  resetManagerMetrics,
+  type ResyncPort,
+  type Source,
+} from "./manager.js";
+export { listenSource } from "./sources.js";

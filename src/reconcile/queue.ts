@@ -157,6 +157,22 @@ export class WorkQueue {
     });
   }
 
+  /**
+   * Waits for at least one key, then takes what else is queued, up to `max` (and the rate
+   * limit allows), marking them in flight; empty once the queue shuts down.
+   */
+  async getBatch(max: number): Promise<string[]> {
+    const first = await this.get();
+    if (first === undefined) return [];
+    const keys = [first];
+    while (keys.length < max && this.#queued.size > 0 && !this.#shutdown) {
+      const next = this.#take();
+      if (next === undefined) break;
+      keys.push(next);
+    }
+    return keys;
+  }
+
   /** Marks `key` no longer in flight; if it was added meanwhile, queues it again. */
   done(key: string): void {
     this.#processing.delete(key);
@@ -237,33 +253,43 @@ export class WorkQueue {
       return;
     }
     while (this.#waiters.length > 0 && this.#queued.size > 0) {
-      this.#refill();
-      if (this.#tokens < 1) {
-        if (this.#rateTimer === undefined) {
-          const wait = Math.ceil((1 - this.#tokens) / this.#ratePerMs);
-          this.#rateTimer = this.#clock.setTimer(() => {
-            this.#rateTimer = undefined;
-            this.#dispatch();
-          }, wait);
-        }
-        return;
-      }
-      const urgent = this.#head("urgent");
-      const resync = this.#head("resync");
-      const lane: Queue | undefined =
-        urgent && (!resync || this.#urgentStreak < this.#resyncEvery - 1)
-          ? "urgent"
-          : resync
-            ? "resync"
-            : undefined;
-      if (!lane) return;
-      this.#urgentStreak = lane === "urgent" && resync ? this.#urgentStreak + 1 : 0;
-      const entry = this.#lanes[lane].shift() as Entry;
-      this.#queued.delete(entry.key);
-      this.#processing.add(entry.key);
-      this.#tokens -= 1;
-      (this.#waiters.shift() as (key: string | undefined) => void)(entry.key);
+      const key = this.#take();
+      if (key === undefined) return;
+      (this.#waiters.shift() as (key: string | undefined) => void)(key);
     }
+  }
+
+  /**
+   * The next key by lane and rate limit, marked in flight; undefined when none may go now (a
+   * timer is set for when the rate limit allows one).
+   */
+  #take(): string | undefined {
+    this.#refill();
+    if (this.#tokens < 1) {
+      if (this.#rateTimer === undefined) {
+        const wait = Math.ceil((1 - this.#tokens) / this.#ratePerMs);
+        this.#rateTimer = this.#clock.setTimer(() => {
+          this.#rateTimer = undefined;
+          this.#dispatch();
+        }, wait);
+      }
+      return undefined;
+    }
+    const urgent = this.#head("urgent");
+    const resync = this.#head("resync");
+    const lane: Queue | undefined =
+      urgent && (!resync || this.#urgentStreak < this.#resyncEvery - 1)
+        ? "urgent"
+        : resync
+          ? "resync"
+          : undefined;
+    if (!lane) return undefined;
+    this.#urgentStreak = lane === "urgent" && resync ? this.#urgentStreak + 1 : 0;
+    const entry = this.#lanes[lane].shift() as Entry;
+    this.#queued.delete(entry.key);
+    this.#processing.add(entry.key);
+    this.#tokens -= 1;
+    return entry.key;
   }
 }
 

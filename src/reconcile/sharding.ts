@@ -1,6 +1,6 @@
 /**
  * The shard of a resource id: the last 32 bits of its UUID (random in a v7 UUID) modulo the shard
- * count. PostgreSQL computes the same with {@link SHARD_SQL}.
+ * count. PostgreSQL computes the same with the inventory's `SHARD_SQL`.
  */
 export function shardOf(id: string, shards: number): number {
   const hex = id.replaceAll("-", "").slice(-8);

@@ -119,6 +119,39 @@ export class TaskService {
     return task;
   }
 
+  /**
+   * Moves many tasks, in order, and emits an event per move made; a move the state machine
+   * forbids (the task ended meanwhile) is skipped. The events go to `sink` when given (the caller
+   * writes them with its own messages), else to the outbox: four statements in all.
+   */
+  async transitionMany(
+    tx: Tx,
+    moves: readonly {
+      taskId: string;
+      verb: TaskVerb;
+      input: TransitionInput;
+      context?: TaskEventContext;
+    }[],
+    sink?: OutboxMessage[],
+  ): Promise<Task[]> {
+    const made = await this.#tasks.transitionMany(
+      tx,
+      moves.map((m) => ({ id: m.taskId, verb: m.verb, input: m.input })),
+    );
+    const contexts = new Map(moves.map((m) => [`${m.taskId}/${m.verb}`, m.context]));
+    const events = made.map(({ task, verb, input }) =>
+      this.#event(
+        task,
+        verb,
+        input,
+        contexts.get(`${task.id}/${verb}`) ?? { correlationId: task.correlationId },
+      ),
+    );
+    if (sink) sink.push(...events);
+    else await this.#outbox.enqueue(tx, events);
+    return made.map((m) => m.task);
+  }
+
   /** Puts a failed task back to `queued` for a replay, and emits `task.queued`. */
   async requeueForReplay(
     tx: Tx,

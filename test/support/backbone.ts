@@ -115,8 +115,8 @@ export async function startBackbone(
   const relay =
     options.relay === false
       ? undefined
-      : await startRelay(services, nats.js, log, metrics, lifecycle);
-  await startAdvisoryProcessor(services, nats.js, nats.jsm, log, lifecycle);
+      : await startRelay({ services, js: nats.js, log, metrics, lifecycle });
+  await startAdvisoryProcessor({ services, js: nats.js, jsm: nats.jsm, log, lifecycle });
   return {
     t,
     nats,
@@ -125,15 +125,15 @@ export async function startBackbone(
     metrics,
     lifecycle,
     worker: (service, settings = {}) =>
-      startWorker(
+      startWorker({
         service,
         services,
-        nats.js,
-        { ...FAST_WORKERS, ...settings },
+        js: nats.js,
+        settings: { ...FAST_WORKERS, ...settings },
         log,
         metrics,
         lifecycle,
-      ),
+      }),
     async task(resourceId = newId()) {
       const task = await inTransaction(t.db, (tx) =>
         services.tasks.create(tx, {

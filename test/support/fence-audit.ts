@@ -11,9 +11,21 @@ export async function installFenceAudit(admin: Database): Promise<void> {
       id bigserial PRIMARY KEY, resource_id uuid NOT NULL, fence text, at timestamptz NOT NULL DEFAULT clock_timestamp());
     CREATE TABLE IF NOT EXISTS public.grant_audit (
       shard int NOT NULL, token bigint NOT NULL, holder text, acquired_at timestamptz);
+    -- A batch's fence names every grant it holds (holder/shard/token,…) and the shard count
+    -- (dv.shards); the write is recorded with the grant of its own row's shard.
     CREATE OR REPLACE FUNCTION public.audit_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+      fence text := current_setting('dv.fence', true);
+      shards int := nullif(current_setting('dv.shards', true), '')::int;
+      mine text;
     BEGIN
-      INSERT INTO public.write_audit (resource_id, fence) VALUES (NEW.id, current_setting('dv.fence', true));
+      IF fence IS NOT NULL AND fence <> '' AND shards IS NOT NULL THEN
+        SELECT g INTO mine FROM unnest(string_to_array(fence, ',')) AS g
+         WHERE split_part(g, '/', 2)::int =
+               ('x' || right(replace(NEW.id::text, '-', ''), 8))::bit(32)::bigint % shards;
+        fence := coalesce(mine, 'unfenced-shard');
+      END IF;
+      INSERT INTO public.write_audit (resource_id, fence) VALUES (NEW.id, fence);
       RETURN NEW;
     END $$;
     CREATE OR REPLACE FUNCTION public.audit_grant() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
@@ -40,9 +52,13 @@ export async function staleWrites(
     WITH writes AS (
       SELECT w.resource_id, w.fence, w.at,
              split_part(w.fence, '/', 2)::int AS shard, split_part(w.fence, '/', 3)::bigint AS token
-        FROM public.write_audit w WHERE w.fence IS NOT NULL AND w.fence <> '')
+        FROM public.write_audit w WHERE w.fence IS NOT NULL AND w.fence <> '' AND w.fence <> 'unfenced-shard')
     SELECT writes.resource_id::text, writes.fence, writes.at::text, g.acquired_at::text AS overtaken_at
-      FROM writes JOIN public.grant_audit g ON g.shard = writes.shard AND g.token > writes.token AND g.acquired_at <= writes.at`);
+      FROM writes JOIN public.grant_audit g ON g.shard = writes.shard AND g.token > writes.token AND g.acquired_at <= writes.at
+    UNION ALL
+    -- A write in a fenced batch for a row of a shard the batch held no grant of.
+    SELECT w.resource_id::text, w.fence, w.at::text, NULL
+      FROM public.write_audit w WHERE w.fence = 'unfenced-shard'`);
 }
 
 /** How many fenced writes were recorded (so a test can show it looked at some). */

@@ -2,6 +2,7 @@ export { formatPrefix, parsePrefix, type Prefix, PrefixError } from "./ipmath.js
 export {
   type Allocations,
   INTENT_CHANNEL,
+  SHARD_SQL,
   InventoryStore,
   type Owner,
   type PoolUsage,

@@ -10,6 +10,7 @@ import {
   OverlapError,
   PoolExhaustedError,
 } from "../../kernel/index.js";
+import { shardOf } from "../../reconcile/index.js";
 import { parsePrefix } from "./index.js";
 import { InventoryStore, type Owner } from "./index.js";
 import { overlaps, size } from "./ipmath.js";
@@ -532,5 +533,130 @@ describe("100 clients racing for the last free item", () => {
     );
     expect(tally(results)).toEqual({ won: 1, exhausted: 99, other: [] });
     expect(await store.serverPoolUsage(pool.name)).toMatchObject({ total: 1, free: 0 });
+  });
+});
+
+describe("resyncDue: which resources a resync must look at", () => {
+  const ready = { type: "Ready", status: "True", reason: "Ready", message: "in place" };
+  const converged = (extra: Record<string, unknown> = {}) => ({
+    conditions: [ready],
+    steps: {
+      main: {
+        command: newId(),
+        state: "done",
+        generation: 1,
+        dispatchedAt: "2026-01-01T00:00:00Z",
+      },
+    },
+    ...extra,
+  });
+
+  it("lists what is not converged, counts what is, and only in the shards asked for", async () => {
+    const dc = await datacenter();
+    const scope = { tenantId: newId(), projectId: newId(), environmentId: newId() };
+    const now = new Date("2026-06-01T12:00:00Z");
+    const recent = new Date(now.getTime() - 60_000).toISOString();
+    const old = new Date(now.getTime() - 3_600_000).toISOString();
+    const cases: {
+      name: string;
+      kind: "bucket" | "network";
+      status: object;
+      due: boolean;
+      set?: string;
+    }[] = [
+      { name: "settled", kind: "bucket", status: converged(), due: false },
+      {
+        name: "new-generation",
+        kind: "bucket",
+        status: converged(),
+        due: true,
+        set: "generation = 2",
+      },
+      {
+        name: "deleting",
+        kind: "bucket",
+        status: converged(),
+        due: true,
+        set: "deletion_requested_at = now()",
+      },
+      {
+        name: "not-ready",
+        kind: "bucket",
+        status: {
+          ...converged(),
+          conditions: [{ ...ready, status: "False", reason: "Provisioning" }],
+        },
+        due: true,
+      },
+      {
+        name: "step-pending",
+        kind: "bucket",
+        status: converged({ steps: { main: { state: "pending", dispatchedAt: recent } } }),
+        due: true,
+      },
+      {
+        name: "observed-recently",
+        kind: "network",
+        status: converged({
+          steps: {
+            main: { state: "done", dispatchedAt: old },
+            "observe:3": { state: "done", action: "observe", dispatchedAt: recent },
+          },
+        }),
+        due: false,
+      },
+      {
+        name: "observation-due",
+        kind: "network",
+        status: converged({
+          steps: {
+            main: { state: "done", dispatchedAt: old },
+            "observe:2": { state: "done", action: "observe", dispatchedAt: old },
+          },
+        }),
+        due: true,
+      },
+      { name: "never-observed", kind: "network", status: converged(), due: true },
+    ];
+    const ids = new Map<string, string>();
+    for (const c of cases) {
+      const resource = await tx((q) =>
+        store.createResource(
+          q,
+          { kind: c.kind, ...scope, datacenterId: dc, name: c.name, spec: {} },
+          { charge: false },
+        ),
+      );
+      ids.set(c.name, resource.id);
+      await t.admin.query(
+        `UPDATE inventory.resources SET status = $2, observed_generation = generation${c.set ? `, ${c.set}` : ""} WHERE id = $1`,
+        [resource.id, JSON.stringify(c.status)],
+      );
+    }
+    // The whole table, in one shard: other files' resources are in it too, so look at ours.
+    const all = await store.resyncDue([0], 1, { kinds: ["network"], everyMs: 600_000 }, now);
+    const ours = new Set([...ids.values()]);
+    const listed = all.keys.filter((k) => ours.has(k.slice(k.indexOf(":") + 1)));
+    expect(listed.sort()).toEqual(
+      cases
+        .filter((c) => c.due)
+        .map((c) => `${c.kind}:${ids.get(c.name)}`)
+        .sort(),
+    );
+    expect(all.converged).toBeGreaterThanOrEqual(2);
+
+    // By shard: the same answer as src/reconcile computes for each id.
+    const due = ids.get("new-generation") as string;
+    const shards = 8;
+    const other = (shardOf(due, shards) + 1) % shards;
+    const inShard = await store.resyncDue(
+      [shardOf(due, shards)],
+      shards,
+      { kinds: [], everyMs: 1 },
+      now,
+    );
+    expect(inShard.keys).toContain(`bucket:${due}`);
+    const elsewhere = await store.resyncDue([other], shards, { kinds: [], everyMs: 1 }, now);
+    expect(elsewhere.keys).not.toContain(`bucket:${due}`);
   });
 });

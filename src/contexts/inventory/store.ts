@@ -43,6 +43,13 @@ import {
 /** The channel every change of tenant intent is announced on (`<kind>:<id>`), after commit. */
 export const INTENT_CHANNEL = "dv_intent";
 
+/**
+ * The shard of a resource id in SQL, as `shardOf` in src/reconcile computes it: the last 32 bits
+ * of the UUID as an unsigned number (modulo the shard count, applied by the caller).
+ */
+export const SHARD_SQL = (column: string): string =>
+  `('x' || right(replace(${column}::text, '-', ''), 8))::bit(32)::bigint`;
+
 /** Kinds of tenant resources the inventory holds. */
 export const RESOURCE_KINDS = ["network", "server", "cluster", "bucket"] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
@@ -879,6 +886,48 @@ export class InventoryStore extends ContextStore {
     });
   }
 
+  /**
+   * What a resync of `shards` (of `shardCount`, by {@link SHARD_SQL}) must look at, in one query:
+   * the keys of resources that need a pass, and how many are converged — the generation observed,
+   * `Ready`, every step done, not being deleted, and for `observe.kinds` an observation sent within
+   * `observe.everyMs` of `now`. Converged resources are counted, not listed.
+   */
+  resyncDue(
+    shards: readonly number[],
+    shardCount: number,
+    observe: { readonly kinds: readonly string[]; readonly everyMs: number },
+    now: Date,
+  ): Promise<{ keys: string[]; converged: number }> {
+    return this.reading(undefined, async (q) => {
+      const since = new Date(now.getTime() - observe.everyMs).toISOString();
+      const result = await q.execute(sql`
+        WITH r AS (
+          SELECT kind, id,
+                 deletion_requested_at IS NULL
+             AND observed_generation = generation
+             AND status @> '{"conditions":[{"type":"Ready","status":"True"}]}'
+             AND NOT jsonb_path_exists(status, '$.steps.* ? (@.state != "done")')
+             AND (kind <> ALL(${`{${observe.kinds.join(",")}}`}::text[]) OR EXISTS (
+                   SELECT 1 FROM jsonb_each(status->'steps') s
+                    WHERE s.value->>'action' = 'observe'
+                      AND (s.value->>'dispatchedAt')::timestamptz >= ${since}::timestamptz))
+                 AS converged
+            FROM ${resources}
+           WHERE ${sql.raw(SHARD_SQL("id"))} % ${shardCount} = ANY(${`{${shards.join(",")}}`}::int[])
+        )
+        SELECT kind || ':' || id AS key, NULL::bigint AS converged FROM r WHERE NOT converged
+        UNION ALL
+        SELECT NULL, count(*) FROM r WHERE converged`);
+      const keys: string[] = [];
+      let converged = 0;
+      for (const row of rowsOf<{ key: string | null; converged: string | number | null }>(result)) {
+        if (row.key === null) converged = Number(row.converged ?? 0);
+        else keys.push(row.key);
+      }
+      return { keys, converged };
+    });
+  }
+
   /** Announces a resource so its reconciler looks at it now (a task of it was cancelled, …). */
   touch(tx: Tx, resource: { kind: string; id: string }): Promise<void> {
     return this.inTx(tx, (q) => announce(q, resource));
@@ -1186,6 +1235,119 @@ export class InventoryStore extends ContextStore {
         .where(eq(resources.id, id));
       if (!current) throw new NotFoundError("resource", id);
       throw new VersionConflictError("resource", id, expectedVersion ?? -1, current.version);
+    });
+  }
+
+  /**
+   * The resources of `ids` that exist, locked (`FOR NO KEY UPDATE`, in id order) until `tx`
+   * ends: a reconcile pass over many resources reads them once and writes their status with
+   * {@link writeStatuses}, and a tenant's change waits for the pass to commit.
+   */
+  lockResources(tx: Tx, ids: readonly string[]): Promise<Resource[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.inTx(tx, async (q) => {
+      const rows = await q
+        .select()
+        .from(resources)
+        .where(inArray(resources.id, [...ids]))
+        .orderBy(asc(resources.id))
+        .for("no key update");
+      return rows as Resource[];
+    });
+  }
+
+  /**
+   * Records the observed state of many resources in one statement, each only if still at the
+   * version given. Returns the ids whose version had moved (nothing written for those).
+   */
+  writeStatuses(
+    tx: Tx,
+    writes: readonly {
+      id: string;
+      status: Record<string, unknown>;
+      observedGeneration: number;
+      version: number;
+    }[],
+  ): Promise<Set<string>> {
+    if (writes.length === 0) return Promise.resolve(new Set());
+    const rows = JSON.stringify(
+      writes.map((w) => ({
+        id: w.id,
+        status: w.status,
+        observed: w.observedGeneration,
+        version: w.version,
+      })),
+    );
+    return this.inTx(tx, async (q) => {
+      const result = await q.execute(sql`
+        UPDATE ${resources} r
+           SET status = w.status, observed_generation = w.observed,
+               version = r.version + 1, updated_at = now()
+          FROM jsonb_to_recordset(${rows}::jsonb) AS w(id uuid, status jsonb, observed bigint, version bigint)
+         WHERE r.id = w.id AND r.version = w.version
+        RETURNING r.id`);
+      const written = new Set(rowsOf<{ id: string }>(result).map((r) => r.id));
+      return new Set(writes.map((w) => w.id).filter((id) => !written.has(id)));
+    });
+  }
+
+  /** What each of `ownerIds` holds, in one statement. */
+  holdings(tx: Tx, ownerIds: readonly string[]): Promise<Map<string, Allocations>> {
+    const out = new Map<string, Allocations>();
+    if (ownerIds.length === 0) return Promise.resolve(out);
+    const ids = `{${ownerIds.join(",")}}`;
+    return this.inTx(tx, async (q) => {
+      const result = await q.execute(sql`
+        SELECT 'vlan' AS what, owner_id::text AS owner, datacenter_id AS dc, network_pool AS pool,
+               vlan_id::text AS value, NULL::text AS extra, NULL::numeric AS amount
+          FROM ${vlans} WHERE owner_id = ANY(${ids}::uuid[])
+        UNION ALL
+        SELECT 'prefix', owner_id::text, datacenter_id, network_pool, prefix::text, NULL, NULL
+          FROM ${ipBlocks} WHERE owner_id = ANY(${ids}::uuid[])
+        UNION ALL
+        SELECT 'server', owner_id::text, datacenter_id, pool, id::text, name || '/' || machine_class, NULL
+          FROM ${servers} WHERE owner_id = ANY(${ids}::uuid[])
+        UNION ALL
+        SELECT 'capacity', owner_id::text, datacenter_id, NULL, resource, NULL, amount
+          FROM ${capacityReservations} WHERE owner_id = ANY(${ids}::uuid[])
+        ORDER BY 1, 6, 5`);
+      for (const id of ownerIds)
+        out.set(id, { vlans: [], prefixes: [], servers: [], capacity: [] });
+      for (const row of rowsOf<{
+        what: string;
+        owner: string;
+        dc: string;
+        pool: string | null;
+        value: string;
+        extra: string | null;
+        amount: string | number | null;
+      }>(result)) {
+        const held = out.get(row.owner);
+        if (!held) continue;
+        if (row.what === "vlan")
+          held.vlans.push({
+            datacenterId: row.dc,
+            vlanId: Number(row.value),
+            networkPool: row.pool ?? "",
+          });
+        else if (row.what === "prefix")
+          held.prefixes.push({ prefix: row.value, networkPool: row.pool ?? "" });
+        else if (row.what === "server") {
+          const slash = (row.extra ?? "").indexOf("/");
+          held.servers.push({
+            id: row.value,
+            name: (row.extra ?? "").slice(0, slash),
+            machineClass: (row.extra ?? "").slice(slash + 1),
+            pool: row.pool ?? "",
+          });
+        } else
+          held.capacity.push({
+            datacenterId: row.dc,
+            resource: row.value,
+            amount: Number(row.amount),
+          });
+      }
+      return out;
     });
   }
 

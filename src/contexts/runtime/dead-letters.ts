@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import { ContextRole, ContextStore, type Database, type Tx } from "../../db/index.js";
 import { InvalidTransitionError, NotFoundError, type Page, toPage } from "../../kernel/index.js";
 import { deadLetters } from "./schema.js";
@@ -54,6 +54,21 @@ export class DeadLetterStore extends ContextStore {
     );
     if (!row) throw new NotFoundError("dead letter", id);
     return row;
+  }
+
+  /** The newest dead letter of each message id that has one, in one statement. */
+  async newestByMessages(tx: Tx, messageIds: readonly string[]): Promise<Map<string, DeadLetter>> {
+    const out = new Map<string, DeadLetter>();
+    if (messageIds.length === 0) return out;
+    const rows = await this.inTx(tx, (q) =>
+      q
+        .selectDistinctOn([deadLetters.messageId])
+        .from(deadLetters)
+        .where(inArray(deadLetters.messageId, [...messageIds]))
+        .orderBy(deadLetters.messageId, sql`${deadLetters.createdAt} DESC`),
+    );
+    for (const row of rows) out.set(row.messageId, row);
+    return out;
   }
 
   /** The newest dead letter of a message id, if any. */

@@ -37,6 +37,30 @@ export class InboxStore extends ContextStore {
   }
 
   /**
+   * The recorded outcomes of many (consumer, message id) pairs, in one statement: the map holds
+   * the handled ones (`null` when handled without an outcome), keyed `consumer/messageId`.
+   */
+  async handledMany(
+    tx: Tx,
+    pairs: readonly { consumer: string; messageId: string }[],
+  ): Promise<Map<string, Outcome | null>> {
+    const out = new Map<string, Outcome | null>();
+    if (pairs.length === 0) return out;
+    const wanted = JSON.stringify(pairs.map((p) => ({ c: p.consumer, m: p.messageId })));
+    const rows = await this.inTx(tx, (q) =>
+      q
+        .select({ consumer: inbox.consumer, messageId: inbox.messageId, outcome: inbox.outcome })
+        .from(inbox)
+        .innerJoin(
+          sql`jsonb_to_recordset(${wanted}::jsonb) AS w(c text, m text)`,
+          sql`${inbox.consumer} = w.c AND ${inbox.messageId} = w.m`,
+        ),
+    );
+    for (const row of rows) out.set(`${row.consumer}/${row.messageId}`, row.outcome);
+    return out;
+  }
+
+  /**
    * Records a message as handled inside the effect's transaction. Returns false when it already
    * was (a concurrent duplicate committed first): the caller rolls back its effect.
    */

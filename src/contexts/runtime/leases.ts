@@ -4,6 +4,7 @@ import {
   ContextStore,
   type Database,
   SqlState,
+  rowsOf,
   sqlStateOf,
   type Tx,
 } from "../../db/index.js";
@@ -287,6 +288,39 @@ export class LeaseStore extends ContextStore {
    *
    * @throws {FencedError}
    */
+  /**
+   * The fence of a transaction that writes for keys of several shards: which of `grants` are
+   * still `holder`'s, unexpired — those rows are locked (`FOR KEY SHARE`) until the transaction
+   * ends, so no takeover can commit before its writes do. Writes for keys of the other shards must
+   * not be made. One statement. The grants that hold are left in `dv.fence`
+   * (`holder/shard/token,…`) and the shard count in `dv.shards`, for audit triggers and tests.
+   */
+  holdFences(
+    tx: Tx,
+    grants: readonly Grant[],
+    holder: string,
+    shardCount: number,
+  ): Promise<Set<number>> {
+    if (grants.length === 0) return Promise.resolve(new Set());
+    const wanted = JSON.stringify(grants.map((g) => ({ shard: g.shard, token: g.token })));
+    return this.inTx(tx, async (q) => {
+      const result = await q.execute(sql`
+        WITH held AS (
+          SELECT l.shard, l.fencing_token FROM ${leases} l
+            JOIN jsonb_to_recordset(${wanted}::jsonb) AS g(shard int, token bigint)
+              ON l.shard = g.shard AND l.fencing_token = g.token
+           WHERE l.holder = ${holder} AND l.expires_at > now()
+           ORDER BY l.shard
+             FOR KEY SHARE OF l
+        )
+        SELECT held.shard,
+               set_config('dv.fence', (SELECT string_agg(${holder} || '/' || h.shard || '/' || h.fencing_token, ',') FROM held h), true) AS fence,
+               set_config('dv.shards', ${String(shardCount)}, true) AS shards
+          FROM held`);
+      return new Set(rowsOf<{ shard: number }>(result).map((r) => Number(r.shard)));
+    });
+  }
+
   checkFence(tx: Tx, grant: Grant, holder: string): Promise<void> {
     return this.inTx(tx, async (q) => {
       // The fence is also left in the transaction's settings (`dv.fence`), where audit triggers

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
 import { ContextRole, ContextStore, type Database, type Orm, type Tx } from "../../db/index.js";
 import {
   InvalidTransitionError,
@@ -194,6 +194,148 @@ export class TaskStore extends ContextStore {
         .returning();
       await this.#append(q, id, verb, input, percent);
       return { task: row as Task, changed: true };
+    });
+  }
+
+  /**
+   * Applies many lifecycle verbs, in order (a task may move twice: `started`, then `succeeded`),
+   * in three statements whatever their number: the tasks are locked and read, moved by the state
+   * machine here, then written and their history appended in one statement each. A move the
+   * state machine does not allow (the task ended meanwhile) is skipped. Returns the moves made,
+   * each with the task as it was right after it.
+   */
+  transitionMany(
+    tx: Tx,
+    moves: readonly { id: string; verb: TaskVerb; input: TransitionInput }[],
+  ): Promise<{ task: Task; verb: TaskVerb; input: TransitionInput }[]> {
+    if (moves.length === 0) return Promise.resolve([]);
+    return this.inTx(tx, async (q) => {
+      const ids = [...new Set(moves.map((m) => m.id))].sort();
+      const locked = (await q
+        .select()
+        .from(tasks)
+        .where(inArray(tasks.id, ids))
+        .orderBy(asc(tasks.id))
+        .for("update")) as Task[];
+      const current = new Map(locked.map((t) => [t.id, t]));
+      const moved = new Map<string, { task: Task; steps: number }>();
+      const done: { task: Task; verb: TaskVerb; input: TransitionInput; percent?: number }[] = [];
+      for (const { id, verb, input } of moves) {
+        const task = current.get(id);
+        if (!task) continue;
+        const next = nextTaskState(task.state, verb);
+        if (!next) continue;
+        const percent =
+          verb === "succeeded"
+            ? 100
+            : verb === "progress"
+              ? clampPercent(input.percent)
+              : undefined;
+        const after: Task = {
+          ...task,
+          state: next,
+          ...(percent === undefined ? {} : { progressPercent: percent }),
+          ...(verb === "progress" || verb === "started"
+            ? { progressMessage: input.message ?? "" }
+            : {}),
+          ...(verb === "failed" || verb === "cancelled" ? { reason: input.message ?? verb } : {}),
+          ...(isTerminal(next) ? { finishedAt: new Date() } : {}),
+          version: task.version + 1,
+        };
+        current.set(id, after);
+        moved.set(id, { task: after, steps: (moved.get(id)?.steps ?? 0) + 1 });
+        done.push({ task: after, verb, input, ...(percent === undefined ? {} : { percent }) });
+      }
+      if (done.length === 0) return [];
+      const rows = JSON.stringify(
+        [...moved.values()].map(({ task, steps }) => ({
+          id: task.id,
+          state: task.state,
+          percent: task.progressPercent,
+          message: task.progressMessage,
+          reason: task.reason,
+          terminal: isTerminal(task.state),
+          steps,
+        })),
+      );
+      await q.execute(sql`
+        UPDATE ${tasks} t
+           SET state = r.state, progress_percent = r.percent, progress_message = r.message,
+               reason = r.reason,
+               finished_at = CASE WHEN r.terminal THEN coalesce(t.finished_at, now()) ELSE NULL END,
+               version = t.version + r.steps, updated_at = now()
+          FROM jsonb_to_recordset(${rows}::jsonb)
+            AS r(id uuid, state text, percent int, message text, reason text, terminal boolean, steps int)
+         WHERE t.id = r.id`);
+      const nth = new Map<string, number>();
+      const history = JSON.stringify(
+        done.map(({ task, verb, input, percent }) => {
+          const n = (nth.get(task.id) ?? 0) + 1;
+          nth.set(task.id, n);
+          return {
+            id: task.id,
+            n,
+            verb,
+            actor: input.actor,
+            message: input.message ?? "",
+            percent: percent ?? null,
+          };
+        }),
+      );
+      await q.execute(sql`
+        INSERT INTO ${taskEvents} (task_id, seq, verb, actor, message, percent)
+        SELECT r.id,
+               coalesce((SELECT max(e.seq) FROM ${taskEvents} e WHERE e.task_id = r.id), 0) + r.n,
+               r.verb, r.actor, r.message, r.percent
+          FROM jsonb_to_recordset(${history}::jsonb)
+            AS r(id uuid, n int, verb text, actor text, message text, percent int)`);
+      return done.map(({ task, verb, input }) => ({ task, verb, input }));
+    });
+  }
+
+  /**
+   * For each resource, its tasks that are open or ask for the generation given, oldest first;
+   * one statement for all of them.
+   */
+  relevantFor(
+    tx: Tx,
+    resources: readonly { id: string; generation: number }[],
+  ): Promise<Map<string, Task[]>> {
+    const out = new Map<string, Task[]>();
+    if (resources.length === 0) return Promise.resolve(out);
+    const wanted = JSON.stringify(resources.map((r) => ({ id: r.id, generation: r.generation })));
+    return this.inTx(tx, async (q) => {
+      const rows = (await q
+        .select({ task: tasks })
+        .from(tasks)
+        .innerJoin(
+          sql`jsonb_to_recordset(${wanted}::jsonb) AS r(id uuid, generation bigint)`,
+          sql`${tasks.resourceId} = r.id`,
+        )
+        .where(
+          sql`(${tasks.state} IN ('created', 'queued', 'started') OR ${tasks.resourceGeneration} = r.generation)`,
+        )
+        .orderBy(asc(tasks.createdAt), asc(tasks.id))) as { task: Task }[];
+      for (const { task } of rows) {
+        const list = out.get(task.resourceId) ?? [];
+        list.push(task);
+        out.set(task.resourceId, list);
+      }
+      return out;
+    });
+  }
+
+  /** {@link describeWait} for many tasks, in one statement. */
+  describeWaits(tx: Tx, waits: readonly { taskId: string; message: string }[]): Promise<void> {
+    if (waits.length === 0) return Promise.resolve();
+    const rows = JSON.stringify(waits.map((w) => ({ id: w.taskId, message: w.message })));
+    return this.inTx(tx, async (q) => {
+      await q.execute(sql`
+        UPDATE ${tasks} t
+           SET progress_message = r.message, version = t.version + 1, updated_at = now()
+          FROM jsonb_to_recordset(${rows}::jsonb) AS r(id uuid, message text)
+         WHERE t.id = r.id AND t.state IN ('created', 'queued')
+           AND t.progress_message IS DISTINCT FROM r.message`);
     });
   }
 
