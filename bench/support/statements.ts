@@ -56,11 +56,17 @@ export async function topStatements(admin: Database, top = 8, dump?: string): Pr
  * SQL statements run in the current database since the reset, the benchmark's own queries
  * (those starting with a `/* bench *\/` comment) left out.
  */
-export async function statementsRun(admin: Database): Promise<number> {
+export async function statementsRun(
+  admin: Database,
+  options: { sentOnly?: boolean } = {},
+): Promise<number> {
+  // pg_stat_statements.track = all (hack/postgres.sh) also counts what runs inside them:
+  // triggers' statements and foreign-key checks. `sentOnly` counts what the processes sent.
   const [row] = await admin.query<{ n: string | null }>(
     `/* bench */ SELECT sum(calls) AS n FROM pg_stat_statements
       WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND query NOT LIKE '/* bench */%' AND query NOT ILIKE '%pg_stat_statements%'`,
+        AND query NOT LIKE '/* bench */%' AND query NOT ILIKE '%pg_stat_statements%'
+        ${options.sentOnly ? "AND toplevel" : ""}`,
   );
   return Number(row?.n ?? 0);
 }

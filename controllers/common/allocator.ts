@@ -1,5 +1,12 @@
 import type { AllocationPort, HeldServer, Holdings, Owner, Unit } from "./ports.js";
 
+/** Thrown by a dry allocator when the plan needs something the owner does not hold yet. */
+export class NotHeld extends Error {
+  constructor(what: string) {
+    super(`${what} is not held yet`);
+  }
+}
+
 /**
  * What one resource reserves in a pass. Every reservation is idempotent — what the owner already
  * holds is the answer — so a pass may ask on every pass; the holdings read for the whole batch
@@ -11,19 +18,56 @@ export class Allocator {
   readonly #owner: Owner;
   readonly #held: Holdings;
   readonly #datacenterId: string;
+  readonly #dry: boolean;
+  readonly #defaults: Map<string, Promise<string>>;
 
+  /**
+   * @param defaults the default network pool per datacenter, shared by a batch's allocators.
+   * @param dry answer from what is held only, throwing {@link NotHeld} where a reservation
+   *   would be needed: a pass whose resource holds everything reserves without a savepoint.
+   */
   constructor(
     port: AllocationPort,
     unit: Unit,
     owner: Owner,
     held: Holdings,
     datacenterId: string,
+    defaults: Map<string, Promise<string>> = new Map(),
+    dry = false,
   ) {
     this.#port = port;
     this.#unit = unit;
     this.#owner = owner;
     this.#held = held;
     this.#datacenterId = datacenterId;
+    this.#defaults = defaults;
+    this.#dry = dry;
+  }
+
+  /** The same allocator, reserving what is missing. */
+  reserving(): Allocator {
+    return this.#with(false);
+  }
+
+  /** The same allocator, answering only from what is held. */
+  dry(): Allocator {
+    return this.#with(true);
+  }
+
+  #with(dry: boolean): Allocator {
+    return new Allocator(
+      this.#port,
+      this.#unit,
+      this.#owner,
+      this.#held,
+      this.#datacenterId,
+      this.#defaults,
+      dry,
+    );
+  }
+
+  #need(what: string): void {
+    if (this.#dry) throw new NotHeld(what);
   }
 
   /** What the owner held when the pass began. */
@@ -38,12 +82,22 @@ export class Allocator {
   async networkPool(named: string | undefined): Promise<string> {
     if (named !== undefined) return named;
     const held = this.#held.vlans[0]?.networkPool;
-    return held ?? this.#port.defaultNetworkPool(this.#unit, this.#datacenterId);
+    if (held !== undefined) return held;
+    this.#need("a network pool");
+    let pool = this.#defaults.get(this.#datacenterId);
+    if (!pool) {
+      pool = this.#port.defaultNetworkPool(this.#unit, this.#datacenterId);
+      this.#defaults.set(this.#datacenterId, pool);
+      // A failed lookup is not cached: the next resource asks again.
+      pool.catch(() => this.#defaults.delete(this.#datacenterId));
+    }
+    return pool;
   }
 
   async vlan(networkPool: string): Promise<number> {
     const held = this.#held.vlans.find((v) => v.networkPool === networkPool);
     if (held) return held.vlanId;
+    this.#need("a VLAN");
     return this.#port.reserveVlan(this.#unit, { networkPool, owner: this.#owner });
   }
 
@@ -52,6 +106,7 @@ export class Allocator {
       (p) => p.networkPool === networkPool && p.prefix.endsWith(`/${prefixLength}`),
     );
     if (held) return held.prefix;
+    this.#need("a prefix");
     return this.#port.reservePrefix(this.#unit, { networkPool, prefixLength, owner: this.#owner });
   }
 
@@ -61,6 +116,7 @@ export class Allocator {
       .filter((s) => s.machineClass === machineClass)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (held.length >= count) return held;
+    this.#need("servers");
     return this.#port.reserveServers(this.#unit, {
       datacenterId: this.#datacenterId,
       machineClass,
@@ -71,6 +127,7 @@ export class Allocator {
 
   async capacity(resource: string, amount: number): Promise<void> {
     if (this.#held.capacity.some((c) => c.resource === resource)) return;
+    this.#need("capacity");
     await this.#port.reserveCapacity(this.#unit, {
       datacenterId: this.#datacenterId,
       resource,
@@ -81,6 +138,7 @@ export class Allocator {
 
   /** Releases the prefixes the owner holds other than `keep` (a network that changed size). */
   async releasePrefixesExcept(keep: string): Promise<void> {
+    this.#need("a release");
     await this.#port.releasePrefixesExcept(this.#unit, this.#owner, keep);
   }
 }

@@ -12,7 +12,7 @@ import {
   shardOf,
   TerminalError,
 } from "../../src/reconcile/index.js";
-import { Allocator } from "./allocator.js";
+import { Allocator, NotHeld } from "./allocator.js";
 import type { StepSpec } from "./commands.js";
 import { commandsToLookUp, foldOutcomes } from "./outcomes.js";
 import {
@@ -173,6 +173,7 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
     const undelivered = await ports.commands.undelivered(unit, pending);
 
     const now = clock();
+    const defaults = new Map<string, Promise<string>>();
     const decided: { key: string; outcome: PassOutcome }[] = [];
     for (const item of live) {
       const resource = byId.get(item.id);
@@ -190,6 +191,7 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
           owner,
           holdings.get(resource.id) ?? NO_HOLDINGS,
           resource.datacenterId,
+          defaults,
         ),
         grant: item.grant,
         now,
@@ -252,8 +254,17 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
   async #planSafely(unit: Unit, ctx: PassContext): Promise<KindPlan> {
     const { ports } = this.deps;
     try {
+      // What the resource holds usually answers the whole plan: then nothing is reserved and no
+      // savepoint is needed.
+      return await this.plan({ ...ctx, allocate: ctx.allocate.dry() });
+    } catch (err) {
+      if (!(err instanceof NotHeld)) throw err;
+    }
+    try {
       // A reservation that fails half-way (three of four servers) leaves nothing.
-      return await ports.units.savepoint(unit, () => this.plan(ctx));
+      return await ports.units.savepoint(unit, () =>
+        this.plan({ ...ctx, allocate: ctx.allocate.reserving() }),
+      );
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code === "DV_POOL_EXHAUSTED") {

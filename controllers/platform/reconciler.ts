@@ -2,7 +2,7 @@ import type { Logger } from "../../src/observability/index.js";
 import { type Reconciler, type ReconcileResult, TerminalError } from "../../src/reconcile/index.js";
 import { type Condition, conditionsFor, type Summary, sameStatus } from "../common/status.js";
 import { PLATFORM_FINALIZER, type PlatformObject, type PlatformSource } from "./source.js";
-import type { PlatformSync } from "./sync.js";
+import type { PlatformSyncPort } from "./sync.js";
 
 /** How long a deletion held by a pool in use waits before looking again. */
 const IN_USE_RECHECK_MS = 5_000;
@@ -16,10 +16,10 @@ const IN_USE_RECHECK_MS = 5_000;
  */
 export class PlatformReconciler implements Reconciler {
   readonly #source: PlatformSource;
-  readonly #sync: PlatformSync;
+  readonly #sync: PlatformSyncPort;
   readonly #now: () => Date;
 
-  constructor(source: PlatformSource, sync: PlatformSync, now: () => Date = () => new Date()) {
+  constructor(source: PlatformSource, sync: PlatformSyncPort, now: () => Date = () => new Date()) {
     this.#source = source;
     this.#sync = sync;
     this.#now = now;

@@ -62,6 +62,21 @@ function expandServers(spec: z.output<typeof ServerPoolSpec>): ServerSpec[] {
   return [...listed, ...generated];
 }
 
+/** What the platform reconciler needs of the sync: {@link PlatformSync}, or a test's fake. */
+export interface PlatformSyncPort {
+  /** Validates and records an object, making the inventory match; a refusal is a result. */
+  apply(input: PlatformObjectInput): Promise<SyncResult>;
+  /** Removes an object; refused (`InUse`) while anything still uses it. */
+  remove(kind: string, name: string): Promise<SyncResult>;
+  /** Records the status written to the object. @throws a `DV_NOT_FOUND` error if never applied. */
+  recordStatus(
+    kind: string,
+    name: string,
+    status: Record<string, unknown>,
+    observedGeneration: number,
+  ): Promise<void>;
+}
+
 /** The stores platform configuration is synced into. */
 export interface PlatformSyncStores {
   readonly db: Database;
@@ -75,7 +90,7 @@ export interface PlatformSyncStores {
  * with their VLANs and prefixes, server pools with their servers). Refusals come back as a
  * reason and a message for the object's status, naming the field.
  */
-export class PlatformSync {
+export class PlatformSync implements PlatformSyncPort {
   readonly #services: PlatformSyncStores;
   readonly #fence: (tx: Tx) => Promise<void>;
 

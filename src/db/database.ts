@@ -30,8 +30,10 @@ export interface Database {
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, isolationLevel?: IsolationLevel): Promise<T>;
   /**
-   * Runs read-only work as a context's role (see `ContextRole`) outside a transaction, so a
-   * context can read its own tables and no other's, at the cost of one statement per query.
+   * Runs work as a context's role (see `ContextRole`) outside a transaction, so a context can
+   * read its own tables and no other's: each statement is a transaction of its own. For reads,
+   * and for a write that is one statement. The role stays on the pooled connection, so a switch
+   * costs a statement only when the connection served another context last.
    */
   read<T>(role: string, fn: (orm: Orm) => Promise<T>): Promise<T>;
   /** Runs one parameterised statement outside any transaction and returns its rows. */

@@ -2,8 +2,20 @@ import { sql } from "drizzle-orm";
 import type { ContextRole } from "./context-roles.js";
 import type { Database, IsolationLevel, Tx } from "./database.js";
 
-/** The role each open transaction acts as now, so a repeated switch costs no round trip. */
-const actingAs = new WeakMap<Tx, ContextRole>();
+/**
+ * The role each open transaction acts as now, so a repeated switch costs no round trip. A
+ * savepoint shares its transaction's record: both are one connection.
+ */
+const actingAs = new WeakMap<Tx, { role: ContextRole | undefined }>();
+
+function actingOf(tx: Tx): { role: ContextRole | undefined } {
+  let acting = actingAs.get(tx);
+  if (!acting) {
+    acting = { role: undefined };
+    actingAs.set(tx, acting);
+  }
+  return acting;
+}
 
 /**
  * Switches the rest of the transaction to `role` (`SET LOCAL ROLE`), until another context's
@@ -11,23 +23,31 @@ const actingAs = new WeakMap<Tx, ContextRole>();
  * already in force is skipped.
  */
 export async function actAs(tx: Tx, role: ContextRole): Promise<void> {
-  if (actingAs.get(tx) === role) return;
+  const acting = actingOf(tx);
+  if (acting.role === role) return;
   // `role` is one of the ContextRole constants, never user input.
   await tx.execute(sql.raw(`SET LOCAL ROLE ${role}`));
-  actingAs.set(tx, role);
+  acting.role = role;
 }
 
 /**
  * Runs `fn` in a savepoint of `tx`: what it does is undone alone if it throws. Use this rather
  * than `tx.transaction`: a role set inside a savepoint survives its release and is undone by its
- * rollback, so the outer transaction must ask again which role it acts as.
+ * rollback, and this keeps track of which role is in force either way.
  */
 export async function withSavepoint<T>(tx: Tx, fn: (savepoint: Tx) => Promise<T>): Promise<T> {
+  const acting = actingOf(tx);
+  const before = acting.role;
   try {
     // eslint-disable-next-line no-restricted-syntax -- this is the one place allowed to
-    return await tx.transaction(fn);
-  } finally {
-    actingAs.delete(tx);
+    return await tx.transaction((savepoint) => {
+      actingAs.set(savepoint, acting);
+      return fn(savepoint);
+    });
+  } catch (err) {
+    // Rolled back: the role in force is the one before the savepoint again.
+    acting.role = before;
+    throw err;
   }
 }
 

@@ -1,5 +1,5 @@
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
-import { ContextRole, ContextStore, type Database, type Tx } from "../db/index.js";
+import { and, asc, eq, sql } from "drizzle-orm";
+import { ContextRole, ContextStore, type Database, rowsOf, type Tx } from "../db/index.js";
 import { devices, effects, faults } from "./schema.js";
 
 export type Device = typeof devices.$inferSelect;
@@ -50,28 +50,19 @@ export class SimulatorStore extends ContextStore {
       appliedIn?: string | undefined;
     },
   ): Promise<void> {
+    // The device and the ledger line in one statement.
     return this.inTx(tx, async (q) => {
-      await q
-        .insert(devices)
-        .values({
-          service: input.service,
-          resourceId: input.resourceId,
-          step: input.step,
-          generation: input.generation,
-          state: input.state,
-        })
-        .onConflictDoUpdate({
-          target: [devices.service, devices.resourceId, devices.step],
-          set: { generation: input.generation, state: input.state, updatedAt: sql`now()` },
-        });
-      await q.insert(effects).values({
-        service: input.service,
-        resourceId: input.resourceId,
-        step: input.step,
-        operation: input.operation,
-        messageId: input.messageId,
-        appliedIn: input.appliedIn ?? null,
-      });
+      await q.execute(sql`
+        WITH device AS (
+          INSERT INTO ${devices} (service, resource_id, step, generation, state)
+          VALUES (${input.service}, ${input.resourceId}, ${input.step}, ${input.generation},
+                  ${JSON.stringify(input.state)}::jsonb)
+          ON CONFLICT (service, resource_id, step) DO UPDATE
+            SET generation = EXCLUDED.generation, state = EXCLUDED.state, updated_at = now()
+        )
+        INSERT INTO ${effects} (service, resource_id, step, operation, message_id, applied_in)
+        VALUES (${input.service}, ${input.resourceId}, ${input.step}, ${input.operation},
+                ${input.messageId}, ${input.appliedIn ?? null})`);
     });
   }
 
@@ -143,39 +134,50 @@ export class SimulatorStore extends ContextStore {
    * failure. Runs in a transaction of its own: the failed attempt's rollback must not undo it.
    */
   takeFault(service: string, resourceId: string, step: string): Promise<Fault | undefined> {
-    return this.db.transaction((tx) =>
-      this.inTx(tx, async (q) => {
-        // The most specific fault wins: this resource before every resource, one step before all.
-        const [fault] = await q
-          .select()
-          .from(faults)
-          .where(
-            and(
-              eq(faults.service, service),
-              inArray(faults.resourceId, [resourceId, EVERY_RESOURCE]),
-              sql`${faults.step} IN ('', ${step})`,
-            ),
-          )
-          .orderBy(sql`${faults.resourceId} = ${EVERY_RESOURCE}`, sql`${faults.step} DESC`)
-          .limit(1)
-          .for("update");
-        if (!fault) return undefined;
-        if (fault.mode === "transient") {
-          if ((fault.remaining ?? 0) <= 0) return undefined;
-          await q
-            .update(faults)
-            .set({ remaining: sql`${faults.remaining} - 1` })
-            .where(
-              and(
-                eq(faults.service, service),
-                eq(faults.resourceId, fault.resourceId),
-                eq(faults.step, fault.step),
-              ),
-            );
-        }
-        return fault;
-      }),
-    );
+    // One statement, its own transaction (every command's prepare asks, and there is usually no
+    // fault): the fault row is locked, a transient one used up, and returned as it was.
+    return this.db.read(this.role, async (q) => {
+      const result = await q.execute(sql`
+        WITH f AS (
+          SELECT * FROM ${faults}
+           WHERE service = ${service} AND resource_id IN (${resourceId}::uuid, ${EVERY_RESOURCE}::uuid)
+             AND step IN ('', ${step})
+           ORDER BY resource_id = ${EVERY_RESOURCE}::uuid, step DESC
+           LIMIT 1
+             FOR UPDATE
+        ), used AS (
+          UPDATE ${faults} u SET remaining = u.remaining - 1
+            FROM f
+           WHERE u.service = f.service AND u.resource_id = f.resource_id AND u.step = f.step
+             AND f.mode = 'transient' AND coalesce(f.remaining, 0) > 0
+          RETURNING u.service
+        )
+        SELECT f.service, f.resource_id, f.mode, f.remaining, f.step, f.message, f.created_at,
+               (SELECT count(*) FROM used) AS used
+          FROM f`);
+      const [row] = rowsOf<{
+        service: string;
+        resource_id: string;
+        mode: string;
+        remaining: number | null;
+        step: string;
+        message: string;
+        created_at: Date | string;
+        used: string | number;
+      }>(result);
+      if (!row) return undefined;
+      // A transient fault with nothing left fails nothing more.
+      if (row.mode === "transient" && Number(row.used) === 0) return undefined;
+      return {
+        service: row.service,
+        resourceId: row.resource_id,
+        mode: row.mode,
+        remaining: row.remaining,
+        step: row.step,
+        message: row.message,
+        createdAt: new Date(row.created_at),
+      };
+    });
   }
 
   /**

@@ -527,22 +527,26 @@ export class InventoryStore extends ContextStore {
     input: { networkPool: string; owner: Owner },
   ): Promise<{ datacenterId: string; vlanId: number }> {
     return this.inTx(tx, async (q) => {
-      const [held] = await q
-        .select({ datacenterId: vlans.datacenterId, vlanId: vlans.vlanId })
-        .from(vlans)
-        .where(and(eq(vlans.networkPool, input.networkPool), eq(vlans.ownerId, input.owner.id)));
-      if (held) return held;
+      // What the owner holds there, else a free one taken: one statement.
       const row = await this.#pick(async (lock) => {
         const picked = await q.execute(sql`
-          WITH picked AS (
+          WITH held AS (
+            SELECT datacenter_id, vlan_id FROM ${vlans}
+             WHERE network_pool = ${input.networkPool} AND owner_id = ${input.owner.id}
+          ), picked AS (
             SELECT datacenter_id, vlan_id FROM ${vlans}
             WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
+              AND NOT EXISTS (SELECT 1 FROM held)
             ORDER BY vlan_id LIMIT 1
             ${lock}
+          ), taken AS (
+            UPDATE ${vlans} v SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now()
+            FROM picked WHERE v.datacenter_id = picked.datacenter_id AND v.vlan_id = picked.vlan_id
+            RETURNING v.datacenter_id, v.vlan_id
           )
-          UPDATE ${vlans} v SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now()
-          FROM picked WHERE v.datacenter_id = picked.datacenter_id AND v.vlan_id = picked.vlan_id
-          RETURNING v.datacenter_id, v.vlan_id`);
+          SELECT datacenter_id, vlan_id FROM held
+          UNION ALL
+          SELECT datacenter_id, vlan_id FROM taken`);
         return rowsOf<{ datacenter_id: string; vlan_id: number }>(picked)[0];
       });
       if (!row) throw new PoolExhaustedError("vlan", input.networkPool, "no free VLAN id");
@@ -563,31 +567,36 @@ export class InventoryStore extends ContextStore {
   ): Promise<{ prefix: string; datacenterId: string }> {
     const family = input.family ?? 4;
     return this.inTx(tx, async (q) => {
-      const [held] = await q
-        .select({ prefix: ipBlocks.prefix, datacenterId: ipBlocks.datacenterId })
-        .from(ipBlocks)
-        .where(
-          and(
-            eq(ipBlocks.networkPool, input.networkPool),
-            eq(ipBlocks.ownerId, input.owner.id),
-            eq(ipBlocks.prefixLength, input.prefixLength),
-          ),
-        );
-      if (held) return held;
+      // What the owner holds there (of that length), else a free block to carve: one statement.
       const block = await this.#pick(async (lock) => {
         // Ordered by the cidr column, not by the text selected under the same name: by address
         // ("10.0.0.8" before "10.0.0.40").
         const picked = await q.execute(sql`
-          SELECT id, pool_id, datacenter_id, prefix::text AS prefix FROM ${ipBlocks}
-          WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
-            AND prefix_length <= ${input.prefixLength} AND family(prefix) = ${family}
-          ORDER BY prefix_length DESC, ip_blocks.prefix
-          LIMIT 1
-          ${lock}`);
-        return rowsOf<{ id: string; pool_id: string; datacenter_id: string; prefix: string }>(
-          picked,
-        )[0];
+          WITH held AS (
+            SELECT prefix::text AS prefix, datacenter_id FROM ${ipBlocks}
+             WHERE network_pool = ${input.networkPool} AND owner_id = ${input.owner.id}
+               AND prefix_length = ${input.prefixLength}
+          ), picked AS (
+            SELECT id, pool_id, datacenter_id, prefix::text AS prefix FROM ${ipBlocks}
+            WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
+              AND prefix_length <= ${input.prefixLength} AND family(prefix) = ${family}
+              AND NOT EXISTS (SELECT 1 FROM held)
+            ORDER BY prefix_length DESC, ip_blocks.prefix
+            LIMIT 1
+            ${lock}
+          )
+          SELECT true AS held, NULL::uuid AS id, NULL::uuid AS pool_id, datacenter_id, prefix FROM held
+          UNION ALL
+          SELECT false, id, pool_id, datacenter_id, prefix FROM picked`);
+        return rowsOf<{
+          held: boolean;
+          id: string;
+          pool_id: string;
+          datacenter_id: string;
+          prefix: string;
+        }>(picked)[0];
       });
+      if (block?.held) return { prefix: block.prefix, datacenterId: block.datacenter_id };
       if (!block) {
         throw new PoolExhaustedError(
           "prefix",
