@@ -136,6 +136,12 @@ export class Allocator {
     });
   }
 
+  /** Releases the VLANs the owner holds in pools other than `networkPool` (it moved pools). */
+  async releaseVlansExcept(networkPool: string): Promise<void> {
+    this.#need("a release");
+    await this.#port.releaseVlansExcept(this.#unit, this.#owner, networkPool);
+  }
+
   /** Releases the prefixes the owner holds other than `keep` (a network that changed size). */
   async releasePrefixesExcept(keep: string): Promise<void> {
     this.#need("a release");

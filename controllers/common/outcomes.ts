@@ -30,6 +30,10 @@ export function foldOutcomes(status: ResourceStatus, outcomes: ReadonlyMap<strin
     if (outcome.state === "done") {
       const { error: _previous, ...rest } = record;
       status.steps[name] = { ...rest, state: "done", result: outcome.result };
+    } else if (outcome.state === "skipped") {
+      // Not done (its task had ended): nothing is in flight; a pass that still wants it sends
+      // it anew.
+      status.steps[name] = { ...record, state: "stale" };
     } else if (outcome.state === "failed") {
       status.steps[name] = { ...record, state: "failed", error: outcome.reason };
     } else if (record.state === "failed") {

@@ -299,9 +299,10 @@ export class Pass {
 
   async #delete(open: readonly Task[]): Promise<void> {
     const { resource, status, rules } = this.#in;
-    // Let commands in flight settle before tearing down what they build.
+    // Let commands in flight settle before tearing down what they build (an observation builds
+    // nothing: it is not waited for).
     const inFlight = Object.entries(status.steps).filter(
-      ([n, r]) => r.state === "pending" && !n.startsWith("delete:"),
+      ([n, r]) => r.state === "pending" && !n.startsWith("delete:") && r.action !== "observe",
     );
     if (inFlight.length > 0) {
       return this.#write(

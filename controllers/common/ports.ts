@@ -89,7 +89,11 @@ export interface AllocationPort {
     unit: Unit,
     input: { networkPool: string; prefixLength: number; owner: Owner },
   ): Promise<string>;
-  /** All or nothing; @throws a `DV_POOL_EXHAUSTED` error. Counts what the owner holds. */
+  /**
+   * All or nothing when called under a savepoint (the reconcilers reserve under one: a refusal
+   * after some servers were taken undoes them with it). Counts what the owner holds.
+   * @throws a `DV_POOL_EXHAUSTED` error.
+   */
   reserveServers(
     unit: Unit,
     input: { datacenterId: string; machineClass: string; count: number; owner: Owner },
@@ -101,6 +105,8 @@ export interface AllocationPort {
   ): Promise<void>;
   /** Releases everything the owner holds; returns it. */
   releaseAll(unit: Unit, owner: Owner): Promise<Holdings>;
+  /** Releases the owner's VLANs in network pools other than `networkPool`. */
+  releaseVlansExcept(unit: Unit, owner: Owner, networkPool: string): Promise<void>;
   /** Releases the owner's prefixes other than `keep`. */
   releasePrefixesExcept(unit: Unit, owner: Owner, keep: string): Promise<void>;
   /**
@@ -114,6 +120,8 @@ export interface AllocationPort {
 export type Outcome =
   | { readonly state: "pending" }
   | { readonly state: "done"; readonly result: Record<string, unknown> }
+  /** The worker recorded it handled without doing it (its task had ended). */
+  | { readonly state: "skipped" }
   | { readonly state: "failed"; readonly reason: string; readonly deadLetterId: string };
 
 /** A command to send through the outbox. */

@@ -82,6 +82,9 @@ export function postgresPorts(s: PostgresPortStores): ReconcilePorts {
         })),
       reserveCapacity: (unit, input) => s.inventory.reserveCapacity(tx(unit), input),
       releaseAll: async (unit, owner) => holdingsOf(await s.inventory.releaseAll(tx(unit), owner)),
+      async releaseVlansExcept(unit, owner, networkPool) {
+        await s.inventory.releaseVlansExcept(tx(unit), owner, networkPool);
+      },
       async releasePrefixesExcept(unit, owner, keep) {
         await s.inventory.releasePrefixesExcept(tx(unit), owner, keep);
       },
@@ -113,19 +116,25 @@ export function postgresPorts(s: PostgresPortStores): ReconcilePorts {
         const answer = new Map<string, Outcome>();
         // Where each asked command's answer stands now: its own id, or the command a replay of
         // its dead letter sent instead.
-        let asking = commands.map((c) => ({ asked: c.id, service: c.service, id: c.id }));
+        let asking = commands.map((c) => ({
+          asked: c.id,
+          service: c.service,
+          id: c.id,
+          handled: false,
+        }));
         for (let hop = 0; hop < MAX_REPLAY_HOPS && asking.length > 0; hop++) {
           const handled = await s.inbox.handledMany(
             tx(unit),
             asking.map((c) => ({ consumer: workerConsumer(c.service), messageId: c.id })),
           );
-          const open: typeof asking = [];
+          const open: (typeof asking)[number][] = [];
           for (const c of asking) {
-            const outcome = handled.get(`${workerConsumer(c.service)}/${c.id}`);
+            const key = `${workerConsumer(c.service)}/${c.id}`;
+            const outcome = handled.get(key);
             if (outcome) {
               const data = (outcome.envelope.data ?? {}) as Record<string, unknown>;
               answer.set(c.asked, { state: "done", result: data });
-            } else open.push(c);
+            } else open.push({ ...c, handled: handled.has(key) });
           }
           const dead = await s.deadLetters.newestByMessages(
             tx(unit),
@@ -134,7 +143,9 @@ export function postgresPorts(s: PostgresPortStores): ReconcilePorts {
           asking = [];
           for (const c of open) {
             const letter = dead.get(c.id);
-            if (!letter) answer.set(c.asked, { state: "pending" });
+            // Handled without an outcome and no dead letter: the worker skipped it (its task had
+            // ended). A dead-lettered command is handled without an outcome too.
+            if (!letter) answer.set(c.asked, { state: c.handled ? "skipped" : "pending" });
             else if (letter.state === "open" || letter.state === "discarded")
               answer.set(c.asked, {
                 state: "failed",
@@ -142,7 +153,7 @@ export function postgresPorts(s: PostgresPortStores): ReconcilePorts {
                 deadLetterId: letter.id,
               });
             else if (!letter.replayMessageId) answer.set(c.asked, { state: "pending" });
-            else asking.push({ ...c, id: letter.replayMessageId });
+            else asking.push({ ...c, id: letter.replayMessageId, handled: false });
           }
         }
         for (const c of asking) answer.set(c.asked, { state: "pending" });

@@ -314,17 +314,7 @@ describe("NetworkReconciler", () => {
     const s = setup();
     const { resource } = await readyNetwork(s);
     const deletion = s.world.requestDeletion(resource.id);
-    await s.pass(resource.id);
-    // The observation Ready sent is still out: it settles first.
-    expect(condition(s.world.resource(resource.id), "Reconciling")).toMatchObject({
-      reason: "Deleting",
-      message: "waiting for observe:1 before tearing down",
-    });
-    s.world.complete(s.world.lastCommand(resource.id).id, {
-      present: true,
-      vlan_id: 100,
-      cidr: "10.0.0.0/26",
-    });
+    // The observation Ready sent is still out; it builds nothing, so nobody waits for it.
     await s.pass(resource.id);
 
     const teardown = s.world.lastCommand(resource.id);
@@ -386,6 +376,60 @@ describe("NetworkReconciler", () => {
       reason: "the resource was deleted",
     });
     expect(s.world.task(deletion.task.id).state).toBe("succeeded");
+  });
+
+  it("tears down at once a network whose command its worker skipped (the task was cancelled first)", async () => {
+    const s = setup();
+    const { resource, task } = s.world.request("network", { prefixLength: 28 });
+    await s.pass(resource.id);
+    const apply = s.world.lastCommand(resource.id);
+    s.world.transition(task.id, "cancelled", "not needed after all", "tenant");
+    s.world.skip(apply.id);
+    s.world.requestDeletion(resource.id);
+    await s.pass(resource.id);
+    // Nothing is in flight any more: the teardown goes, it does not wait for the skipped apply.
+    const teardown = s.world.lastCommand(resource.id);
+    expect(teardown.subject).toBe("dv.nett.cmd.teardown");
+    s.world.complete(teardown.id);
+    await s.pass(resource.id);
+    expect(s.world.resource(resource.id)).toBeUndefined();
+  });
+
+  it("does not wait for an observation before tearing down", async () => {
+    const s = setup();
+    const { resource } = await readyNetwork(s);
+    const observe = s.world.lastCommand(resource.id);
+    expect(observe.subject).toBe("dv.nett.cmd.observe");
+    s.world.requestDeletion(resource.id);
+    await s.pass(resource.id);
+    expect(s.world.lastCommand(resource.id).subject).toBe("dv.nett.cmd.teardown");
+  });
+
+  it("gives back the VLAN of the pool it left once Ready in the new one", async () => {
+    const s = setup();
+    s.world.addNetworkPool({
+      name: "other",
+      datacenterId: "dc1",
+      isDefault: false,
+      vlans: [{ first: 200, last: 209 }],
+      prefixes: ["10.1.0.0/24"],
+    });
+    const { resource } = await readyNetwork(s);
+    s.world.change(resource.id, { prefixLength: 26, networkPool: "other" });
+    await s.pass(resource.id);
+    expect(
+      s.world
+        .holdings(resource.id)
+        .vlans.map((v) => v.networkPool)
+        .sort(),
+    ).toEqual(["other", "tenant"]);
+    s.world.complete(s.world.lastCommand(resource.id).id, { gateway: "10.1.0.1" });
+    await s.pass(resource.id);
+    expect(condition(s.world.resource(resource.id), "Ready")?.status).toBe("True");
+    expect(s.world.holdings(resource.id)).toMatchObject({
+      vlans: [{ vlanId: 200, networkPool: "other" }],
+      prefixes: [{ prefix: "10.1.0.0/26", networkPool: "other" }],
+    });
   });
 
   it("stops at Cancelled when the generation's task was cancelled, until the spec changes", async () => {

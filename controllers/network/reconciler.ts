@@ -55,7 +55,13 @@ export class NetworkReconciler extends ResourceReconciler {
     { resource, status, allocate, now }: PassContext,
     run: (phases: readonly (readonly StepSpec[])[]) => "done" | "pending",
   ): Promise<Summary | undefined> {
-    // A resized network holds its old prefix until the new one is in place.
+    // A network moved to another pool holds its old VLAN, and a resized one its old prefix,
+    // until the new one is in place.
+    if (
+      typeof status.networkPool === "string" &&
+      allocate.held.vlans.some((v) => v.networkPool !== status.networkPool)
+    )
+      await allocate.releaseVlansExcept(status.networkPool);
     if (
       typeof status.cidr === "string" &&
       allocate.held.prefixes.some((p) => p.prefix !== status.cidr)

@@ -119,7 +119,8 @@ interface State {
   /** Every command sent, in order (a re-dispatch again, with `again`). */
   sent: Command[];
   /** The result of every command a worker did. */
-  inbox: Map<string, Record<string, unknown>>;
+  /** Commands handled: their result, or null when skipped. */
+  inbox: Map<string, Record<string, unknown> | null>;
   deadLetters: DeadLetterRow[];
 }
 
@@ -538,12 +539,11 @@ export class MemoryWorld {
     s.outbox.delete(commandId);
   }
 
-  /**
-   * A worker skipped the command (its task had ended): handled, with no outcome. `outcomes`
-   * answers pending for it, as PostgreSQL's adapter does.
-   */
+  /** A worker skipped the command (its task had ended): handled, with no outcome. */
   skip(commandId: string): void {
-    this.#seeding().outbox.delete(commandId);
+    const s = this.#seeding();
+    s.inbox.set(commandId, null);
+    s.outbox.delete(commandId);
   }
 
   /** The command could not be done: a dead letter with `reason`; returns its id. */
@@ -882,6 +882,12 @@ export class MemoryWorld {
           s.reservations = s.reservations.filter((r) => r.owner.id !== owner.id);
           return released;
         },
+        releaseVlansExcept: async (unit, owner, networkPool) => {
+          const u = open(unit);
+          this.#fenced(u, [owner.id]);
+          for (const v of u.state.vlans)
+            if (v.owner?.id === owner.id && v.networkPool !== networkPool) v.owner = null;
+        },
         releasePrefixesExcept: async (unit, owner, keep) => {
           const u = open(unit);
           this.#fenced(u, [owner.id]);
@@ -934,9 +940,11 @@ export class MemoryWorld {
             let id = c.id;
             let outcome: Outcome = { state: "pending" };
             for (let hop = 0; hop < MAX_REPLAY_HOPS; hop++) {
-              const result = state.inbox.get(id);
-              if (result) {
-                outcome = { state: "done", result: structuredClone(result) };
+              if (state.inbox.has(id)) {
+                const result = state.inbox.get(id);
+                outcome = result
+                  ? { state: "done", result: structuredClone(result) }
+                  : { state: "skipped" };
                 break;
               }
               const letter = state.deadLetters.filter((d) => d.messageId === id).at(-1);

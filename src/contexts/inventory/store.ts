@@ -874,6 +874,16 @@ export class InventoryStore extends ContextStore {
     return row.name;
   }
 
+  /** Releases the VLANs `owner` holds in network pools other than `keep` (it moved pools). */
+  releaseVlansExcept(tx: Tx, owner: Owner, keep: string): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      await q
+        .update(vlans)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(and(eq(vlans.ownerId, owner.id), sql`${vlans.networkPool} <> ${keep}`));
+    });
+  }
+
   /** Releases the prefixes `owner` holds other than `keep` (after a network changed size). */
   releasePrefixesExcept(tx: Tx, owner: Owner, keep: string): Promise<string[]> {
     return this.inTx(tx, async (q) => {
