@@ -1,9 +1,8 @@
 export { formatPrefix, parsePrefix, type Prefix, PrefixError } from "./ipmath.js";
+export { AllocationStore } from "./allocations.js";
 export {
   type Allocations,
   INTENT_CHANNEL,
-  SHARD_SQL,
-  InventoryStore,
   type Owner,
   type PoolUsage,
   RESOURCE_KINDS,
@@ -11,7 +10,10 @@ export {
   type ResourceKind,
   type Server,
   type ServerSpec,
-} from "./store.js";
+  SHARD_SQL,
+} from "./model.js";
+export { InventoryStore } from "./store.js";
+export { TopologyStore } from "./topology.js";
 export {
   ANY_SCOPE,
   type Demand,

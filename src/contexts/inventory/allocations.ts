@@ -1,0 +1,452 @@
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { type Orm, rowsOf, type Tx } from "../../db/index.js";
+import { CapacityExhaustedError, PoolExhaustedError } from "../../kernel/index.js";
+import { carve, formatPrefix, parent, parsePrefix, buddy, type Prefix } from "./ipmath.js";
+import { capacity, capacityReservations, ipBlocks, ipPools, servers, vlans } from "./schema.js";
+
+import { type Allocations, holdsNothing, type Owner, type Server } from "./model.js";
+import { TopologyStore } from "./topology.js";
+
+/**
+ * Who holds what of the physical inventory: VLANs, IP prefixes, servers and capacity, reserved
+ * by tenant resources and released when they are gone. Reservations are decided by the
+ * database: a VLAN id is a primary key per datacenter, IP blocks of a pool cannot overlap
+ * (exclusion constraint), a server row has one owner, capacity cannot go below zero (check).
+ * Free items are picked with `FOR UPDATE SKIP LOCKED`, so contenders never wait on each other.
+ */
+export class AllocationStore extends TopologyStore {
+  /**
+   * Picks free items without waiting on rows other transactions hold (`SKIP LOCKED`); when that
+   * finds nothing it waits on the held candidates once (`FOR UPDATE`) and looks again, so a row
+   * being split or taken right now is never mistaken for an exhausted pool. Only when no free
+   * row exists does the caller hear "exhausted".
+   */
+  async #pick<T>(
+    attempt: (lock: ReturnType<typeof sql>) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    for (let round = 0; round < 4; round++) {
+      const got = (await attempt(sql`FOR UPDATE SKIP LOCKED`)) ?? (await attempt(sql`FOR UPDATE`));
+      if (got !== undefined) return got;
+    }
+    return undefined;
+  }
+
+  /**
+   * Reserves a free VLAN of the network pool for `owner`, or returns the one it already holds
+   * there (so a reconciler may call it on every pass).
+   *
+   * @throws {PoolExhaustedError} when every VLAN of the pool is taken (or being taken).
+   */
+  reserveVlan(
+    tx: Tx,
+    input: { networkPool: string; owner: Owner },
+  ): Promise<{ datacenterId: string; vlanId: number }> {
+    return this.inTx(tx, async (q) => {
+      // What the owner holds there, else a free one taken: one statement.
+      const row = await this.#pick(async (lock) => {
+        const picked = await q.execute(sql`
+          WITH held AS (
+            SELECT datacenter_id, vlan_id FROM ${vlans}
+             WHERE network_pool = ${input.networkPool} AND owner_id = ${input.owner.id}
+          ), picked AS (
+            SELECT datacenter_id, vlan_id FROM ${vlans}
+            WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
+              AND NOT EXISTS (SELECT 1 FROM held)
+            ORDER BY vlan_id LIMIT 1
+            ${lock}
+          ), taken AS (
+            UPDATE ${vlans} v SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now()
+            FROM picked WHERE v.datacenter_id = picked.datacenter_id AND v.vlan_id = picked.vlan_id
+            RETURNING v.datacenter_id, v.vlan_id
+          )
+          SELECT datacenter_id, vlan_id FROM held
+          UNION ALL
+          SELECT datacenter_id, vlan_id FROM taken`);
+        return rowsOf<{ datacenter_id: string; vlan_id: number }>(picked)[0];
+      });
+      if (!row) throw new PoolExhaustedError("vlan", input.networkPool, "no free VLAN id");
+      return { datacenterId: row.datacenter_id, vlanId: row.vlan_id };
+    });
+  }
+
+  /**
+   * Reserves a free prefix of `prefixLength` from the network pool for `owner` (best fit, then
+   * lowest address), splitting a larger free block when needed; returns the one the owner
+   * already holds there, if any.
+   *
+   * @throws {PoolExhaustedError} when no free block is large enough.
+   */
+  reservePrefix(
+    tx: Tx,
+    input: { networkPool: string; prefixLength: number; family?: 4 | 6; owner: Owner },
+  ): Promise<{ prefix: string; datacenterId: string }> {
+    const family = input.family ?? 4;
+    return this.inTx(tx, async (q) => {
+      // What the owner holds there (of that length), else a free block to carve: one statement.
+      const block = await this.#pick(async (lock) => {
+        // Ordered by the cidr column, not by the text selected under the same name: by address
+        // ("10.0.0.8" before "10.0.0.40").
+        const picked = await q.execute(sql`
+          WITH held AS (
+            SELECT prefix::text AS prefix, datacenter_id FROM ${ipBlocks}
+             WHERE network_pool = ${input.networkPool} AND owner_id = ${input.owner.id}
+               AND prefix_length = ${input.prefixLength}
+          ), picked AS (
+            SELECT id, pool_id, datacenter_id, prefix::text AS prefix FROM ${ipBlocks}
+            WHERE network_pool = ${input.networkPool} AND owner_id IS NULL
+              AND prefix_length <= ${input.prefixLength} AND family(prefix) = ${family}
+              AND NOT EXISTS (SELECT 1 FROM held)
+            ORDER BY prefix_length DESC, ip_blocks.prefix
+            LIMIT 1
+            ${lock}
+          )
+          SELECT true AS held, NULL::uuid AS id, NULL::uuid AS pool_id, datacenter_id, prefix FROM held
+          UNION ALL
+          SELECT false, id, pool_id, datacenter_id, prefix FROM picked`);
+        return rowsOf<{
+          held: boolean;
+          id: string;
+          pool_id: string;
+          datacenter_id: string;
+          prefix: string;
+        }>(picked)[0];
+      });
+      if (block?.held) return { prefix: block.prefix, datacenterId: block.datacenter_id };
+      if (!block) {
+        throw new PoolExhaustedError(
+          "prefix",
+          input.networkPool,
+          `no free IPv${family} block of /${input.prefixLength} or larger`,
+        );
+      }
+      const { allocated, remainders } = carve(parsePrefix(block.prefix), input.prefixLength);
+      const owner = {
+        ownerKind: input.owner.kind,
+        ownerId: input.owner.id,
+        reservedAt: sql`now()`,
+      };
+      if (remainders.length === 0) {
+        await q.update(ipBlocks).set(owner).where(eq(ipBlocks.id, block.id));
+      } else {
+        await q.delete(ipBlocks).where(eq(ipBlocks.id, block.id));
+        const base = {
+          poolId: block.pool_id,
+          networkPool: input.networkPool,
+          datacenterId: block.datacenter_id,
+        };
+        await q
+          .insert(ipBlocks)
+          .values([
+            { id: this.newId(), ...base, prefix: formatPrefix(allocated), ...owner },
+            ...remainders.map((r) => ({ id: this.newId(), ...base, prefix: formatPrefix(r) })),
+          ]);
+      }
+      return { prefix: formatPrefix(allocated), datacenterId: block.datacenter_id };
+    });
+  }
+
+  /**
+   * Reserves `count` free servers of a machine class in a datacenter for `owner`, counting the
+   * ones it already holds; all or nothing. Returns the owner's servers of that class.
+   *
+   * @throws {PoolExhaustedError} when fewer free servers are left than needed.
+   */
+  reserveServers(
+    tx: Tx,
+    input: {
+      datacenterId: string;
+      machineClass: string;
+      count: number;
+      pool?: string;
+      owner: Owner;
+    },
+  ): Promise<Server[]> {
+    return this.inTx(tx, async (q) => {
+      const held = await q
+        .select()
+        .from(servers)
+        .where(
+          and(eq(servers.ownerId, input.owner.id), eq(servers.machineClass, input.machineClass)),
+        )
+        .orderBy(asc(servers.name));
+      const missing = input.count - held.length;
+      if (missing <= 0) return held;
+      const ids: string[] = [];
+      // Take what is free without waiting; wait on held servers only for what is still missing.
+      await this.#pick(async (lock) => {
+        const picked = await q.execute(sql`
+          WITH picked AS (
+            SELECT id FROM ${servers}
+            WHERE datacenter_id = ${input.datacenterId} AND machine_class = ${input.machineClass}
+              AND owner_id IS NULL ${input.pool ? sql`AND pool = ${input.pool}` : sql``}
+            ORDER BY name LIMIT ${missing - ids.length}
+            ${lock}
+          )
+          UPDATE ${servers} s SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now(),
+            version = s.version + 1, updated_at = now()
+          FROM picked WHERE s.id = picked.id
+          RETURNING s.id`);
+        ids.push(...rowsOf<{ id: string }>(picked).map((r) => r.id));
+        return ids.length >= missing ? true : undefined;
+      });
+      if (ids.length < missing) {
+        // The transaction is rolled back by the caller, which frees what this call took.
+        throw new PoolExhaustedError(
+          "server",
+          input.pool ?? `${input.machineClass} in ${input.datacenterId}`,
+          `${missing} free ${input.machineClass} servers needed, ${ids.length} available`,
+        );
+      }
+      // The owner's servers of this class, as a repeated call answers (it may hold others).
+      return q
+        .select()
+        .from(servers)
+        .where(
+          and(eq(servers.ownerId, input.owner.id), eq(servers.machineClass, input.machineClass)),
+        )
+        .orderBy(asc(servers.name));
+    });
+  }
+
+  /**
+   * Reserves `amount` of a datacenter's finite capacity for `owner`; a second call for the same
+   * owner and resource changes nothing.
+   *
+   * @throws {CapacityExhaustedError} when less than `amount` is available.
+   */
+  reserveCapacity(
+    tx: Tx,
+    input: { datacenterId: string; resource: string; amount: number; owner: Owner },
+  ): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      const inserted = await q
+        .insert(capacityReservations)
+        .values({
+          ownerKind: input.owner.kind,
+          ownerId: input.owner.id,
+          datacenterId: input.datacenterId,
+          resource: input.resource,
+          amount: input.amount,
+        })
+        .onConflictDoNothing()
+        .returning({ amount: capacityReservations.amount });
+      if (inserted.length === 0) return;
+      // The capacity row itself is updated at commit (trigger capacity_reservations_apply), so
+      // concurrent reservations do not queue behind each other for the rest of their
+      // transactions. Here, an unlocked read refuses what cannot fit; a race lost between this
+      // read and the commit is refused at commit by the check constraint.
+      const [current] = await q
+        .select({ total: capacity.total, used: capacity.used })
+        .from(capacity)
+        .where(
+          and(eq(capacity.datacenterId, input.datacenterId), eq(capacity.resource, input.resource)),
+        );
+      const available = current ? current.total - current.used : 0;
+      if (available < input.amount) {
+        throw new CapacityExhaustedError(
+          input.datacenterId,
+          input.resource,
+          input.amount,
+          available,
+        );
+      }
+    });
+  }
+
+  /**
+   * Releases everything `owner` holds — VLANs, prefixes (merging free buddies back), servers and
+   * capacity — and returns what was released. Releasing what is not held is a no-op.
+   */
+  releaseAll(tx: Tx, owner: Owner): Promise<Allocations> {
+    return this.inTx(tx, async (q) => {
+      const released = await this.allocationsIn(q, owner.id);
+      if (holdsNothing(released)) return released;
+      await q
+        .update(vlans)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(eq(vlans.ownerId, owner.id));
+      await q
+        .update(servers)
+        .set({
+          ownerKind: null,
+          ownerId: null,
+          reservedAt: null,
+          version: sql`${servers.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(servers.ownerId, owner.id));
+      const blocks = await q
+        .update(ipBlocks)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(eq(ipBlocks.ownerId, owner.id))
+        .returning({ id: ipBlocks.id, poolId: ipBlocks.poolId, prefix: ipBlocks.prefix });
+      for (const block of blocks) await this.#merge(q, block);
+      // The capacity row gives the amounts back at commit (trigger capacity_reservations_apply).
+      await q.delete(capacityReservations).where(eq(capacityReservations.ownerId, owner.id));
+      return released;
+    });
+  }
+
+  /** Releases the VLANs `owner` holds in network pools other than `keep` (it moved pools). */
+  releaseVlansExcept(tx: Tx, owner: Owner, keep: string): Promise<void> {
+    return this.inTx(tx, async (q) => {
+      await q
+        .update(vlans)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(and(eq(vlans.ownerId, owner.id), sql`${vlans.networkPool} <> ${keep}`));
+    });
+  }
+
+  /** Releases the prefixes `owner` holds other than `keep` (after a network changed size). */
+  releasePrefixesExcept(tx: Tx, owner: Owner, keep: string): Promise<string[]> {
+    return this.inTx(tx, async (q) => {
+      const blocks = await q
+        .update(ipBlocks)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(and(eq(ipBlocks.ownerId, owner.id), sql`${ipBlocks.prefix} <> ${keep}::cidr`))
+        .returning({ id: ipBlocks.id, poolId: ipBlocks.poolId, prefix: ipBlocks.prefix });
+      for (const block of blocks) await this.#merge(q, block);
+      return blocks.map((b) => b.prefix);
+    });
+  }
+
+  /** What `owner` holds. */
+  allocationsOf(ownerId: string, tx?: Tx): Promise<Allocations> {
+    return this.reading(tx, (q) => this.allocationsIn(q, ownerId));
+  }
+
+  /** What each of `ownerIds` holds, in one statement. */
+  holdings(tx: Tx, ownerIds: readonly string[]): Promise<Map<string, Allocations>> {
+    const out = new Map<string, Allocations>();
+    if (ownerIds.length === 0) return Promise.resolve(out);
+    const ids = `{${ownerIds.join(",")}}`;
+    return this.inTx(tx, async (q) => {
+      const result = await q.execute(sql`
+        SELECT 'vlan' AS what, owner_id::text AS owner, datacenter_id AS dc, network_pool AS pool,
+               vlan_id::text AS value, NULL::text AS extra, NULL::numeric AS amount
+          FROM ${vlans} WHERE owner_id = ANY(${ids}::uuid[])
+        UNION ALL
+        SELECT 'prefix', owner_id::text, datacenter_id, network_pool, prefix::text, NULL, NULL
+          FROM ${ipBlocks} WHERE owner_id = ANY(${ids}::uuid[])
+        UNION ALL
+        SELECT 'server', owner_id::text, datacenter_id, pool, id::text, name || '/' || machine_class, NULL
+          FROM ${servers} WHERE owner_id = ANY(${ids}::uuid[])
+        UNION ALL
+        SELECT 'capacity', owner_id::text, datacenter_id, NULL, resource, NULL, amount
+          FROM ${capacityReservations} WHERE owner_id = ANY(${ids}::uuid[])
+        ORDER BY 1, 6, 5`);
+      for (const id of ownerIds)
+        out.set(id, { vlans: [], prefixes: [], servers: [], capacity: [] });
+      for (const row of rowsOf<{
+        what: string;
+        owner: string;
+        dc: string;
+        pool: string | null;
+        value: string;
+        extra: string | null;
+        amount: string | number | null;
+      }>(result)) {
+        const held = out.get(row.owner);
+        if (!held) continue;
+        if (row.what === "vlan")
+          held.vlans.push({
+            datacenterId: row.dc,
+            vlanId: Number(row.value),
+            networkPool: row.pool ?? "",
+          });
+        else if (row.what === "prefix")
+          held.prefixes.push({ prefix: row.value, networkPool: row.pool ?? "" });
+        else if (row.what === "server") {
+          const slash = (row.extra ?? "").indexOf("/");
+          held.servers.push({
+            id: row.value,
+            name: (row.extra ?? "").slice(0, slash),
+            machineClass: (row.extra ?? "").slice(slash + 1),
+            pool: row.pool ?? "",
+          });
+        } else
+          held.capacity.push({
+            datacenterId: row.dc,
+            resource: row.value,
+            amount: Number(row.amount),
+          });
+      }
+      return out;
+    });
+  }
+
+  protected async allocationsIn(q: Orm, ownerId: string): Promise<Allocations> {
+    // One statement after the other: they share one connection (a transaction's), and
+    // node-postgres does not run two queries of one client at once.
+    const v = await q
+      .select({
+        datacenterId: vlans.datacenterId,
+        vlanId: vlans.vlanId,
+        networkPool: vlans.networkPool,
+      })
+      .from(vlans)
+      .where(eq(vlans.ownerId, ownerId))
+      .orderBy(asc(vlans.vlanId));
+    const p = await q
+      .select({ prefix: ipBlocks.prefix, networkPool: ipBlocks.networkPool })
+      .from(ipBlocks)
+      .where(eq(ipBlocks.ownerId, ownerId))
+      .orderBy(asc(ipBlocks.prefix));
+    const s = await q
+      .select({
+        id: servers.id,
+        name: servers.name,
+        machineClass: servers.machineClass,
+        pool: servers.pool,
+      })
+      .from(servers)
+      .where(eq(servers.ownerId, ownerId))
+      .orderBy(asc(servers.name));
+    const c = await q
+      .select({
+        datacenterId: capacityReservations.datacenterId,
+        resource: capacityReservations.resource,
+        amount: capacityReservations.amount,
+      })
+      .from(capacityReservations)
+      .where(eq(capacityReservations.ownerId, ownerId));
+    return { vlans: v, prefixes: p, servers: s, capacity: c };
+  }
+
+  /** Merges a freed block with its free buddy, repeatedly, up to the pool's root. */
+  async #merge(q: Orm, start: { id: string; poolId: string; prefix: string }): Promise<void> {
+    let block = { id: start.id, prefix: parsePrefix(start.prefix) };
+    const [pool] = await q
+      .select({ cidr: ipPools.cidr })
+      .from(ipPools)
+      .where(eq(ipPools.id, start.poolId));
+    if (!pool) return;
+    const root = parsePrefix(pool.cidr);
+    while (block.prefix.length > root.length) {
+      const mate: Prefix = buddy(block.prefix);
+      // A buddy locked by another transaction is being split or merged: leave it; the blocks
+      // stay correct (never overlapping), just less coalesced.
+      const found = await q.execute(sql`
+        SELECT id FROM ${ipBlocks}
+        WHERE pool_id = ${start.poolId} AND prefix = ${formatPrefix(mate)}::cidr AND owner_id IS NULL
+        FOR UPDATE SKIP LOCKED`);
+      const mateRow = rowsOf<{ id: string }>(found)[0];
+      if (!mateRow) return;
+      const merged = parent(block.prefix);
+      await q.delete(ipBlocks).where(inArray(ipBlocks.id, [block.id, mateRow.id]));
+      const id = this.newId();
+      const [meta] = await q
+        .select({ networkPool: ipPools.networkPool, datacenterId: ipPools.datacenterId })
+        .from(ipPools)
+        .where(eq(ipPools.id, start.poolId));
+      await q.insert(ipBlocks).values({
+        id,
+        poolId: start.poolId,
+        networkPool: meta?.networkPool ?? "",
+        datacenterId: meta?.datacenterId ?? "",
+        prefix: formatPrefix(merged),
+      });
+      block = { id, prefix: merged };
+    }
+  }
+}
