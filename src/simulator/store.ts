@@ -133,6 +133,42 @@ export class SimulatorStore extends ContextStore {
    * The fault injected for this resource and step, if any; a transient one is used up by one
    * failure. Runs in a transaction of its own: the failed attempt's rollback must not undo it.
    */
+  /**
+   * Which of `wanted` a fault may hit, in one statement for all of them (every command's prepare
+   * asks, and there is usually no fault): the answer is the set of `service/resourceId/step` that
+   * {@link takeFault} should be asked about.
+   */
+  async faultsAmong(
+    wanted: readonly { service: string; resourceId: string; step: string }[],
+  ): Promise<Set<string>> {
+    const hit = new Set<string>();
+    if (wanted.length === 0) return hit;
+    const services = `{${[...new Set(wanted.map((w) => w.service))].join(",")}}`;
+    const ids = `{${[...new Set(wanted.map((w) => w.resourceId)), EVERY_RESOURCE].join(",")}}`;
+    const rows = await this.db.read(this.role, (q) =>
+      q
+        .select({ service: faults.service, resourceId: faults.resourceId, step: faults.step })
+        .from(faults)
+        .where(
+          and(
+            sql`${faults.service} = ANY(${services}::text[])`,
+            sql`${faults.resourceId} = ANY(${ids}::uuid[])`,
+          ),
+        ),
+    );
+    for (const w of wanted)
+      if (
+        rows.some(
+          (f) =>
+            f.service === w.service &&
+            (f.resourceId === w.resourceId || f.resourceId === EVERY_RESOURCE) &&
+            (f.step === "" || f.step === w.step),
+        )
+      )
+        hit.add(`${w.service}/${w.resourceId}/${w.step}`);
+    return hit;
+  }
+
   takeFault(service: string, resourceId: string, step: string): Promise<Fault | undefined> {
     // One statement, its own transaction (every command's prepare asks, and there is usually no
     // fault): the fault row is locked, a transient one used up, and returned as it was.

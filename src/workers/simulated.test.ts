@@ -9,7 +9,8 @@ function recordingStore(): { store: SimulatorStore; calls: string[] } {
   const store = new Proxy({} as SimulatorStore, {
     get: (_target, name) => async () => {
       calls.push(String(name));
-      return undefined;
+      // No fault anywhere.
+      return name === "faultsAmong" ? new Set<string>() : undefined;
     },
   });
   return { store, calls };
@@ -57,7 +58,7 @@ describe("SimulatedDriver of a site", () => {
     ] as const) {
       const { store, calls } = recordingStore();
       await driver(store, site).prepare(request(dc), async () => undefined);
-      expect(calls).toEqual(["takeFault"]);
+      expect(calls).toEqual(["faultsAmong"]);
     }
   });
 });

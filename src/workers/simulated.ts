@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Tx } from "../db/index.js";
-import type { SimulatorStore } from "../simulator/index.js";
+import type { Fault, SimulatorStore } from "../simulator/index.js";
 import {
   type Driver,
   type DriverRequest,
@@ -8,6 +8,7 @@ import {
   type ProgressReporter,
   TransientDriverError,
 } from "./driver.js";
+import { GroupCommit, type Settled } from "./group-commit.js";
 
 /** Options of {@link SimulatedDriver}. */
 export interface SimulatedDriverOptions {
@@ -46,8 +47,35 @@ function addressFor(id: string): string {
 export class SimulatedDriver implements Driver {
   readonly #options: SimulatedDriverOptions;
 
+  /**
+   * The faults of commands prepared at the same time are looked up together: one statement for
+   * the batch says which a fault may hit, and only those take it (locking it, using up a
+   * transient one).
+   */
+  readonly #faults: GroupCommit<DriverRequest, Fault | undefined>;
+
   constructor(options: SimulatedDriverOptions) {
     this.#options = options;
+    const { store } = options;
+    this.#faults = new GroupCommit(async (requests) => {
+      try {
+        const suspects = await store.faultsAmong(requests);
+        return await Promise.all(
+          requests.map(async (r): Promise<Settled<Fault | undefined>> => {
+            try {
+              const fault = suspects.has(`${r.service}/${r.resourceId}/${r.step}`)
+                ? await store.takeFault(r.service, r.resourceId, r.step)
+                : undefined;
+              return { ok: true, value: fault };
+            } catch (error) {
+              return { ok: false, error };
+            }
+          }),
+        );
+      } catch (error) {
+        return requests.map(() => ({ ok: false, error }));
+      }
+    }, 256);
   }
 
   async prepare(request: DriverRequest, progress: ProgressReporter): Promise<void> {
@@ -61,7 +89,7 @@ export class SimulatedDriver implements Driver {
         `a command for ${request.datacenterId}'s infrastructure reached a worker of ${site}: it is not applied here (check DV_NATS_REMOTE_DATACENTERS and the site link's subjects)`,
       );
     }
-    const fault = await store.takeFault(request.service, request.resourceId, request.step);
+    const fault = await this.#faults.submit(request);
     if (fault?.mode === "permanent")
       throw new PermanentDriverError(`injected fault: ${fault.message}`);
     if (fault?.mode === "transient")
