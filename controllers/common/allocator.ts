@@ -2,10 +2,13 @@ import type { AllocationPort, HeldServer, Holdings, Owner, Unit } from "./ports.
 
 /** Thrown by a dry allocator when the plan needs something the owner does not hold yet. */
 export class NotHeld extends Error {
-  constructor(what: string) {
-    super(`${what} is not held yet`);
+  constructor() {
+    super("the plan needs something the owner does not hold yet");
   }
 }
+
+/** One instance for every throw: it is control flow, and a stack per throw costs. */
+const NOT_HELD = new NotHeld();
 
 /**
  * What one resource reserves in a pass. Every reservation is idempotent — what the owner already
@@ -66,8 +69,8 @@ export class Allocator {
     );
   }
 
-  #need(what: string): void {
-    if (this.#dry) throw new NotHeld(what);
+  #need(_what: string): void {
+    if (this.#dry) throw NOT_HELD;
   }
 
   /** What the owner held when the pass began. */

@@ -79,7 +79,9 @@ export interface PassInput {
   releaseAll(): Promise<Holdings>;
   /** Deletes the resource row (immediately); it must hold nothing. */
   remove(): Promise<void>;
+  /** The batch's logger, and what this pass adds to each line. */
   readonly log: Logger;
+  readonly logContext: Record<string, unknown>;
 }
 
 /** What one pass decided; the batch writes every pass's decisions together. */
@@ -107,18 +109,26 @@ const OPEN = new Set(["created", "queued", "started"]);
 export class Pass {
   readonly #in: PassInput;
   readonly #out: PassOutcome = { commands: [], moves: [], waits: [] };
-  #log: Logger;
+  #context: Record<string, unknown>;
+  #logger: Logger | undefined;
 
   constructor(input: PassInput) {
     this.#in = input;
-    this.#log = input.log;
+    this.#context = input.logContext;
+  }
+
+  /** A child logger for this resource, made only when a pass logs (most never do). */
+  get #log(): Logger {
+    this.#logger ??= this.#in.log.child(this.#context);
+    return this.#logger;
   }
 
   async run(): Promise<PassOutcome> {
     const { resource, tasks } = this.#in;
     const open = tasks.filter((t) => OPEN.has(t.state));
     const task = open.at(-1);
-    if (task) this.#log = this.#log.child({ correlation_id: task.correlationId, task_id: task.id });
+    if (task)
+      this.#context = { ...this.#context, correlation_id: task.correlationId, task_id: task.id };
     if (resource.deletionRequestedAt) await this.#delete(open);
     else await this.#converge(open);
     return this.#out;

@@ -200,7 +200,8 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
         planSafely: (ctx) => this.#planSafely(unit, ctx),
         releaseAll: () => ports.allocations.releaseAll(unit, owner),
         remove: () => ports.resources.remove(unit, [resource.id]),
-        log: log.child({ key: item.key, tenant_id: resource.tenantId }),
+        log,
+        logContext: { key: item.key, tenant_id: resource.tenantId },
       });
       try {
         decided.push({ key: item.key, outcome: await pass.run() });
