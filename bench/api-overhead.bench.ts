@@ -130,7 +130,7 @@ describe("API overhead", () => {
       "GET, bare route (one SELECT)": [measuredBare.rps, "req/s"],
       "GET, bare route, p50": [measuredBare.p50, "ms"],
       "GET, bare route, p99": [measuredBare.p99, "ms"],
-      "API overhead (throughput lost to it)": [overhead, "%", QUICK ? undefined : { below: 25 }],
+      "API overhead (throughput lost to it)": [overhead, "%", QUICK ? undefined : { below: 15 }],
       "CPU per request, dv api process": [perRequest(cpuApi, "dv api", measuredApi), "ms"],
       "CPU per request, PostgreSQL (dv api)": [perRequest(cpuApi, "postgres", measuredApi), "ms"],
       "CPU per request, bare route process": [

@@ -14,6 +14,8 @@ import {
   startApi,
 } from "../../test/support/api.js";
 import { environmentUrl } from "../../test/support/api-sweep.js";
+import { newId } from "../kernel/index.js";
+import { ApiFacade } from "./facade.js";
 
 let api: ApiHarness;
 let acme: Seeded;
@@ -232,6 +234,53 @@ describe("a token keeps meaning the tenant it was issued for", () => {
     expect(listed.body).not.toContain("the new web");
   });
 });
+
+describe("a tenant or project another API process deleted", () => {
+  it("is refused here as soon as the deletion commits, though this process had resolved it", async () => {
+    const tenant = await api.call(operator, {
+      method: "POST",
+      url: "/api/v1/tenants",
+      payload: { name: "elsewhere" },
+    });
+    const tenantId = tenant.json<{ metadata: { id: string } }>().metadata.id;
+    const admin = await api.token("tenant-admin", tenantId);
+    const project = await api.call(admin, {
+      method: "POST",
+      url: `/api/v1/tenants/${tenantId}/projects`,
+      payload: { name: "short-lived" },
+    });
+    const projectId = project.json<{ metadata: { id: string } }>().metadata.id;
+    const environments = `/api/v1/tenants/${tenantId}/projects/${projectId}/environments`;
+    const tasks = `/api/v1/tenants/${tenantId}/tasks`;
+    // Resolved (and remembered) by this process.
+    expect((await api.call(admin, { method: "GET", url: environments })).statusCode).toBe(200);
+    expect((await api.call(admin, { method: "GET", url: tasks })).statusCode).toBe(200);
+
+    // Another replica of the API, on the same database, deletes the project, then the tenant.
+    const replica = new ApiFacade({ db: api.t.db, newId, now: () => new Date() });
+    const asOperator = {
+      principal: { subject: "other-replica", role: "operator" as const },
+      correlationId: "other-replica",
+    };
+    await replica.deleteProject(asOperator, tenantId, projectId, 1);
+    await refusedWithin(1_000, admin, environments);
+    expect((await api.call(admin, { method: "GET", url: tasks })).statusCode).toBe(200);
+    await replica.deleteTenant(asOperator, tenantId, 1);
+    await refusedWithin(1_000, admin, tasks);
+  });
+});
+
+/** Polls `url` as `token` until it answers 404, failing after `ms`. */
+async function refusedWithin(ms: number, token: string, url: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const response = await api.call(token, { method: "GET", url });
+    if (response.statusCode === 404) return;
+    expect(response.statusCode).toBe(200);
+    if (Date.now() > deadline) throw new Error(`${url} still answers 200 after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 describe("input PostgreSQL cannot store is refused at the boundary", () => {
   const NUL = "a\u0000b";

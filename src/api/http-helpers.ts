@@ -35,6 +35,15 @@ export function callContext(request: FastifyRequest): CallContext {
   };
 }
 
+/**
+ * The call context of an authenticated read: without the request's trace context, which only
+ * the tasks and messages a change causes carry.
+ */
+export function readContext(request: FastifyRequest): CallContext {
+  if (!request.principal) throw new Error("route reached without authentication");
+  return { principal: request.principal, correlationId: request.id };
+}
+
 /** The strong ETag of a version. */
 export const etag = (version: number): string => `"${version}"`;
 

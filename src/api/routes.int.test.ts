@@ -9,6 +9,7 @@ import {
 } from "../../test/support/api.js";
 import { inTransaction } from "../db/index.js";
 import { packageRoot } from "../meta/index.js";
+import { RESOURCE_SCHEMAS } from "./schemas.js";
 
 let api: ApiHarness;
 let acme: Seeded;
@@ -190,6 +191,9 @@ describe("infrastructure resources", () => {
     });
     const network = await api.call(acme.adminToken, { method: "GET", url: task.resource.href });
     expect(network.statusCode).toBe(200);
+    // Written without the schema's check at run time: it must still be what the schema says.
+    expect(network.headers["content-type"]).toBe("application/json; charset=utf-8");
+    expect(RESOURCE_SCHEMAS.networks.resource.safeParse(network.json()).error).toBeUndefined();
     expect(network.json()).toMatchObject({
       kind: "Network",
       metadata: { name: "backend", generation: 1, labels: { tier: "db" } },

@@ -1,56 +1,15 @@
 import { z } from "zod";
+import { line, lines, Name, TENANT_KINDS, type TenantKind } from "../contexts/inventory/index.js";
 import { TASK_STATES, TASK_VERBS } from "../kernel/index.js";
+
+// Names and text as the tenant kinds' specs take them (kinds.ts), for every schema here too.
+export { line, lines, Name };
 
 /**
  * The public representations of /api/v1, as zod schemas: one source for request validation,
  * response serialisation and the OpenAPI document. Request bodies are strict (an unknown field is
  * a 400, never silently ignored).
  */
-
-const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export const Name = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
-    error:
-      "must be a DNS label: lower-case letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit",
-  })
-  .refine((v) => !UUID_SHAPE.test(v), {
-    error: "must not look like a UUID (paths take a name or an id)",
-  })
-  .meta({
-    description: "A DNS label, unique among its siblings; not shaped like a UUID.",
-    example: "web",
-    // The refinement above, for the document (zod cannot say it in JSON Schema itself).
-    not: { pattern: UUID_SHAPE.source },
-  });
-
-// Text people write — a display name, an image, a reason. PostgreSQL refuses NUL in text and in
-// JSON (a 500, before this was checked), and control characters have no place in what lists,
-// logs and audit trails show; a lone UTF-16 surrogate is no text at all (PostgreSQL's JSON
-// refuses it too). Patterns, so the document says it; the surrogate check is beyond JSON Schema.
-const ONE_LINE = /^[^\u0000-\u001f\u007f]*$/;
-// As above, but tab, newline and carriage return pass.
-const LINES = /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/;
-const LONE_SURROGATE = /\p{Cs}/u;
-
-/** One line of text people write, `min` to `max` characters: no control characters at all. */
-export const line = (max: number, min = 0) =>
-  z
-    .string()
-    .min(min)
-    .max(max)
-    .regex(ONE_LINE, { error: "must not contain control characters (NUL, tab, newline, …)" })
-    .refine((v) => !LONE_SURROGATE.test(v), { error: "must be Unicode text (a lone surrogate)" });
-
-/** Text people write over several lines: tab and newlines pass, other control characters not. */
-export const lines = (max: number, min = 0) =>
-  z
-    .string()
-    .min(min)
-    .max(max)
-    .regex(LINES, { error: "must not contain control characters other than tab and newline" })
-    .refine((v) => !LONE_SURROGATE.test(v), { error: "must be Unicode text (a lone surrogate)" });
 
 export const Id = z
   .uuid()
@@ -161,59 +120,21 @@ export const EnvironmentPatch = z.strictObject({ labels: Labels }).meta({ id: "E
 
 // ------------------------------------------------------------------ infrastructure resources
 
-export const NetworkSpec = z
-  .strictObject({
-    prefixLength: z
-      .number()
-      .int()
-      .min(16)
-      .max(29)
-      .default(24)
-      .meta({ description: "Size of the IPv4 prefix to allocate." }),
-    networkPool: Name.optional().meta({
-      description: "The NetworkPool to allocate from; the datacenter's default when absent.",
-    }),
-  })
-  .meta({ id: "NetworkSpec" });
-
-export const ServerSpec = z
-  .strictObject({
-    machineClass: Name.meta({
-      description: "A MachineClass the platform offers.",
-      example: "m1-large",
-    }),
-    image: line(200, 1).default("debian-12"),
-    network: Name.optional().meta({
-      description: "A network of the same environment to attach to.",
-    }),
-  })
-  .meta({ id: "ServerSpec" });
-
-export const ClusterSpec = z
-  .strictObject({
-    version: z
-      .string()
-      .regex(/^1\.[0-9]{1,2}$/, { error: "must be a Kubernetes minor version like 1.34" })
-      .default("1.34"),
-    machineClass: Name,
-    workers: z.number().int().min(1).max(50).default(3),
-    prefixLength: z.number().int().min(16).max(28).default(24),
-  })
-  .meta({ id: "ClusterSpec" });
-
-export const BucketSpec = z
-  .strictObject({
-    quotaGiB: z.number().int().min(1).max(1_000_000),
-    versioning: z.boolean().default(false),
-  })
-  .meta({ id: "BucketSpec" });
+/**
+ * A kind's spec schema (the inventory's, kinds.ts), named for the document: `NetworkSpec`, …
+ * (named here rather than there so the document lists its schemas in the order they are met).
+ */
+const specOf = <K extends TenantKind>(kind: K) =>
+  TENANT_KINDS[kind].spec.meta({
+    id: `${TENANT_KINDS[kind].title}Spec`,
+  });
 
 /** The four kinds, by their path segment. */
 export const KINDS = {
-  networks: { kind: "network", title: "Network", spec: NetworkSpec, service: "nett" },
-  servers: { kind: "server", title: "Server", spec: ServerSpec, service: "maskin" },
-  clusters: { kind: "cluster", title: "Cluster", spec: ClusterSpec, service: "plattform" },
-  buckets: { kind: "bucket", title: "Bucket", spec: BucketSpec, service: "objekt" },
+  networks: { kind: "network", ...TENANT_KINDS.network, spec: specOf("network") },
+  servers: { kind: "server", ...TENANT_KINDS.server, spec: specOf("server") },
+  clusters: { kind: "cluster", ...TENANT_KINDS.cluster, spec: specOf("cluster") },
+  buckets: { kind: "bucket", ...TENANT_KINDS.bucket, spec: specOf("bucket") },
 } as const;
 export type KindPath = keyof typeof KINDS;
 

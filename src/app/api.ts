@@ -36,6 +36,15 @@ export async function mountApi(
     { keys: verifier.keySource, issuer: config.auth.issuer, audience: config.auth.audience },
     "verifying bearer tokens",
   );
+  try {
+    // Another process's deletion of a tenant or project is forgotten here as soon as it commits.
+    options.lifecycle.add("tenancy-follower", await facade.scope.follow());
+  } catch (err) {
+    log.warn(
+      { err },
+      "cannot follow deletions of tenants and projects; this process takes a deleted one as existing for up to a minute",
+    );
+  }
   const watcher = new TaskWatcher(options.db, log.child({ component: "task-watcher" }));
   await watcher.start();
   options.lifecycle.add("task-watcher", () => watcher.stop());

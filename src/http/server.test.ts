@@ -1,6 +1,7 @@
 // Requests refused before any route sees them — by Node's HTTP parser or by the router — are
 // answered as problem+json like every other error, on a real loopback socket.
 import { connect } from "node:net";
+import { Writable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -84,5 +85,56 @@ describe("errors before routing", () => {
     expect(answer.status).toBe(400);
     expect(answer.headers).toContain("content-type: application/problem+json");
     expect(JSON.parse(answer.body)).toMatchObject({ status: 400 });
+  });
+});
+
+describe("request logs", () => {
+  it("write one access line per request, with its correlation id, and none for probes", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString("utf8").split("\n").filter(Boolean))
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logged = createHttpServer({
+      log: createLogger({ level: "info", service: "test", datacenterId: "dc1", destination }),
+      metrics: new Registry(),
+      bodyLimitBytes: 1024,
+    });
+    logged.get("/things/:thing", async (request) => {
+      request.log.warn({ token: "secret" }, "looked at a thing");
+      return request.params;
+    });
+    logged.get("/healthz", async () => ({ status: "ok" }));
+    await logged.ready();
+    try {
+      const response = await logged.inject({
+        method: "GET",
+        url: "/things/a?cursor=abc",
+        headers: { "x-correlation-id": "corr-1" },
+      });
+      expect(response.statusCode).toBe(200);
+      await logged.inject({ method: "GET", url: "/healthz" });
+      const fresh = await logged.inject({ method: "GET", url: "/things/b" });
+      const id = fresh.headers["x-correlation-id"] as string;
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(lines.map((l) => [l.msg, l.correlation_id])).toEqual([
+        ["looked at a thing", "corr-1"],
+        ["request completed", "corr-1"],
+        ["looked at a thing", id],
+        ["request completed", id],
+      ]);
+      expect(lines[0]).toMatchObject({ level: "warn", token: "[REDACTED]" });
+      expect(lines[1]).toMatchObject({
+        level: "info",
+        req: { method: "GET", url: "/things/a?cursor=…" },
+        res: { statusCode: 200 },
+        responseTime: expect.any(Number) as number,
+      });
+    } finally {
+      await logged.close();
+    }
   });
 });

@@ -6,7 +6,6 @@ import Fastify, {
 } from "fastify";
 import { maxHeaderSize } from "node:http";
 import { Histogram } from "prom-client";
-import { newId } from "../kernel/index.js";
 import { StartupError, StartupErrorCode } from "../lifecycle/index.js";
 import {
   failSpan,
@@ -18,6 +17,8 @@ import {
   traceparentOf,
 } from "../observability/index.js";
 import { PROBLEM_MEDIA_TYPE, problem, writeClientError } from "./problem.js";
+import { newRequestId } from "./request-id.js";
+import { requestLogger } from "./request-log.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -28,6 +29,9 @@ declare module "fastify" {
 
 /** Probes and scrapes every few seconds would drown the log and the traces. */
 const QUIET = new Set(["/healthz", "/readyz", "/metrics"]);
+
+/** A caller's X-Correlation-Id is taken when it is this sane. */
+const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The W3C `traceparent` of a request's span, for the work it causes (none when untraced). */
 export function requestTraceparent(request: { span?: Span }): string | undefined {
@@ -61,11 +65,14 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     // time-ordered id; logged as correlation_id and echoed in the response.
     genReqId: (request) => {
       const given = request.headers["x-correlation-id"];
-      return typeof given === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : newId();
+      return typeof given === "string" && CORRELATION_ID.test(given) ? given : newRequestId();
     },
+    childLoggerFactory: requestLogger,
+    // One access line per request, when it is answered (the onResponse hook below), instead of
+    // Fastify's two (`incoming request` and `request completed`).
     logController: new LogController({
       requestIdLogLabel: "correlation_id",
-      disableRequestLogging: (request) => QUIET.has(request.url ?? ""),
+      disableRequestLogging: true,
     }),
     forceCloseConnections: "idle",
     // Requests refused before routing answer problem+json like every other error (Fastify's own
@@ -93,6 +100,8 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
         .send(JSON.stringify(body));
     },
   });
+  // Declared up front, so every request object has the same shape (Fastify's advice).
+  app.decorateRequest("span", undefined);
   const duration = new Histogram({
     name: "dataverket_http_request_duration_seconds",
     help: "HTTP request duration by method, route template and status code",
@@ -126,6 +135,7 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
       span.setAttribute("http.response.status_code", reply.statusCode);
       span.end();
     }
+    const elapsedMs = reply.elapsedTime;
     duration.observe(
       {
         method: request.method,
@@ -133,8 +143,10 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
         route: request.routeOptions.url ?? "unmatched",
         status: String(reply.statusCode),
       },
-      reply.elapsedTime / 1000,
+      elapsedMs / 1000,
     );
+    if (!QUIET.has(request.url))
+      request.log.info({ req: request, res: reply, responseTime: elapsedMs }, "request completed");
   });
   return app;
 }

@@ -1,3 +1,16 @@
+export {
+  BucketSpec,
+  ClusterSpec,
+  line,
+  lines,
+  Name,
+  NetworkSpec,
+  type SpecOf,
+  // A tenant's server; `ServerSpec` below is still a server as a ServerPool lists it.
+  ServerSpec as TenantServerSpec,
+  TENANT_KINDS,
+  type TenantKind,
+} from "./kinds.js";
 export { formatPrefix, parsePrefix, type Prefix, PrefixError } from "./ipmath.js";
 export { AllocationStore } from "./allocations.js";
 export {

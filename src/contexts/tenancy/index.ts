@@ -1,7 +1,10 @@
 export {
   type Environment,
   type MetadataPatch,
+  parseTenancyDeletion,
   type Project,
+  TENANCY_CHANNEL,
+  type TenancyDeletion,
   type Tenant,
   TenancyStore,
 } from "./store.js";

@@ -6,6 +6,7 @@ import {
   labelCondition,
   mapUniqueViolation,
   type Tx,
+  type Unlisten,
 } from "../../db/index.js";
 import {
   AlreadyExistsError,
@@ -20,6 +21,24 @@ import { environments, projects, tenants } from "./schema.js";
 export type Tenant = typeof tenants.$inferSelect;
 export type Project = typeof projects.$inferSelect;
 export type Environment = typeof environments.$inferSelect;
+
+/**
+ * The channel a deletion of a tenant or project is announced on (`tenant:<id>`, `project:<id>`),
+ * at its commit: processes that remember what an id names (the API's scope) forget it.
+ */
+export const TENANCY_CHANNEL = "dv_tenancy";
+
+/** A deletion announced on {@link TENANCY_CHANNEL}. */
+export interface TenancyDeletion {
+  readonly kind: "tenant" | "project";
+  readonly id: string;
+}
+
+/** The deletion a {@link TENANCY_CHANNEL} payload announces; undefined for anything else. */
+export function parseTenancyDeletion(payload: string): TenancyDeletion | undefined {
+  const [kind, id] = payload.split(":");
+  return (kind === "tenant" || kind === "project") && id ? { kind, id } : undefined;
+}
 
 /** Fields of a tenancy object a caller may change. */
 export interface MetadataPatch {
@@ -37,6 +56,19 @@ export class TenancyStore extends ContextStore {
   constructor(db: Database, newId: () => string) {
     super(db, ContextRole.tenancy);
     this.#newId = newId;
+  }
+
+  /**
+   * Calls `handler` with every deletion of a tenant or project, in any process, once committed
+   * (`LISTEN` on {@link TENANCY_CHANNEL}), until the returned function is called.
+   *
+   * @throws when the database refuses `LISTEN` (a read-only replica).
+   */
+  followDeletions(handler: (deletion: TenancyDeletion) => void): Promise<Unlisten> {
+    return this.db.listen(TENANCY_CHANNEL, (payload) => {
+      const deletion = parseTenancyDeletion(payload);
+      if (deletion) handler(deletion);
+    });
   }
 
   /** @throws {AlreadyExistsError} when the name is taken. */
@@ -128,6 +160,7 @@ export class TenancyStore extends ContextStore {
         .where(and(eq(tenants.id, id), eq(tenants.version, expectedVersion)))
         .returning({ id: tenants.id });
       if (!row) throw await this.missOrConflict(q, tenants, "tenant", id, expectedVersion);
+      await q.execute(sql`SELECT pg_notify(${TENANCY_CHANNEL}, ${`tenant:${id}`})`);
     });
   }
 
@@ -275,6 +308,7 @@ export class TenancyStore extends ContextStore {
           eq(projects.tenantId, tenantId),
         );
       }
+      await q.execute(sql`SELECT pg_notify(${TENANCY_CHANNEL}, ${`project:${id}`})`);
     });
   }
 
