@@ -1,11 +1,8 @@
+import { BucketSpec } from "../../src/contexts/inventory/index.js";
 import type { StepSpec } from "../common/commands.js";
 import type { KindPlan, PassContext } from "../common/pass.js";
+import { specOf } from "../common/spec.js";
 import { ResourceReconciler } from "../common/resource-reconciler.js";
-
-interface BucketSpec {
-  readonly quotaGiB: number;
-  readonly versioning: boolean;
-}
 
 /** The capacity buckets draw on, per datacenter. */
 export const BUCKET_CAPACITY = "objekt.storage_bytes";
@@ -15,7 +12,7 @@ export class BucketReconciler extends ResourceReconciler {
   readonly kind = "bucket" as const;
 
   async plan({ resource, allocate }: PassContext): Promise<KindPlan> {
-    const spec = resource.spec as unknown as BucketSpec;
+    const spec = specOf(BucketSpec, resource);
     const bytes = spec.quotaGiB * 1024 ** 3;
     await allocate.capacity(BUCKET_CAPACITY, bytes);
     return {

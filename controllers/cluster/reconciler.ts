@@ -1,15 +1,10 @@
+import { ClusterSpec } from "../../src/contexts/inventory/index.js";
 import type { Resource } from "../../src/contexts/inventory/index.js";
 import type { StepSpec } from "../common/commands.js";
 import type { KindPlan, PassContext } from "../common/pass.js";
+import { specOf } from "../common/spec.js";
 import { ResourceReconciler } from "../common/resource-reconciler.js";
 import type { ResourceStatus } from "../common/status.js";
-
-interface ClusterSpec {
-  readonly version: string;
-  readonly machineClass: string;
-  readonly workers: number;
-  readonly prefixLength: number;
-}
 
 /**
  * Clusters (Plattform) as a saga across services: a network (Nett), then its servers (Maskin),
@@ -22,7 +17,7 @@ export class ClusterReconciler extends ResourceReconciler {
   override readonly rollBackOnFailure = true;
 
   async plan({ resource, allocate }: PassContext): Promise<KindPlan> {
-    const spec = resource.spec as unknown as ClusterSpec;
+    const spec = specOf(ClusterSpec, resource);
     const pool = await allocate.networkPool(undefined);
     const vlanId = await allocate.vlan(pool);
     const prefix = await allocate.prefix(pool, spec.prefixLength);

@@ -432,6 +432,22 @@ describe("NetworkReconciler", () => {
     });
   });
 
+  it("stalls for good on a spec its schema refuses, naming the field", async () => {
+    const s = setup();
+    const { resource, task } = s.world.request("network", { prefixLength: 99 });
+    const settled = await s.pass(resource.id);
+    const result = settled.get(`network:${resource.id}`);
+    expect(result?.ok).toBe(false);
+    expect(result && !result.ok && result.error).toBeInstanceOf(TerminalError);
+    expect(condition(s.world.resource(resource.id), "Stalled")).toMatchObject({
+      status: "True",
+      reason: "InvalidSpec",
+      message: expect.stringMatching(/^spec\.prefixLength: /),
+    });
+    expect(s.world.commandsFor(resource.id)).toEqual([]);
+    expect(s.world.task(task.id).state).toBe("failed");
+  });
+
   it("stops at Cancelled when the generation's task was cancelled, until the spec changes", async () => {
     const s = setup();
     const { resource, task } = s.world.request("network", { prefixLength: 28 });

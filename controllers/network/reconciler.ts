@@ -1,12 +1,9 @@
+import { NetworkSpec } from "../../src/contexts/inventory/index.js";
 import type { StepSpec } from "../common/commands.js";
 import type { KindPlan, PassContext } from "../common/pass.js";
+import { specOf } from "../common/spec.js";
 import { ResourceReconciler, type ReconcilerDeps } from "../common/resource-reconciler.js";
 import type { Summary } from "../common/status.js";
-
-interface NetworkSpec {
-  readonly prefixLength: number;
-  readonly networkPool?: string;
-}
 
 /**
  * Networks (Nett): reserve a VLAN and an IPv4 prefix from the network pool, apply them on the
@@ -23,7 +20,7 @@ export class NetworkReconciler extends ResourceReconciler {
   }
 
   async plan({ resource, allocate }: PassContext): Promise<KindPlan> {
-    const spec = resource.spec as unknown as NetworkSpec;
+    const spec = specOf(NetworkSpec, resource);
     const pool = await allocate.networkPool(spec.networkPool);
     const vlanId = await allocate.vlan(pool);
     const prefix = await allocate.prefix(pool, spec.prefixLength);

@@ -1,20 +1,17 @@
+import { TenantServerSpec } from "../../src/contexts/inventory/index.js";
 import type { Resource } from "../../src/contexts/inventory/index.js";
 import type { StepSpec } from "../common/commands.js";
 import type { KindPlan, PassContext } from "../common/pass.js";
+import { specOf } from "../common/spec.js";
 import { ResourceReconciler } from "../common/resource-reconciler.js";
 import type { ResourceStatus } from "../common/status.js";
-
-interface ServerSpec {
-  readonly machineClass: string;
-  readonly image: string;
-}
 
 /** Servers (Maskin): reserve a physical server of the machine class, provision it, report its address. */
 export class ServerReconciler extends ResourceReconciler {
   readonly kind = "server" as const;
 
   async plan({ resource, allocate }: PassContext): Promise<KindPlan> {
-    const spec = resource.spec as unknown as ServerSpec;
+    const spec = specOf(TenantServerSpec, resource);
     const [server] = await allocate.servers(spec.machineClass, 1);
     if (!server) throw new Error("no server reserved");
     return {

@@ -79,9 +79,10 @@ export class SimulatedDriver implements Driver {
   }
 
   async prepare(request: DriverRequest, progress: ProgressReporter): Promise<void> {
-    const { latencyMs, sleep, store, random, failureRate } = this.#options;
-    // Faults first, in a transaction of their own: a transient fault is used up by the attempt
-    // it fails, and no effect transaction is open while we look (an embedded database has one
+    const { latencyMs, sleep, random, failureRate } = this.#options;
+    // Faults first, outside the effect's transaction: a transient fault is used up by the
+    // attempt it fails (looked up with the commands being prepared at the same time, taken in a
+    // statement of its own), and no effect transaction is open while we look (an embedded database has one
     // connection only).
     const { site } = this.#options;
     if (site && request.datacenterId && request.datacenterId !== site) {
