@@ -10,12 +10,21 @@ import type {
   OutboxStore,
 } from "../../src/contexts/runtime/index.js";
 import type { TaskStore } from "../../src/contexts/task/index.js";
-import { type Database, inTransaction, type Tx, withSavepoint } from "../../src/db/index.js";
+import {
+  type Database,
+  inTransaction,
+  isOutage,
+  type Tx,
+  withSavepoint,
+} from "../../src/db/index.js";
 import { workerConsumer } from "../../src/messaging/index.js";
 import type { TaskService } from "../../src/workflow/index.js";
 import type { Holdings, Outcome, ReconcilePorts, Unit } from "./ports.js";
 
-/** The stores the PostgreSQL ports are built on. */
+/**
+ * The stores the PostgreSQL ports are built on, named as the control plane's services name them
+ * (`createServices` in src/app), so `postgresPorts({ ...services, leases, shards })` builds them.
+ */
 export interface PostgresPortStores {
   readonly db: Database;
   readonly inventory: InventoryStore;
@@ -24,7 +33,7 @@ export interface PostgresPortStores {
   readonly tasks: TaskService;
   readonly outbox: OutboxStore;
   readonly inbox: InboxStore;
-  readonly deadLetters: DeadLetterStore;
+  readonly deadLetterStore: DeadLetterStore;
   readonly leases: LeaseStore;
   /** The shard count of the leases (for the fence's record of which shard a write was under). */
   readonly shards: number;
@@ -53,6 +62,7 @@ export function postgresPorts(s: PostgresPortStores): ReconcilePorts {
     units: {
       run: (fn) => inTransaction(s.db, (t) => fn(unitOf(t))),
       savepoint: (unit, fn) => withSavepoint(tx(unit), (t) => fn(unitOf(t))),
+      outage: (err) => isOutage(s.db, err),
     },
     fences: {
       hold: (unit, grants, holder) => s.leases.holdFences(tx(unit), grants, holder, s.shards),
@@ -136,7 +146,7 @@ export function postgresPorts(s: PostgresPortStores): ReconcilePorts {
               answer.set(c.asked, { state: "done", result: data });
             } else open.push({ ...c, handled: handled.has(key) });
           }
-          const dead = await s.deadLetters.newestByMessages(
+          const dead = await s.deadLetterStore.newestByMessages(
             tx(unit),
             open.map((c) => c.id),
           );
@@ -177,7 +187,9 @@ export function postgresPorts(s: PostgresPortStores): ReconcilePorts {
           })),
         );
       },
-      describeWait: (unit, waits) => s.taskStore.describeWaits(tx(unit), waits),
+      async describeWait(unit, waits) {
+        await s.taskStore.describeWaits(tx(unit), waits);
+      },
     },
   };
 }

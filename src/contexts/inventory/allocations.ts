@@ -259,7 +259,7 @@ export class AllocationStore extends TopologyStore {
    */
   releaseAll(tx: Tx, owner: Owner): Promise<Allocations> {
     return this.inTx(tx, async (q) => {
-      const released = await this.allocationsIn(q, owner.id);
+      const released = (await this.allocationsIn(q, [owner.id])).get(owner.id) as Allocations;
       if (holdsNothing(released)) return released;
       await q
         .update(vlans)
@@ -312,105 +312,82 @@ export class AllocationStore extends TopologyStore {
 
   /** What `owner` holds. */
   allocationsOf(ownerId: string, tx?: Tx): Promise<Allocations> {
-    return this.reading(tx, (q) => this.allocationsIn(q, ownerId));
+    return this.reading(
+      tx,
+      async (q) => (await this.allocationsIn(q, [ownerId])).get(ownerId) as Allocations,
+    );
   }
 
   /** What each of `ownerIds` holds, in one statement. */
   holdings(tx: Tx, ownerIds: readonly string[]): Promise<Map<string, Allocations>> {
-    const out = new Map<string, Allocations>();
-    if (ownerIds.length === 0) return Promise.resolve(out);
-    const ids = `{${ownerIds.join(",")}}`;
-    return this.inTx(tx, async (q) => {
-      const result = await q.execute(sql`
-        SELECT 'vlan' AS what, owner_id::text AS owner, datacenter_id AS dc, network_pool AS pool,
-               vlan_id::text AS value, NULL::text AS extra, NULL::numeric AS amount
-          FROM ${vlans} WHERE owner_id = ANY(${ids}::uuid[])
-        UNION ALL
-        SELECT 'prefix', owner_id::text, datacenter_id, network_pool, prefix::text, NULL, NULL
-          FROM ${ipBlocks} WHERE owner_id = ANY(${ids}::uuid[])
-        UNION ALL
-        SELECT 'server', owner_id::text, datacenter_id, pool, id::text, name || '/' || machine_class, NULL
-          FROM ${servers} WHERE owner_id = ANY(${ids}::uuid[])
-        UNION ALL
-        SELECT 'capacity', owner_id::text, datacenter_id, NULL, resource, NULL, amount
-          FROM ${capacityReservations} WHERE owner_id = ANY(${ids}::uuid[])
-        ORDER BY 1, 6, 5`);
-      for (const id of ownerIds)
-        out.set(id, { vlans: [], prefixes: [], servers: [], capacity: [] });
-      for (const row of rowsOf<{
-        what: string;
-        owner: string;
-        dc: string;
-        pool: string | null;
-        value: string;
-        extra: string | null;
-        amount: string | number | null;
-      }>(result)) {
-        const held = out.get(row.owner);
-        if (!held) continue;
-        if (row.what === "vlan")
-          held.vlans.push({
-            datacenterId: row.dc,
-            vlanId: Number(row.value),
-            networkPool: row.pool ?? "",
-          });
-        else if (row.what === "prefix")
-          held.prefixes.push({ prefix: row.value, networkPool: row.pool ?? "" });
-        else if (row.what === "server") {
-          const slash = (row.extra ?? "").indexOf("/");
-          held.servers.push({
-            id: row.value,
-            name: (row.extra ?? "").slice(0, slash),
-            machineClass: (row.extra ?? "").slice(slash + 1),
-            pool: row.pool ?? "",
-          });
-        } else
-          held.capacity.push({
-            datacenterId: row.dc,
-            resource: row.value,
-            amount: Number(row.amount),
-          });
-      }
-      return out;
-    });
+    return this.inTx(tx, (q) => this.allocationsIn(q, ownerIds));
   }
 
-  protected async allocationsIn(q: Orm, ownerId: string): Promise<Allocations> {
-    // One statement after the other: they share one connection (a transaction's), and
-    // node-postgres does not run two queries of one client at once.
-    const v = await q
-      .select({
-        datacenterId: vlans.datacenterId,
-        vlanId: vlans.vlanId,
-        networkPool: vlans.networkPool,
-      })
-      .from(vlans)
-      .where(eq(vlans.ownerId, ownerId))
-      .orderBy(asc(vlans.vlanId));
-    const p = await q
-      .select({ prefix: ipBlocks.prefix, networkPool: ipBlocks.networkPool })
-      .from(ipBlocks)
-      .where(eq(ipBlocks.ownerId, ownerId))
-      .orderBy(asc(ipBlocks.prefix));
-    const s = await q
-      .select({
-        id: servers.id,
-        name: servers.name,
-        machineClass: servers.machineClass,
-        pool: servers.pool,
-      })
-      .from(servers)
-      .where(eq(servers.ownerId, ownerId))
-      .orderBy(asc(servers.name));
-    const c = await q
-      .select({
-        datacenterId: capacityReservations.datacenterId,
-        resource: capacityReservations.resource,
-        amount: capacityReservations.amount,
-      })
-      .from(capacityReservations)
-      .where(eq(capacityReservations.ownerId, ownerId));
-    return { vlans: v, prefixes: p, servers: s, capacity: c };
+  /**
+   * What each owner holds, in one statement for all of them: VLANs by id, prefixes by address,
+   * servers by name.
+   */
+  protected async allocationsIn(
+    q: Orm,
+    ownerIds: readonly string[],
+  ): Promise<Map<string, Allocations>> {
+    const out = new Map<string, Allocations>();
+    if (ownerIds.length === 0) return out;
+    for (const id of ownerIds) out.set(id, { vlans: [], prefixes: [], servers: [], capacity: [] });
+    const ids = `{${ownerIds.join(",")}}`;
+    const result = await q.execute(sql`
+      SELECT 'vlan' AS what, owner_id::text AS owner, datacenter_id AS dc, network_pool AS pool,
+             vlan_id::text AS value, NULL::text AS extra, NULL::numeric AS amount,
+             vlan_id AS by_number, NULL::cidr AS by_address, NULL::text AS by_name
+        FROM ${vlans} WHERE owner_id = ANY(${ids}::uuid[])
+      UNION ALL
+      SELECT 'prefix', owner_id::text, datacenter_id, network_pool, prefix::text, NULL, NULL,
+             NULL, prefix, NULL
+        FROM ${ipBlocks} WHERE owner_id = ANY(${ids}::uuid[])
+      UNION ALL
+      SELECT 'server', owner_id::text, datacenter_id, pool, id::text, name || '/' || machine_class,
+             NULL, NULL, NULL, name
+        FROM ${servers} WHERE owner_id = ANY(${ids}::uuid[])
+      UNION ALL
+      SELECT 'capacity', owner_id::text, datacenter_id, NULL, resource, NULL, amount,
+             NULL, NULL, resource
+        FROM ${capacityReservations} WHERE owner_id = ANY(${ids}::uuid[])
+      ORDER BY what, by_number, by_address, by_name`);
+    for (const row of rowsOf<{
+      what: string;
+      owner: string;
+      dc: string;
+      pool: string | null;
+      value: string;
+      extra: string | null;
+      amount: string | number | null;
+    }>(result)) {
+      const held = out.get(row.owner);
+      if (!held) continue;
+      if (row.what === "vlan")
+        held.vlans.push({
+          datacenterId: row.dc,
+          vlanId: Number(row.value),
+          networkPool: row.pool ?? "",
+        });
+      else if (row.what === "prefix")
+        held.prefixes.push({ prefix: row.value, networkPool: row.pool ?? "" });
+      else if (row.what === "server") {
+        const slash = (row.extra ?? "").indexOf("/");
+        held.servers.push({
+          id: row.value,
+          name: (row.extra ?? "").slice(0, slash),
+          machineClass: (row.extra ?? "").slice(slash + 1),
+          pool: row.pool ?? "",
+        });
+      } else
+        held.capacity.push({
+          datacenterId: row.dc,
+          resource: row.value,
+          amount: Number(row.amount),
+        });
+    }
+    return out;
   }
 
   /** Merges a freed block with its free buddy, repeatedly, up to the pool's root. */

@@ -21,6 +21,7 @@ import { resources } from "./schema.js";
 
 import { AllocationStore } from "./allocations.js";
 import {
+  type Allocations,
   holdsNothing,
   INTENT_CHANNEL,
   type Resource,
@@ -332,45 +333,6 @@ export class InventoryStore extends AllocationStore {
   }
 
   /**
-   * Records observed state. With `expectedVersion` it is optimistic like any edit; without, it
-   * applies to whatever version is current (reconcilers own status).
-   *
-   * @throws {NotFoundError} @throws {VersionConflictError}
-   */
-  updateResourceStatus(
-    tx: Tx,
-    id: string,
-    status: Record<string, unknown>,
-    observedGeneration: number,
-    expectedVersion?: number,
-  ): Promise<Resource> {
-    return this.inTx(tx, async (q) => {
-      const [row] = await q
-        .update(resources)
-        .set({
-          status,
-          observedGeneration,
-          version: sql`${resources.version} + 1`,
-          updatedAt: sql`now()`,
-        })
-        .where(
-          and(
-            eq(resources.id, id),
-            expectedVersion === undefined ? undefined : eq(resources.version, expectedVersion),
-          ),
-        )
-        .returning();
-      if (row) return row as Resource;
-      const [current] = await q
-        .select({ version: resources.version })
-        .from(resources)
-        .where(eq(resources.id, id));
-      if (!current) throw new NotFoundError("resource", id);
-      throw new VersionConflictError("resource", id, expectedVersion ?? -1, current.version);
-    });
-  }
-
-  /**
    * The resources of `ids` that exist, locked (`FOR NO KEY UPDATE`, in id order) until `tx`
    * ends: a reconcile pass over many resources reads them once and writes their status with
    * {@link writeStatuses}, and a tenant's change waits for the pass to commit.
@@ -430,7 +392,7 @@ export class InventoryStore extends AllocationStore {
    */
   removeResource(tx: Tx, id: string): Promise<void> {
     return this.inTx(tx, async (q) => {
-      const held = await this.allocationsIn(q, id);
+      const held = (await this.allocationsIn(q, [id])).get(id) as Allocations;
       if (!holdsNothing(held)) {
         throw new InUseError("resource", id, [
           ...held.vlans.map((v) => `VLAN ${v.vlanId}`),

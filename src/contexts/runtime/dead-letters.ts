@@ -71,19 +71,6 @@ export class DeadLetterStore extends ContextStore {
     return out;
   }
 
-  /** The newest dead letter of a message id, if any. */
-  async findByMessage(messageId: string, tx?: Tx): Promise<DeadLetter | undefined> {
-    const [row] = await this.reading(tx, (q) =>
-      q
-        .select()
-        .from(deadLetters)
-        .where(eq(deadLetters.messageId, messageId))
-        .orderBy(sql`${deadLetters.createdAt} DESC`)
-        .limit(1),
-    );
-    return row;
-  }
-
   async list(
     filter: { state?: DeadLetterState; service?: string },
     options: { limit: number; after?: string | undefined },

@@ -1,5 +1,12 @@
 import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
-import { ContextRole, ContextStore, type Database, type Orm, type Tx } from "../../db/index.js";
+import {
+  ContextRole,
+  ContextStore,
+  type Database,
+  type Orm,
+  rowsOf,
+  type Tx,
+} from "../../db/index.js";
 import {
   InvalidTransitionError,
   isTerminal,
@@ -171,29 +178,12 @@ export class TaskStore extends ContextStore {
     input: TransitionInput,
   ): Promise<TransitionResult> {
     return this.inTx(tx, async (q) => {
-      const current = await this.#lock(q, id);
-      const next = nextTaskState(current.state, verb);
-      if (!next) throw new InvalidTransitionError("task", id, current.state, verb);
-      const terminal = isTerminal(next);
-      const percent =
-        verb === "succeeded" ? 100 : verb === "progress" ? clampPercent(input.percent) : undefined;
-      const [row] = await q
-        .update(tasks)
-        .set({
-          state: next,
-          ...(percent === undefined ? {} : { progressPercent: percent }),
-          ...(verb === "progress" || verb === "started"
-            ? { progressMessage: input.message ?? "" }
-            : {}),
-          ...(verb === "failed" || verb === "cancelled" ? { reason: input.message ?? verb } : {}),
-          ...(terminal ? { finishedAt: sql`now()` } : {}),
-          version: sql`${tasks.version} + 1`,
-          updatedAt: sql`now()`,
-        })
-        .where(eq(tasks.id, id))
-        .returning();
-      await this.#append(q, id, verb, input, percent);
-      return { task: row as Task, changed: true };
+      const [made] = await this.transitionMany(tx, [{ id, verb, input }]);
+      if (made) return { task: made.task, changed: true };
+      // Not made: say why (the row is locked by the attempt).
+      const [current] = await q.select({ state: tasks.state }).from(tasks).where(eq(tasks.id, id));
+      if (!current) throw new NotFoundError("task", id);
+      throw new InvalidTransitionError("task", id, current.state, verb);
     });
   }
 
@@ -258,15 +248,30 @@ export class TaskStore extends ContextStore {
           steps,
         })),
       );
-      await q.execute(sql`
-        UPDATE ${tasks} t
-           SET state = r.state, progress_percent = r.percent, progress_message = r.message,
-               reason = r.reason,
-               finished_at = CASE WHEN r.terminal THEN coalesce(t.finished_at, now()) ELSE NULL END,
-               version = t.version + r.steps, updated_at = now()
-          FROM jsonb_to_recordset(${rows}::jsonb)
-            AS r(id uuid, state text, percent int, message text, reason text, terminal boolean, steps int)
-         WHERE t.id = r.id`);
+      // The rows as written: the last move of each task answers with the row itself.
+      const written = (await q
+        .update(tasks)
+        .set({
+          state: sql`r.state`,
+          progressPercent: sql`r.percent`,
+          progressMessage: sql`r.message`,
+          reason: sql`r.reason`,
+          finishedAt: sql`CASE WHEN r.terminal THEN coalesce(${tasks.finishedAt}, now()) ELSE NULL END`,
+          version: sql`${tasks.version} + r.steps`,
+          updatedAt: sql`now()`,
+        })
+        .from(
+          sql`jsonb_to_recordset(${rows}::jsonb) AS r(id uuid, state text, percent int, message text, reason text, terminal boolean, steps int)`,
+        )
+        .where(sql`${tasks.id} = r.id`)
+        .returning()) as Task[];
+      const rowOf = new Map(written.map((t) => [t.id, t]));
+      for (let i = done.length - 1, seen = new Set<string>(); i >= 0; i--) {
+        const entry = done[i];
+        if (!entry || seen.has(entry.task.id)) continue;
+        seen.add(entry.task.id);
+        entry.task = rowOf.get(entry.task.id) ?? entry.task;
+      }
       const nth = new Map<string, number>();
       const history = JSON.stringify(
         done.map(({ task, verb, input, percent }) => {
@@ -325,17 +330,22 @@ export class TaskStore extends ContextStore {
     });
   }
 
-  /** {@link describeWait} for many tasks, in one statement. */
-  describeWaits(tx: Tx, waits: readonly { taskId: string; message: string }[]): Promise<void> {
-    if (waits.length === 0) return Promise.resolve();
+  /** {@link describeWait} for many tasks, in one statement; returns the ids it changed. */
+  describeWaits(
+    tx: Tx,
+    waits: readonly { taskId: string; message: string }[],
+  ): Promise<Set<string>> {
+    if (waits.length === 0) return Promise.resolve(new Set());
     const rows = JSON.stringify(waits.map((w) => ({ id: w.taskId, message: w.message })));
     return this.inTx(tx, async (q) => {
-      await q.execute(sql`
+      const changed = await q.execute(sql`
         UPDATE ${tasks} t
            SET progress_message = r.message, version = t.version + 1, updated_at = now()
           FROM jsonb_to_recordset(${rows}::jsonb) AS r(id uuid, message text)
          WHERE t.id = r.id AND t.state IN ('created', 'queued')
-           AND t.progress_message IS DISTINCT FROM r.message`);
+           AND t.progress_message IS DISTINCT FROM r.message
+        RETURNING t.id`);
+      return new Set(rowsOf<{ id: string }>(changed).map((r) => r.id));
     });
   }
 
@@ -379,25 +389,8 @@ export class TaskStore extends ContextStore {
    * transition: a command that cannot reach its site yet. Only a task still `created` or
    * `queued`, and only when the message changes (followers are woken). Returns whether it did.
    */
-  describeWait(tx: Tx, id: string, message: string): Promise<boolean> {
-    return this.inTx(tx, async (q) => {
-      const rows = await q
-        .update(tasks)
-        .set({
-          progressMessage: message,
-          version: sql`${tasks.version} + 1`,
-          updatedAt: sql`now()`,
-        })
-        .where(
-          and(
-            eq(tasks.id, id),
-            sql`${tasks.state} IN ('created', 'queued')`,
-            sql`${tasks.progressMessage} IS DISTINCT FROM ${message}`,
-          ),
-        )
-        .returning({ id: tasks.id });
-      return rows.length > 0;
-    });
+  async describeWait(tx: Tx, id: string, message: string): Promise<boolean> {
+    return (await this.describeWaits(tx, [{ taskId: id, message }])).has(id);
   }
 
   /** A task; with `tenantId`, only that tenant's. @throws {NotFoundError} */
