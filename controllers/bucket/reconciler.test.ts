@@ -148,4 +148,25 @@ describe("BucketReconciler", () => {
     // Nothing of the failed key's unit stayed: only the others' capacity is used.
     expect(s.world.capacityUsed("dc1", BUCKET_CAPACITY)).toBe(3 * GiB);
   });
+
+  it("does not split a batch when the database itself is down: every key waits its backoff", async () => {
+    const s = setup();
+    const changes = [1, 2, 3, 4].map(() =>
+      s.world.request("bucket", { quotaGiB: 1, versioning: false }),
+    );
+    s.world.down = true;
+    const before = s.world.unitsBegun;
+    const settled = await s.pass(...changes.map((c) => c.resource.id));
+    // One attempt, not the seven a split down to single keys would make against a dead database.
+    expect(s.world.unitsBegun - before).toBe(1);
+    for (const { resource } of changes)
+      expect(settled.get(`bucket:${resource.id}`)).toMatchObject({
+        ok: false,
+        error: { message: "connection refused" },
+      });
+
+    s.world.clearFaults();
+    const again = await s.pass(...changes.map((c) => c.resource.id));
+    for (const { resource } of changes) expect(again.get(`bucket:${resource.id}`)?.ok).toBe(true);
+  });
 });

@@ -69,7 +69,7 @@ export class Allocator {
     );
   }
 
-  #need(_what: string): void {
+  #need(): void {
     if (this.#dry) throw NOT_HELD;
   }
 
@@ -86,7 +86,7 @@ export class Allocator {
     if (named !== undefined) return named;
     const held = this.#held.vlans[0]?.networkPool;
     if (held !== undefined) return held;
-    this.#need("a network pool");
+    this.#need();
     let pool = this.#defaults.get(this.#datacenterId);
     if (!pool) {
       pool = this.#port.defaultNetworkPool(this.#unit, this.#datacenterId);
@@ -100,7 +100,7 @@ export class Allocator {
   async vlan(networkPool: string): Promise<number> {
     const held = this.#held.vlans.find((v) => v.networkPool === networkPool);
     if (held) return held.vlanId;
-    this.#need("a VLAN");
+    this.#need();
     return this.#port.reserveVlan(this.#unit, { networkPool, owner: this.#owner });
   }
 
@@ -109,7 +109,7 @@ export class Allocator {
       (p) => p.networkPool === networkPool && p.prefix.endsWith(`/${prefixLength}`),
     );
     if (held) return held.prefix;
-    this.#need("a prefix");
+    this.#need();
     return this.#port.reservePrefix(this.#unit, { networkPool, prefixLength, owner: this.#owner });
   }
 
@@ -119,7 +119,7 @@ export class Allocator {
       .filter((s) => s.machineClass === machineClass)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (held.length >= count) return held;
-    this.#need("servers");
+    this.#need();
     return this.#port.reserveServers(this.#unit, {
       datacenterId: this.#datacenterId,
       machineClass,
@@ -130,7 +130,7 @@ export class Allocator {
 
   async capacity(resource: string, amount: number): Promise<void> {
     if (this.#held.capacity.some((c) => c.resource === resource)) return;
-    this.#need("capacity");
+    this.#need();
     await this.#port.reserveCapacity(this.#unit, {
       datacenterId: this.#datacenterId,
       resource,
@@ -141,13 +141,13 @@ export class Allocator {
 
   /** Releases the VLANs the owner holds in pools other than `networkPool` (it moved pools). */
   async releaseVlansExcept(networkPool: string): Promise<void> {
-    this.#need("a release");
+    this.#need();
     await this.#port.releaseVlansExcept(this.#unit, this.#owner, networkPool);
   }
 
   /** Releases the prefixes the owner holds other than `keep` (a network that changed size). */
   async releasePrefixesExcept(keep: string): Promise<void> {
-    this.#need("a release");
+    this.#need();
     await this.#port.releasePrefixesExcept(this.#unit, this.#owner, keep);
   }
 }

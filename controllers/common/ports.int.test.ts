@@ -23,18 +23,7 @@ beforeAll(async () => {
   services = createServices(t.db, newId);
   leases = new LeaseStore(t.db);
   await leases.ensureShards(SHARDS);
-  ports = postgresPorts({
-    db: t.db,
-    inventory: services.inventory,
-    platform: services.platform,
-    taskStore: services.taskStore,
-    tasks: services.tasks,
-    outbox: services.outbox,
-    inbox: services.inbox,
-    deadLetters: services.deadLetterStore,
-    leases,
-    shards: SHARDS,
-  });
+  ports = postgresPorts({ ...services, leases, shards: SHARDS });
 });
 afterAll(async () => t.drop());
 

@@ -20,6 +20,11 @@ export interface Unit {
 /** Units of work: all of a batch's writes commit together, or none does. */
 export interface UnitOfWork {
   run<T>(fn: (unit: Unit) => Promise<T>): Promise<T>;
+  /**
+   * Whether `err`, from a unit, means the store itself is unreachable — every unit would fail
+   * alike — rather than that unit's own failure.
+   */
+  outage(err: unknown): Promise<boolean>;
   /** Runs `fn` so that what it wrote is undone alone if it throws; the unit goes on. */
   savepoint<T>(unit: Unit, fn: (unit: Unit) => Promise<T>): Promise<T>;
 }

@@ -113,8 +113,10 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
       await this.deps.ports.units.run((unit) => this.#passes(unit, items, log, settled));
       for (const [key, result] of settled) results.set(key, result);
     } catch (err) {
-      if (items.length === 1) {
-        results.set(items[0]?.key ?? "", { ok: false, error: err });
+      // One key, or the database itself down (every half would fail alike): each key of the
+      // batch is retried with its own backoff.
+      if (items.length === 1 || (await this.deps.ports.units.outage(err))) {
+        for (const item of items) results.set(item.key, { ok: false, error: err });
         return;
       }
       log.warn({ err, keys: items.length }, "a batch failed; splitting it to find the key");
@@ -211,22 +213,22 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
     }
 
     // Every pass's writes, one statement per kind of write.
-    const outcomes_ = decided.map((d) => d.outcome);
+    const decisions = decided.map((d) => d.outcome);
     await ports.tasks.move(
       unit,
-      outcomes_.flatMap((o) => o.moves),
+      decisions.flatMap((o) => o.moves),
     );
     await ports.tasks.describeWait(
       unit,
-      outcomes_.flatMap((o) => o.waits),
+      decisions.flatMap((o) => o.waits),
     );
     await ports.commands.send(
       unit,
-      outcomes_.flatMap((o) => o.commands),
+      decisions.flatMap((o) => o.commands),
     );
     const moved = await ports.resources.writeStatus(
       unit,
-      outcomes_.flatMap((o) => (o.status ? [o.status] : [])),
+      decisions.flatMap((o) => (o.status ? [o.status] : [])),
     );
     for (const { key, outcome } of decided) {
       const id = keyId(key);

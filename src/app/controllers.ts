@@ -67,18 +67,7 @@ export async function startControllers(options: StartControllersOptions): Promis
   // The reconcilers ask the manager for grants; it is built after them.
   const ref: { manager?: Manager } = {};
   const deps: ReconcilerDeps = {
-    ports: postgresPorts({
-      db: services.db,
-      inventory: services.inventory,
-      platform: services.platform,
-      taskStore: services.taskStore,
-      tasks: services.tasks,
-      outbox: services.outbox,
-      inbox: services.inbox,
-      deadLetters: services.deadLetterStore,
-      leases: leaseStore,
-      shards: settings.shards,
-    }),
+    ports: postgresPorts({ ...services, leases: leaseStore, shards: settings.shards }),
     holder,
     shards: settings.shards,
     grant: (shard) => ref.manager?.grant(shard),

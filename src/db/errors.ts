@@ -88,6 +88,19 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether `err` is an outage of the database itself — it says it could not be reached, and the
+ * database does not answer a trivial query now either — rather than one transaction's failure:
+ * then every transaction would fail alike, and taking work apart to find the culprit is pointless.
+ */
+export async function isOutage(db: { ping(): Promise<void> }, err: unknown): Promise<boolean> {
+  if (!isDatabaseUnavailable(err)) return false;
+  return db.ping().then(
+    () => false,
+    () => true,
+  );
+}
+
 /** The constraint a PostgreSQL integrity error names, if any. */
 export function constraintOf(err: unknown): string | undefined {
   const name = driverError(err)?.constraint;

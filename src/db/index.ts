@@ -8,6 +8,7 @@ export {
   MigrationError,
   SqlState,
   isDatabaseUnavailable,
+  isOutage,
   isPoolTimeout,
   sqlStateOf,
 } from "./errors.js";

@@ -33,10 +33,12 @@ export function resourceEventSource(js: JetStreamClient): {
   };
 }
 
+const decoder = new TextDecoder();
+
 /** `<kind>:<id>` of the resource an envelope's data names, if it names one. */
 export function resourceKeyOf(bytes: Uint8Array): string | undefined {
   try {
-    const envelope = JSON.parse(new TextDecoder().decode(bytes)) as {
+    const envelope = JSON.parse(decoder.decode(bytes)) as {
       data?: Record<string, unknown>;
     };
     const data = envelope?.data ?? {};

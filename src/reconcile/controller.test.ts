@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { createLogger } from "../observability/index.js";
 import { Registry } from "prom-client";
 import { VirtualClock } from "./clock.js";
-import { Controller, type Reconciler, TerminalError } from "./controller.js";
+import {
+  type BatchReconciler,
+  Controller,
+  type PassSettled,
+  type Reconciler,
+  TerminalError,
+} from "./controller.js";
 import { WorkQueue } from "./queue.js";
 
 const log = createLogger({ level: "silent", service: "test", datacenterId: "dc1" });
@@ -108,5 +114,75 @@ describe("Controller", () => {
     await clock.advance(10);
     expect(maxInFlight).toBe(1);
     await controller.stop();
+  });
+
+  it("hands a batch reconciler what queued while its last batch ran, each key settled on its own", async () => {
+    const batches: string[][] = [];
+    let release: (() => void) | undefined;
+    const reconciler: BatchReconciler = {
+      reconcile: async () => undefined,
+      async reconcileMany(keys) {
+        batches.push([...keys]);
+        // The first batch is held until the test lets it go: the others queue meanwhile.
+        if (batches.length === 1) await new Promise<void>((r) => (release = r));
+        const out = new Map<string, PassSettled>();
+        for (const key of keys)
+          out.set(
+            key,
+            key === "fails"
+              ? { ok: false, error: new Error("not yet") }
+              : key === "stops"
+                ? { ok: false, error: new TerminalError("bad spec") }
+                : key === "later"
+                  ? { ok: true, result: { requeueAfterMs: 500 } }
+                  : { ok: true, result: undefined },
+          );
+        return out;
+      },
+    };
+    // Concurrency 8: one batch loop.
+    const { clock, queue, controller, metrics } = harness(reconciler, 8);
+    queue.add("first");
+    await clock.advance(1);
+    for (const key of ["fails", "stops", "later", "fine"]) queue.add(key);
+    await clock.advance(1);
+    expect(batches).toEqual([["first"]]);
+    release?.();
+    await clock.advance(1);
+    // Everything queued meanwhile in one batch.
+    expect(batches[1]?.sort()).toEqual(["fails", "fine", "later", "stops"]);
+    expect(await counter(metrics, "error")).toBe(1);
+    expect(await counter(metrics, "terminal")).toBe(1);
+    expect(await counter(metrics, "requeue")).toBe(1);
+    expect(await counter(metrics, "success")).toBe(2);
+    // The failed key again after each backoff, the requeued one every 500 ms; the others never.
+    await clock.advance(1000);
+    const after = batches.slice(2).flat();
+    expect(new Set(after)).toEqual(new Set(["fails", "later"]));
+    expect(after.filter((k) => k === "later")).toHaveLength(2);
+    await controller.stop();
+  });
+
+  it("stops only once the batch in flight is done (a Ctrl-C mid-pass loses no write)", async () => {
+    let release: (() => void) | undefined;
+    let finished = false;
+    const reconciler: BatchReconciler = {
+      reconcile: async () => undefined,
+      async reconcileMany(keys) {
+        await new Promise<void>((r) => (release = r));
+        finished = true;
+        return new Map(keys.map((k) => [k, { ok: true, result: undefined }]));
+      },
+    };
+    const { clock, queue, controller } = harness(reconciler, 8);
+    queue.add("k");
+    await clock.advance(1);
+    let stopped = false;
+    const stopping = controller.stop().then(() => (stopped = true));
+    await clock.advance(100);
+    expect(stopped).toBe(false);
+    release?.();
+    await stopping;
+    expect(finished).toBe(true);
   });
 });

@@ -5,6 +5,7 @@ import {
   type Database,
   inTransaction,
   isDatabaseUnavailable,
+  isOutage,
   sqlStateOf,
   type Tx,
 } from "../db/index.js";
@@ -295,14 +296,6 @@ export class Worker {
     }
   }
 
-  /** Whether this worker's database answers a trivial statement now. */
-  async #databaseAnswers(): Promise<boolean> {
-    return this.#o.db.query("SELECT 1").then(
-      () => true,
-      () => false,
-    );
-  }
-
   #backoff(attempt: number): number {
     const cap = Math.min(
       this.#o.backoffMaxMs,
@@ -494,7 +487,7 @@ export class Worker {
       // Our database went away, not the device: not an attempt of the command (held above).
       // A connection error may be the device's own (a driver talking TCP to a switch), so the
       // database is asked: only when it does not answer is the command held.
-      if (isDatabaseUnavailable(err) && !(await this.#databaseAnswers())) throw err;
+      if (await isOutage(this.#o.db, err)) throw err;
       failSpan(span, err);
       // A statement PostgreSQL refused: say why, not which query (the ORM's message holds the
       // whole statement and every parameter). Bad data (SQLSTATE class 22: a value the column
@@ -744,8 +737,8 @@ export class Worker {
   }
 
   /** A failure of the database itself (not of one message): every message of a batch waits. */
-  async #isOutage(err: unknown): Promise<boolean> {
-    return isDatabaseUnavailable(err) && !(await this.#databaseAnswers());
+  #isOutage(err: unknown): Promise<boolean> {
+    return isOutage(this.#o.db, err);
   }
 
   async #deadLetter(

@@ -250,7 +250,14 @@ export class MemoryWorld {
   /** Makes every port call work again. */
   clearFaults(): void {
     this.#faults.length = 0;
+    this.down = false;
   }
+
+  /** The store itself is unreachable: every unit fails, and `outage` says so. */
+  down = false;
+
+  /** Units begun (attempted), committed or not. */
+  unitsBegun = 0;
 
   #fault(op: FaultOp, ids: readonly string[]): void {
     const fault = this.#faults.find((f) => f.op === op && ids.includes(f.id));
@@ -658,6 +665,9 @@ export class MemoryWorld {
     return {
       units: {
         run: async <T>(fn: (unit: Unit) => Promise<T>): Promise<T> => {
+          this.unitsBegun++;
+          if (this.down)
+            throw Object.assign(new Error("connection refused"), { code: "ECONNREFUSED" });
           const release = await this.#exclusive();
           const unit = new MemoryUnit(structuredClone(this.#state));
           this.#openUnits++;
@@ -673,6 +683,7 @@ export class MemoryWorld {
             release();
           }
         },
+        outage: async () => this.down,
         savepoint: async <T>(unit: Unit, fn: (unit: Unit) => Promise<T>): Promise<T> => {
           const u = open(unit);
           const before = structuredClone(u.state);
