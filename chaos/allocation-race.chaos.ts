@@ -7,7 +7,8 @@
 //   every release, left none (no leaked reservation);
 // - once every owner is released (what the reconcilers do on delete), every pool is whole again.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServices, syncPlatformDirectory } from "../src/app/index.js";
+import { syncPlatformDirectory } from "../controllers/index.js";
+import { createServices } from "../src/app/index.js";
 import { type Database, inTransaction, SqlState, sqlStateOf } from "../src/db/index.js";
 import { newId, PoolExhaustedError } from "../src/kernel/index.js";
 import { createLogger } from "../src/observability/index.js";

@@ -41,14 +41,26 @@ export {
   APPLY_ORDER,
   type PlatformObjectInput,
   PlatformSync,
+  type PlatformSyncStores,
   type SyncResult,
 } from "./platform/sync.js";
+export {
+  type PlatformDirectorySummary,
+  syncPlatformDirectory,
+} from "./platform/apply-directory.js";
 export {
   KUBE_LEASE_DEFAULTS,
   KubeLeaseElector,
   type KubeLeaseTimings,
 } from "./platform/kube-lease.js";
-export { PLATFORM_SHARD, PlatformLeadership } from "./platform/leader.js";
+export { PLATFORM_SHARD, type PlatformLeasePort, PlatformLeadership } from "./platform/leader.js";
+export {
+  PLATFORM_LEASE_NAME,
+  type PlatformLeaseSettings,
+  PlatformManager,
+  type PlatformManagerOptions,
+  startPlatformManager,
+} from "./platform/manager.js";
 export { PlatformReconciler } from "./platform/reconciler.js";
 export {
   DirectoryPlatformSource,

@@ -6,14 +6,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../../test/support/backbone.js";
 import { createTestDatabase, type TestDatabase } from "../../test/support/database.js";
-import {
-  type RunningPlatformControllers,
-  startPlatformControllers,
-} from "../../src/app/platform.js";
 import { createServices } from "../../src/app/services.js";
+import { LeaseStore } from "../../src/contexts/runtime/index.js";
 import { newId } from "../../src/kernel/index.js";
 import { createLogger } from "../../src/observability/index.js";
-import { DirectoryPlatformSource } from "../index.js";
+import { realClock } from "../../src/reconcile/index.js";
+import {
+  DirectoryPlatformSource,
+  type PlatformManager,
+  PlatformSync,
+  startPlatformManager,
+} from "../index.js";
 
 const log = createLogger({
   level: process.env.DV_TEST_LOG === "1" ? "debug" : "silent",
@@ -23,7 +26,7 @@ const log = createLogger({
 
 let t: TestDatabase;
 let dir: string;
-let running: RunningPlatformControllers;
+let running: PlatformManager;
 
 const machineClass = (
   name: string,
@@ -57,11 +60,14 @@ beforeAll(async () => {
   t = await createTestDatabase();
   dir = mkdtempSync(join(tmpdir(), "dv-platform-dir-"));
   writeFileSync(join(dir, "small.yaml"), machineClass("small", 2));
-  running = await startPlatformControllers({
-    services: createServices(t.db, newId),
+  const services = createServices(t.db, newId);
+  running = await startPlatformManager({
+    sync: (fence) => new PlatformSync(services, { fence }),
+    leases: new LeaseStore(t.db),
     source: new DirectoryPlatformSource(dir, log, { debounceMs: 50 }),
     holder: "dir-replica",
     settings: { leaseTtlMs: 3_000, leaseRenewMs: 1_000, leaseRetryMs: 300 },
+    clock: realClock,
     log,
   });
 });

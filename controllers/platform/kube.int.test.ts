@@ -12,18 +12,22 @@ import {
   kubectlOk,
   testKubeConfig,
 } from "../../test/support/kube.js";
-import {
-  PLATFORM_LEASE_NAME,
-  type RunningPlatformControllers,
-  startPlatformControllers,
-} from "../../src/app/platform.js";
 import { createServices, type Services } from "../../src/app/services.js";
+import { LeaseStore } from "../../src/contexts/runtime/index.js";
 import { inTransaction } from "../../src/db/index.js";
 import { newId } from "../../src/kernel/index.js";
 import { createLogger } from "../../src/observability/index.js";
+import { realClock } from "../../src/reconcile/index.js";
 import { startTcpRelay } from "../../test/support/tcp-relay.js";
 import { KubeConfig } from "@kubernetes/client-node";
-import { KubernetesPlatformSource, PLATFORM_FINALIZER } from "../index.js";
+import {
+  KubernetesPlatformSource,
+  PLATFORM_FINALIZER,
+  PLATFORM_LEASE_NAME,
+  type PlatformManager,
+  PlatformSync,
+  startPlatformManager,
+} from "../index.js";
 
 const log = createLogger({
   level: process.env.DV_TEST_LOG === "1" ? "debug" : "silent",
@@ -34,16 +38,18 @@ const FAST = { leaseTtlMs: 3_000, leaseRenewMs: 1_000, leaseRetryMs: 300 };
 
 let t: TestDatabase;
 let services: Services;
-const running: RunningPlatformControllers[] = [];
+const running: PlatformManager[] = [];
 
-async function startReplica(holder: string): Promise<RunningPlatformControllers> {
+async function startReplica(holder: string): Promise<PlatformManager> {
   const kc = testKubeConfig();
-  const r = await startPlatformControllers({
-    services,
+  const r = await startPlatformManager({
+    sync: (fence) => new PlatformSync(services, { fence }),
+    leases: new LeaseStore(services.db),
     source: new KubernetesPlatformSource(kc, log.child({ holder })),
     holder,
     settings: FAST,
     kube: { api: coordinationApi(kc), namespace: "default" },
+    clock: realClock,
     log: log.child({ holder }),
   });
   running.push(r);

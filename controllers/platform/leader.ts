@@ -10,8 +10,14 @@ import type { KubeLeaseElector } from "./kube-lease.js";
  */
 export const PLATFORM_SHARD = -1;
 
+/** What the leadership needs of the lease table: {@link LeaseStore}, or a test's in-memory one. */
+export type PlatformLeasePort = Pick<
+  LeaseStore,
+  "ensureShard" | "acquire" | "renew" | "release" | "checkFence"
+>;
+
 export interface PlatformLeadershipOptions {
-  readonly leases: LeaseStore;
+  readonly leases: PlatformLeasePort;
   readonly holder: string;
   readonly ttlMs: number;
   readonly renewMs: number;

@@ -25,4 +25,3 @@ export {
 } from "./controllers.js";
 export type { RoleOptions } from "./process.js";
 export { type RunningRole, startApiRole, startControllerRole, startWorkerRole } from "./roles.js";
-export { syncPlatformDirectory } from "./platform.js";

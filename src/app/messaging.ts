@@ -4,9 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { AdvisoryProcessor, OutboxRelay } from "../jetstream/index.js";
 import type { Lifecycle } from "../lifecycle/index.js";
 import type { WorkerService } from "../messaging/index.js";
-import { Gauge } from "prom-client";
-import { LeaseStore } from "../contexts/runtime/index.js";
-import { type Logger, metricOnce, type Registry } from "../observability/index.js";
+import type { Logger, Registry } from "../observability/index.js";
 import { serveSimulatorControl, SimulatedDriver, Worker } from "../workers/index.js";
 import type { Services } from "./services.js";
 
@@ -50,88 +48,6 @@ export async function startRelay(options: StartRelayOptions): Promise<OutboxRela
   await relay.start();
   options.lifecycle.add("outbox-relay", () => relay.stop());
   return relay;
-}
-
-/**
- * `dataverket_dead_letters_open{service,reason}`, read from PostgreSQL on every scrape. Registered
- * by the controller role only, so a fleet reports each dead letter once.
- */
-export function registerDeadLetterMetrics(services: Services, metrics: Registry): void {
-  metricOnce(
-    metrics,
-    "dataverket_dead_letters_open",
-    () =>
-      new Gauge({
-        name: "dataverket_dead_letters_open",
-        help: "Dead letters waiting for an operator to replay or discard them",
-        labelNames: ["service", "reason"] as const,
-        registers: [metrics],
-        async collect() {
-          this.reset();
-          for (const row of await services.deadLetterStore.openByService())
-            this.set({ service: row.service, reason: row.reason }, row.count);
-        },
-      }),
-  );
-}
-
-/** `dataverket_tasks{state}`: how many tasks are in each state, read at scrape time. */
-export function registerTaskMetrics(services: Services, metrics: Registry): void {
-  metricOnce(
-    metrics,
-    "dataverket_tasks",
-    () =>
-      new Gauge({
-        name: "dataverket_tasks",
-        help: "Tasks by state",
-        labelNames: ["state"] as const,
-        registers: [metrics],
-        async collect() {
-          this.reset();
-          for (const row of await services.taskStore.countByState())
-            this.set({ state: row.state }, row.count);
-        },
-      }),
-  );
-}
-
-/**
- * `dataverket_task_oldest_unfinished_seconds` and `dataverket_shards_unheld`, read from
- * PostgreSQL at scrape time: work that is not moving, and shards no replica reconciles.
- */
-export function registerProgressMetrics(
-  services: Services,
-  shards: number,
-  metrics: Registry,
-): void {
-  metricOnce(
-    metrics,
-    "dataverket_task_oldest_unfinished_seconds",
-    () =>
-      new Gauge({
-        name: "dataverket_task_oldest_unfinished_seconds",
-        help: "Age of the oldest task that has not ended (0 when none is open)",
-        registers: [metrics],
-        async collect() {
-          this.set(await services.taskStore.oldestUnfinishedSeconds());
-        },
-      }),
-  );
-  const leases = new LeaseStore(services.db);
-  metricOnce(
-    metrics,
-    "dataverket_shards_unheld",
-    () =>
-      new Gauge({
-        name: "dataverket_shards_unheld",
-        help: "Tenant shards no controller replica holds a live lease on (nobody reconciles them)",
-        registers: [metrics],
-        async collect() {
-          const live = (await leases.list()).filter((l) => l.live && l.shard < shards).length;
-          this.set(shards - live);
-        },
-      }),
-  );
 }
 
 /** Options of {@link startAdvisoryProcessor}. */

@@ -1,3 +1,9 @@
+import {
+  LeaseStore,
+  registerDeadLetterMetrics,
+  registerShardMetrics,
+} from "../contexts/runtime/index.js";
+import { registerTaskMetrics } from "../contexts/task/index.js";
 import { registerPoolMetrics } from "../db/index.js";
 import { registerDatabaseMetrics } from "../maintenance/index.js";
 import type { WorkerService } from "../messaging/index.js";
@@ -5,9 +11,6 @@ import { mountApi } from "./api.js";
 import { newHolder, startControllers } from "./controllers.js";
 import { openLeaseDatabase } from "./dependencies.js";
 import {
-  registerDeadLetterMetrics,
-  registerProgressMetrics,
-  registerTaskMetrics,
   startAdvisoryProcessor,
   startRelay,
   startSimulatorControl,
@@ -76,10 +79,10 @@ export async function startControllerPart(base: MessagingProcess): Promise<Contr
   });
   await startRelay({ services, js, log, metrics, lifecycle, nats: config.nats });
   await startAdvisoryProcessor({ services, js, jsm: base.jsm, log, lifecycle });
-  registerDeadLetterMetrics(services, metrics);
-  registerTaskMetrics(services, metrics);
+  registerDeadLetterMetrics(services.deadLetterStore, metrics);
+  registerTaskMetrics(services.taskStore, metrics);
   registerDatabaseMetrics(base.db, metrics);
-  registerProgressMetrics(services, config.controller.shards, metrics);
+  registerShardMetrics(new LeaseStore(services.db), config.controller.shards, metrics);
   if (leaseDb) registerPoolMetrics(leaseDb, "leases", metrics);
   await startControllers({
     holder,

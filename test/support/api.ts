@@ -8,7 +8,8 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fas
 import { expect } from "vitest";
 import { fileURLToPath } from "node:url";
 import { mountApi } from "../../src/app/api.js";
-import { createServices, syncPlatformDirectory } from "../../src/app/index.js";
+import { syncPlatformDirectory } from "../../controllers/index.js";
+import { createServices } from "../../src/app/index.js";
 import { loadDevKey, type MintOptions, mintToken, type Role } from "../../src/auth/index.js";
 import { loadConfig } from "../../src/config/index.js";
 import { connectPostgres } from "../../src/db/index.js";

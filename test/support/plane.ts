@@ -3,12 +3,8 @@
 // this process, or as `dv` child processes the test can kill, pause and restart.
 import { fileURLToPath } from "node:url";
 import { ApiFacade, type ResourcePath } from "../../src/api/index.js";
-import {
-  type ControlPlane,
-  startControllers,
-  syncPlatformDirectory,
-  type WorkerSettings,
-} from "../../src/app/index.js";
+import { syncPlatformDirectory } from "../../controllers/index.js";
+import { type ControlPlane, startControllers, type WorkerSettings } from "../../src/app/index.js";
 import type { Config } from "../../src/config/index.js";
 import { inTransaction } from "../../src/db/index.js";
 import type { Resource, ResourceKind } from "../../src/contexts/inventory/index.js";

@@ -15,5 +15,6 @@ export {
   type PublishOutcome,
 } from "./outbox.js";
 export { FencedError, type Grant, LeaseStore } from "./leases.js";
+export { registerDeadLetterMetrics, registerShardMetrics } from "./metrics.js";
 export { type Backup, BackupStore, type NewRestore, type Restore } from "./backups.js";
 export { SigningKeyStore } from "./signing-keys.js";

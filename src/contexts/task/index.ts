@@ -7,3 +7,4 @@ export {
   type TransitionInput,
   type TransitionResult,
 } from "./store.js";
+export { registerTaskMetrics } from "./metrics.js";
