@@ -14,6 +14,7 @@ import { benchKey, type DvChild, PROFILES, startBareRoute, startDv } from "./sup
 import { cpuBetween, cpuSeconds } from "./support/processes.js";
 import { profileHotspots } from "./support/profiles.js";
 import { report } from "./support/report.js";
+import { resetStatements, statementsRun } from "./support/statements.js";
 import { QUICK, size } from "./support/scale.js";
 
 const CONNECTIONS = 16;
@@ -32,7 +33,14 @@ afterAll(async () => {
 async function load(
   url: string,
   headers: Record<string, string>,
-): Promise<{ rps: number; p50: number; p99: number; non2xx: number; errors: number }> {
+): Promise<{
+  rps: number;
+  total: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}> {
   const result = await autocannon({
     url,
     headers,
@@ -41,6 +49,7 @@ async function load(
   });
   return {
     rps: result.requests.average,
+    total: result.requests.total,
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,
@@ -112,12 +121,16 @@ describe("API overhead", () => {
     expect(((await viaBare.json()) as { id: string }).id).toBe(id);
 
     const named = { "dv api": api.pid, "bare route": bare.pid };
+    await resetStatements(db.admin);
     const before = cpuSeconds(named);
     const measuredApi = await load(`${api.url}${networks}/${id}`, {
       authorization: `Bearer ${admin}`,
     });
     const between = cpuSeconds(named);
+    const statementsApi = await statementsRun(db.admin, { sentOnly: true });
+    await resetStatements(db.admin);
     const measuredBare = await load(`${bare.url}/bare/${tenant.metadata?.id}/${id}`, {});
+    const statementsBare = await statementsRun(db.admin, { sentOnly: true });
     const cpuApi = cpuBetween(before, between);
     const cpuBare = cpuBetween(between, cpuSeconds(named));
     expect(measuredApi.non2xx + measuredApi.errors).toBe(0);
@@ -131,6 +144,8 @@ describe("API overhead", () => {
       "GET, bare route, p50": [measuredBare.p50, "ms"],
       "GET, bare route, p99": [measuredBare.p99, "ms"],
       "API overhead (throughput lost to it)": [overhead, "%", QUICK ? undefined : { below: 15 }],
+      "SQL statements per GET, dv api": [statementsApi / measuredApi.total, "statements"],
+      "SQL statements per GET, bare route": [statementsBare / measuredBare.total, "statements"],
       "CPU per request, dv api process": [perRequest(cpuApi, "dv api", measuredApi), "ms"],
       "CPU per request, PostgreSQL (dv api)": [perRequest(cpuApi, "postgres", measuredApi), "ms"],
       "CPU per request, bare route process": [

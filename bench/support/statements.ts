@@ -20,8 +20,9 @@ export async function resetStatements(admin: Database): Promise<void> {
  */
 export async function topStatements(admin: Database, top = 8, dump?: string): Promise<Hotspot[]> {
   if (dump) {
-    const all = await admin.query<{ query: string; calls: string; ms: string }>(
-      `/* bench */ SELECT query, calls, round(total_exec_time::numeric, 1) AS ms FROM pg_stat_statements
+    const all = await admin.query<{ query: string; calls: string; ms: string; plan: string }>(
+      `/* bench */ SELECT query, calls, round(total_exec_time::numeric, 1) AS ms,
+              round(total_plan_time::numeric, 1) AS plan FROM pg_stat_statements
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
           AND query NOT ILIKE '%pg_stat_statements%' AND query NOT LIKE '/* bench */%'
         ORDER BY calls DESC`,
@@ -31,7 +32,10 @@ export async function topStatements(admin: Database, top = 8, dump?: string): Pr
     await writeFile(
       join(dir, `${dump}.txt`),
       all
-        .map((r) => `${r.calls}\t${r.ms} ms\t${r.query.replace(/\s+/g, " ").slice(0, 300)}`)
+        .map(
+          (r) =>
+            `${r.calls}\t${r.ms} ms\t${r.plan} ms planning\t${r.query.replace(/\s+/g, " ").slice(0, 300)}`,
+        )
         .join("\n"),
     );
   }

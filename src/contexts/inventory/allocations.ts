@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
-import { type Orm, rowsOf, type Tx } from "../../db/index.js";
+import { executeNamed, type Orm, rowsOf, type Tx } from "../../db/index.js";
 import { CapacityExhaustedError, PoolExhaustedError } from "../../kernel/index.js";
 import { carve, formatPrefix, parent, parsePrefix, buddy, type Prefix } from "./ipmath.js";
 import { capacity, capacityReservations, ipBlocks, ipPools, servers, vlans } from "./schema.js";
@@ -22,10 +22,12 @@ export class AllocationStore extends TopologyStore {
    * row exists does the caller hear "exhausted".
    */
   async #pick<T>(
-    attempt: (lock: ReturnType<typeof sql>) => Promise<T | undefined>,
+    attempt: (lock: ReturnType<typeof sql>, how: "skip" | "wait") => Promise<T | undefined>,
   ): Promise<T | undefined> {
     for (let round = 0; round < 4; round++) {
-      const got = (await attempt(sql`FOR UPDATE SKIP LOCKED`)) ?? (await attempt(sql`FOR UPDATE`));
+      const got =
+        (await attempt(sql`FOR UPDATE SKIP LOCKED`, "skip")) ??
+        (await attempt(sql`FOR UPDATE`, "wait"));
       if (got !== undefined) return got;
     }
     return undefined;
@@ -43,8 +45,11 @@ export class AllocationStore extends TopologyStore {
   ): Promise<{ datacenterId: string; vlanId: number }> {
     return this.inTx(tx, async (q) => {
       // What the owner holds there, else a free one taken: one statement.
-      const row = await this.#pick(async (lock) => {
-        const picked = await q.execute(sql`
+      const row = await this.#pick(async (lock, how) => {
+        const picked = await executeNamed(
+          q,
+          `inventory_reserve_vlan_${how}`,
+          sql`
           WITH held AS (
             SELECT datacenter_id, vlan_id FROM ${vlans}
              WHERE network_pool = ${input.networkPool} AND owner_id = ${input.owner.id}
@@ -61,7 +66,8 @@ export class AllocationStore extends TopologyStore {
           )
           SELECT datacenter_id, vlan_id FROM held
           UNION ALL
-          SELECT datacenter_id, vlan_id FROM taken`);
+          SELECT datacenter_id, vlan_id FROM taken`,
+        );
         return rowsOf<{ datacenter_id: string; vlan_id: number }>(picked)[0];
       });
       if (!row) throw new PoolExhaustedError("vlan", input.networkPool, "no free VLAN id");
@@ -83,10 +89,13 @@ export class AllocationStore extends TopologyStore {
     const family = input.family ?? 4;
     return this.inTx(tx, async (q) => {
       // What the owner holds there (of that length), else a free block to carve: one statement.
-      const block = await this.#pick(async (lock) => {
+      const block = await this.#pick(async (lock, how) => {
         // Ordered by the cidr column, not by the text selected under the same name: by address
         // ("10.0.0.8" before "10.0.0.40").
-        const picked = await q.execute(sql`
+        const picked = await executeNamed(
+          q,
+          `inventory_reserve_prefix_${how}`,
+          sql`
           WITH held AS (
             SELECT prefix::text AS prefix, datacenter_id FROM ${ipBlocks}
              WHERE network_pool = ${input.networkPool} AND owner_id = ${input.owner.id}
@@ -102,7 +111,8 @@ export class AllocationStore extends TopologyStore {
           )
           SELECT true AS held, NULL::uuid AS id, NULL::uuid AS pool_id, datacenter_id, prefix FROM held
           UNION ALL
-          SELECT false, id, pool_id, datacenter_id, prefix FROM picked`);
+          SELECT false, id, pool_id, datacenter_id, prefix FROM picked`,
+        );
         return rowsOf<{
           held: boolean;
           id: string;

@@ -3,6 +3,7 @@ import {
   ContextRole,
   ContextStore,
   type Database,
+  executeNamed,
   type Orm,
   rowsOf,
   type Tx,
@@ -184,7 +185,10 @@ export class QuotaStore extends ContextStore {
         amount: string;
         limit: string | null;
       }>(
-        await q.execute(sql`
+        await executeNamed(
+          q,
+          "inventory_quota_charge",
+          sql`
           WITH d AS (
             SELECT * FROM unnest(
               ${`{${wanted.map((d) => quoted(d.quota)).join(",")}}`}::text[],
@@ -209,7 +213,8 @@ export class QuotaStore extends ContextStore {
             ON o.tenant_id = ${tenantId}::uuid AND o.quota = c.quota AND o.scope = c.scope
           LEFT JOIN ${quotaOverrides} a
             ON a.tenant_id = ${tenantId}::uuid AND a.quota = c.quota AND a.scope = '*'
-          LEFT JOIN ${quotaDefaults} p ON p.quota = c.quota`),
+          LEFT JOIN ${quotaDefaults} p ON p.quota = c.quota`,
+        ),
       );
       for (const row of rows) {
         const amount = Number(row.amount);

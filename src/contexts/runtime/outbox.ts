@@ -1,5 +1,12 @@
 import { and, inArray, isNull, sql } from "drizzle-orm";
-import { ContextRole, ContextStore, type Database, rowsOf, type Tx } from "../../db/index.js";
+import {
+  ContextRole,
+  ContextStore,
+  type Database,
+  executeNamed,
+  rowsOf,
+  type Tx,
+} from "../../db/index.js";
 import { isUuid } from "../../kernel/index.js";
 import { outbox } from "./schema.js";
 
@@ -87,7 +94,10 @@ export class OutboxStore extends ContextStore {
     );
     return this.inTx(tx, async (q) => {
       // The insert wakes the relays itself (trigger outbox_notify on dv_outbox).
-      await q.execute(sql`
+      await executeNamed(
+        q,
+        options.resend ? "runtime_outbox_enqueue_resend" : "runtime_outbox_enqueue",
+        sql`
         INSERT INTO ${outbox} (id, subject, envelope, headers, origin)
         SELECT r.id, r.subject, r.envelope, r.headers, ${this.#origin}::text
           FROM jsonb_to_recordset(${rows}::jsonb) AS r(id uuid, subject text, envelope jsonb, headers jsonb)
@@ -97,7 +107,8 @@ export class OutboxStore extends ContextStore {
                     available_at = least(${outbox.availableAt}, now())
                   WHERE ${outbox.publishedAt} IS NOT NULL`
             : sql``
-        }`);
+        }`,
+      );
     });
   }
 
@@ -132,7 +143,9 @@ export class OutboxStore extends ContextStore {
         // as stored, since parsing the jsonb only to serialise it again for NATS was most of the
         // relay's CPU per message.
         const rows = rowsOf<PendingRow>(
-          await q.execute(
+          await executeNamed(
+            q,
+            "runtime_outbox_claim",
             sql`SELECT * FROM runtime.claim_outbox(${limit}::int, ${this.#origin}::text)`,
           ),
         ).map((r) => ({
@@ -148,10 +161,12 @@ export class OutboxStore extends ContextStore {
         if (outcome.sent.length > 0)
           // The time of the acknowledgement, not of the claim: a pass can wait on NATS for a
           // while, and the retention counts from when NATS had the message.
-          await q
-            .update(outbox)
-            .set({ publishedAt: sql`clock_timestamp()` })
-            .where(sql`${outbox.id} IN (${idsIn(outcome.sent)})`);
+          await executeNamed(
+            q,
+            "runtime_outbox_published",
+            sql`UPDATE ${outbox} SET published_at = clock_timestamp()
+                 WHERE ${outbox.id} IN (${idsIn(outcome.sent)})`,
+          );
         if (outcome.failed.length > 0) {
           // One statement for every failure: each row its own error and back-off.
           const values = sql.join(
