@@ -29,3 +29,4 @@ export {
 export { type ListOptions, type Page, toPage } from "./pagination.js";
 export { type IdGenerator, newId, isUuid } from "./ids.js";
 export { sameJson } from "./json.js";
+export { GroupCommit, type Settled } from "./group-commit.js";

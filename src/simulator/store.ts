@@ -66,6 +66,79 @@ export class SimulatorStore extends ContextStore {
     });
   }
 
+  /**
+   * What the devices of `keys` hold, in one statement: by `service/resourceId/step`, the ones
+   * that hold nothing missing.
+   */
+  async getDevices(
+    keys: readonly { service: string; resourceId: string; step: string }[],
+    tx?: Tx,
+  ): Promise<Map<string, Device>> {
+    if (keys.length === 0) return new Map();
+    const wanted = JSON.stringify(
+      keys.map((k) => ({ service: k.service, resource_id: k.resourceId, step: k.step })),
+    );
+    return this.reading(tx, async (q) => {
+      const rows = await q
+        .select()
+        .from(devices)
+        .where(
+          sql`(${devices.service}, ${devices.resourceId}, ${devices.step}) IN (
+            SELECT k.service, k.resource_id, k.step
+              FROM jsonb_to_recordset(${wanted}::jsonb) AS k(service text, resource_id uuid, step text))`,
+        );
+      return new Map(rows.map((d) => [`${d.service}/${d.resourceId}/${d.step}`, d]));
+    });
+  }
+
+  /**
+   * {@link apply} of each of `inputs`, in their order, in one statement: a device named twice
+   * holds what the last one says; the ledger has a line for each.
+   */
+  applyMany(
+    tx: Tx,
+    inputs: readonly {
+      service: string;
+      resourceId: string;
+      step: string;
+      generation: number;
+      state: Record<string, unknown>;
+      operation: string;
+      messageId: string;
+      appliedIn?: string | undefined;
+    }[],
+  ): Promise<void> {
+    if (inputs.length === 0) return Promise.resolve();
+    const rows = JSON.stringify(
+      inputs.map((i) => ({
+        service: i.service,
+        resource_id: i.resourceId,
+        step: i.step,
+        generation: i.generation,
+        state: i.state,
+        operation: i.operation,
+        message_id: i.messageId,
+        applied_in: i.appliedIn ?? null,
+      })),
+    );
+    return this.inTx(tx, async (q) => {
+      await q.execute(sql`
+        WITH input AS (
+          SELECT d.*, x.n FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS x(r, n),
+               LATERAL jsonb_to_record(x.r) AS d(service text, resource_id uuid, step text,
+                 generation bigint, state jsonb, operation text, message_id text, applied_in text)
+        ), device AS (
+          INSERT INTO ${devices} (service, resource_id, step, generation, state)
+          SELECT DISTINCT ON (service, resource_id, step) service, resource_id, step, generation, state
+            FROM input ORDER BY service, resource_id, step, n DESC
+          ON CONFLICT (service, resource_id, step) DO UPDATE
+            SET generation = EXCLUDED.generation, state = EXCLUDED.state, updated_at = now()
+        )
+        INSERT INTO ${effects} (service, resource_id, step, operation, message_id, applied_in)
+        SELECT service, resource_id, step, operation, message_id, applied_in FROM input ORDER BY n`);
+    });
+  }
+
   /** Removes what a device holds and records the side effect. */
   remove(
     tx: Tx,

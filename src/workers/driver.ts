@@ -29,6 +29,12 @@ export interface Driver {
   prepare(request: DriverRequest, progress: ProgressReporter): Promise<void>;
   apply(tx: Tx, request: DriverRequest): Promise<Record<string, unknown>>;
   /**
+   * The effects of several commands, in their order, in one transaction: what `apply` of each
+   * one after the other would make and answer, in as few statements as the driver can. Optional;
+   * without it the worker applies them one by one.
+   */
+  applyMany?(tx: Tx, requests: readonly DriverRequest[]): Promise<Record<string, unknown>[]>;
+  /**
    * Whether the task's `started` may be recorded with the effect, in the one transaction of its
    * batch, after `prepare`: true when `prepare` is quick and does nothing that a task cancelled
    * meanwhile should not have done. Otherwise (the default) the worker records `started` first

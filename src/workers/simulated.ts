@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Tx } from "../db/index.js";
-import type { Fault, SimulatorStore } from "../simulator/index.js";
+import type { Device, Fault, SimulatorStore } from "../simulator/index.js";
 import {
   type Driver,
   type DriverRequest,
@@ -8,7 +8,7 @@ import {
   type ProgressReporter,
   TransientDriverError,
 } from "./driver.js";
-import { GroupCommit, type Settled } from "./group-commit.js";
+import { GroupCommit, type Settled } from "../kernel/index.js";
 
 /** Options of {@link SimulatedDriver}. */
 export interface SimulatedDriverOptions {
@@ -24,6 +24,24 @@ export interface SimulatedDriverOptions {
    * command for another datacenter's infrastructure is refused, never applied here.
    */
   readonly site?: string | undefined;
+}
+
+/** Which run of {@link SimulatedDriver.applyMany} a command belongs to. */
+function runOf(request: DriverRequest): "write" | "observe" | "delete" {
+  return request.operation === "observe"
+    ? "observe"
+    : request.operation === "delete"
+      ? "delete"
+      : "write";
+}
+
+/** What an observation of a device answers. */
+function observation(device: Device | undefined): Record<string, unknown> {
+  return {
+    present: device !== undefined,
+    vlan_id: typeof device?.state.vlan_id === "number" ? device.state.vlan_id : null,
+    cidr: typeof device?.state.cidr === "string" ? device.state.cidr : null,
+  };
 }
 
 function firstHost(cidr: string): string {
@@ -140,14 +158,59 @@ export class SimulatedDriver implements Driver {
         });
         return request.service === "maskin" ? { server_id: request.data.server_id } : {};
       case "observe": {
-        const device = await store.getDevice(request.service, request.resourceId, request.step, tx);
-        return {
-          present: device !== undefined,
-          vlan_id: typeof device?.state.vlan_id === "number" ? device.state.vlan_id : null,
-          cidr: typeof device?.state.cidr === "string" ? device.state.cidr : null,
-        };
+        return observation(
+          await store.getDevice(request.service, request.resourceId, request.step, tx),
+        );
       }
     }
+  }
+
+  /**
+   * The effects of a batch's commands in their order, each run of provisions and updates in one
+   * statement and each run of observations in another (a delete is a run of its own): nothing
+   * is reordered across a write, so each observation sees what `apply` one by one would show.
+   */
+  async applyMany(tx: Tx, requests: readonly DriverRequest[]): Promise<Record<string, unknown>[]> {
+    const { store } = this.#options;
+    const out: Record<string, unknown>[] = [];
+    for (let i = 0; i < requests.length;) {
+      const first = requests[i] as DriverRequest;
+      const kind = runOf(first);
+      let end = i + 1;
+      while (
+        end < requests.length &&
+        kind !== "delete" &&
+        runOf(requests[end] as DriverRequest) === kind
+      )
+        end++;
+      const run = requests.slice(i, end);
+      if (kind === "write") {
+        await store.applyMany(
+          tx,
+          run.map((request) => ({
+            service: request.service,
+            resourceId: request.resourceId,
+            step: request.step,
+            generation: request.generation,
+            state: { ...request.data },
+            operation: request.operation,
+            messageId: request.messageId,
+            appliedIn: this.#options.site,
+          })),
+        );
+        for (const request of run) out.push(this.#result(request));
+      } else if (kind === "observe") {
+        const found = await store.getDevices(run, tx);
+        for (const request of run)
+          out.push(
+            observation(found.get(`${request.service}/${request.resourceId}/${request.step}`)),
+          );
+      } else {
+        out.push(await this.apply(tx, first));
+      }
+      i = end;
+    }
+    return out;
   }
 
   #result(request: DriverRequest): Record<string, unknown> {

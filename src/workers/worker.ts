@@ -7,9 +7,8 @@ import {
   isDatabaseUnavailable,
   isOutage,
   sqlStateOf,
-  type Tx,
 } from "../db/index.js";
-import type { IdGenerator } from "../kernel/index.js";
+import { GroupCommit, type IdGenerator, type Settled } from "../kernel/index.js";
 import {
   type CommandSpec,
   createEnvelope,
@@ -35,7 +34,6 @@ import {
 } from "../observability/index.js";
 import type { DeadLetterService, TaskEventContext, TaskService } from "../workflow/index.js";
 import { type Driver, type DriverRequest, PermanentDriverError } from "./driver.js";
-import { GroupCommit, type Settled } from "./group-commit.js";
 
 /** Options of {@link Worker}. */
 export interface WorkerOptions {
@@ -670,16 +668,28 @@ export class Worker {
           : [],
       );
       const started = await this.#o.tasks.startMany(tx, starts, events);
+      const skipped = (item: Effect): boolean =>
+        item.kind === "skip" ||
+        (item.start !== undefined && item.taskId !== null && !started.has(item.taskId));
+      const applied = items.filter((item) => !skipped(item));
+      // The driver makes the effects of the batch together where it can (one statement for the
+      // devices of many commands), in the order of the batch.
+      const { driver } = this.#o;
+      const requests = applied.map((item) => item.request);
+      const made = driver.applyMany
+        ? await driver.applyMany(tx, requests)
+        : await sequentially(requests, (request) => driver.apply(tx, request));
+      const effectOf = new Map(applied.map((item, i) => [item, made[i] ?? {}]));
       const records: { messageId: string; outcome: Outcome | null }[] = [];
       const results: EffectOutcome[] = [];
       for (const item of items) {
-        const ended = item.start !== undefined && item.taskId !== null && !started.has(item.taskId);
-        if (item.kind === "skip" || ended) {
+        const result = effectOf.get(item);
+        if (result === undefined) {
           records.push({ messageId: item.envelope.id, outcome: null });
           results.push("skipped");
           continue;
         }
-        const event = await this.#effect(tx, item);
+        const event = this.#effect(item, result);
         records.push({ messageId: item.envelope.id, outcome: event.outcome });
         events.push(event.message);
         results.push("done");
@@ -698,10 +708,12 @@ export class Worker {
     });
   }
 
-  /** Makes one command's effect and the event that announces it. */
-  async #effect(tx: Tx, item: Effect): Promise<{ outcome: Outcome; message: OutboxMessage }> {
+  /** The event that announces one command's effect, `result` being what the driver made. */
+  #effect(
+    item: Effect,
+    result: Record<string, unknown>,
+  ): { outcome: Outcome; message: OutboxMessage } {
     const { request, envelope, spec } = item;
-    const result = await this.#o.driver.apply(tx, request);
     const event = createEnvelope(
       spec.event,
       {
@@ -761,4 +773,11 @@ export class Worker {
     msg.term(input.reason.slice(0, 200));
     this.#handled.inc({ service: this.#o.service, outcome: "dead_letter" });
   }
+}
+
+/** `fn` of each of `list`, one after the other (a driver's effects share one transaction). */
+async function sequentially<T, R>(list: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const item of list) out.push(await fn(item));
+  return out;
 }

@@ -1,8 +1,20 @@
 import { actorOf } from "../../auth/index.js";
-import { demandOf, type Resource, type ResourceKind } from "../../contexts/inventory/index.js";
-import type { Task } from "../../contexts/task/index.js";
+import type { AuditEntry } from "../../contexts/audit/index.js";
+import {
+  type Demand,
+  demandOf,
+  type Resource,
+  type ResourceKind,
+} from "../../contexts/inventory/index.js";
+import type { NewTask, Task } from "../../contexts/task/index.js";
 import { inTransaction, type Tx } from "../../db/index.js";
-import { type ListOptions, NotFoundError, type Page } from "../../kernel/index.js";
+import {
+  GroupCommit,
+  type ListOptions,
+  NotFoundError,
+  type Page,
+  type Settled,
+} from "../../kernel/index.js";
 import type { FacadeCore } from "./core.js";
 import {
   auditEntry,
@@ -13,6 +25,35 @@ import {
   type ResourcePath,
   type TxHooks,
 } from "./scope.js";
+
+/** Creates written in one transaction at most (what queued while the last batch was written). */
+const CREATE_BATCH = 64;
+
+/** A create, admitted and placed, waiting to be written. */
+interface NewResource {
+  readonly ctx: CallContext;
+  readonly resource: {
+    readonly kind: ResourceKind;
+    readonly tenantId: string;
+    readonly projectId: string;
+    readonly environmentId: string;
+    readonly datacenterId: string;
+    readonly name: string;
+    readonly labels: Record<string, string>;
+    readonly spec: Record<string, unknown>;
+  };
+}
+
+/** `demands` with one entry per quota and scope, their amounts summed (one row each to charge). */
+function sumDemands(demands: readonly Demand[]): Demand[] {
+  const sums = new Map<string, Demand>();
+  for (const d of demands) {
+    const key = `${d.quota}\u0000${d.scope}`;
+    const seen = sums.get(key);
+    sums.set(key, seen ? { ...d, amount: seen.amount + d.amount } : d);
+  }
+  return [...sums.values()];
+}
 
 /** A change to a resource, and the task that carries it out. */
 export interface ResourceChange {
@@ -96,6 +137,10 @@ export class ResourceFacade {
   /**
    * Records a tenant's request for a new resource with the task that builds it, the audit record
    * and the task's `created` event, in one transaction. The reconcilers take it from there.
+   *
+   * Requests that arrive while another batch is being written are written together, in one
+   * transaction of the same statements whatever their number (see {@link #createBatch}); a
+   * request with an Idempotency-Key (its `hooks`) is written on its own.
    */
   async createResource(
     ctx: CallContext,
@@ -108,45 +153,113 @@ export class ResourceFacade {
     },
     hooks?: TxHooks<ResourceChange>,
   ): Promise<ResourceChange> {
-    const { inventory, audit } = this.#core;
     const { tenantId, projectId, environment } = await this.#core.scope.path(ctx, refs);
     requireWrite(ctx, `create ${kind}s`);
     await this.#core.admission.resource(kind, input.spec, environment.datacenterId, "/body/spec");
+    const create: NewResource = {
+      ctx,
+      resource: {
+        kind,
+        tenantId,
+        projectId,
+        environmentId: environment.id,
+        datacenterId: environment.datacenterId,
+        name: input.name,
+        labels: input.labels ?? {},
+        spec: input.spec,
+      },
+    };
+    return hooks ? this.#createOne(create, hooks) : this.#creates.submit(create);
+  }
+
+  readonly #creates = new GroupCommit<NewResource, ResourceChange>(
+    (batch) => this.#createBatch(batch),
+    CREATE_BATCH,
+  );
+
+  /**
+   * Writes the creates of `batch` together: their resources, tasks with their events, audit
+   * records and quota charges (one per tenant, the batch's demands summed), each kind of row in
+   * one statement. If any of them is refused (a name taken, a quota exceeded) the transaction
+   * rolls back and each is written on its own, so that each gets its own answer and a refusal is
+   * never a batch-mate's.
+   */
+  async #createBatch(batch: NewResource[]): Promise<Settled<ResourceChange>[]> {
+    const alone = (item: NewResource): Promise<Settled<ResourceChange>> =>
+      this.#createOne(item).then(
+        (value) => ({ ok: true, value }),
+        (error: unknown) => ({ ok: false, error }),
+      );
+    if (batch.length === 1) return [await alone(batch[0] as NewResource)];
+    const { inventory, audit, taskService } = this.#core;
+    try {
+      const changes = await inTransaction(this.#core.db, async (tx) => {
+        const resources = await inventory.createResources(
+          tx,
+          batch.map((item) => item.resource),
+        );
+        const tasks = await taskService.createMany(
+          tx,
+          resources.map((resource, i) => this.#newTask(batch[i]?.ctx as CallContext, resource)),
+        );
+        await audit.recordMany(
+          tx,
+          resources.map((resource, i) =>
+            this.#createdEntry(batch[i]?.ctx as CallContext, resource),
+          ),
+        );
+        // The quota charges last, one per tenant: their row locks are held to the commit only.
+        const demands = new Map<string, Demand[]>();
+        for (const resource of resources) {
+          const list = demands.get(resource.tenantId) ?? [];
+          list.push(...demandOf(resource.kind, resource.spec, resource));
+          demands.set(resource.tenantId, list);
+        }
+        // Tenants in one order everywhere, so two batches never wait for each other's rows.
+        for (const tenantId of [...demands.keys()].sort())
+          await inventory.quotas.charge(tx, tenantId, sumDemands(demands.get(tenantId) ?? []));
+        const taskOf = new Map(tasks.map((task) => [task.resourceId, task]));
+        return resources.map((resource) => ({
+          resource,
+          task: taskOf.get(resource.id) as Task,
+        }));
+      });
+      return changes.map((value) => ({ ok: true, value }));
+    } catch {
+      return Promise.all(batch.map(alone));
+    }
+  }
+
+  /** One create in a transaction of its own, with the Idempotency-Key's `hooks` when given. */
+  #createOne(item: NewResource, hooks?: TxHooks<ResourceChange>): Promise<ResourceChange> {
+    const { inventory, audit } = this.#core;
     return inTransaction(this.#core.db, async (tx) => {
       await hooks?.begin(tx);
-      const resource = await inventory.createResource(
-        tx,
-        {
-          kind,
-          tenantId,
-          projectId,
-          environmentId: environment.id,
-          datacenterId: environment.datacenterId,
-          name: input.name,
-          labels: input.labels ?? {},
-          spec: input.spec,
-        },
-        { charge: false },
-      );
-      const task = await this.#task(ctx, tx, resource, `${kind}.create`);
-      await audit.record(
-        tx,
-        auditEntry(ctx, {
-          tenantId,
-          datacenterId: resource.datacenterId,
-          projectId,
-          action: `${kind}.create`,
-          resourceKind: kind,
-          resourceId: resource.id,
-          after: { name: resource.name, labels: resource.labels, spec: resource.spec },
-        }),
-      );
+      const resource = await inventory.createResource(tx, item.resource, { charge: false });
+      const task = await this.#core.taskService.create(tx, this.#newTask(item.ctx, resource));
+      await audit.record(tx, this.#createdEntry(item.ctx, resource));
       const change = { resource, task };
       await hooks?.end(tx, change);
       // The quota charge last: its row locks order this tenant's concurrent requests, and are
       // held from here to the commit only.
-      await inventory.quotas.charge(tx, tenantId, demandOf(kind, resource.spec, resource));
+      await inventory.quotas.charge(
+        tx,
+        resource.tenantId,
+        demandOf(item.resource.kind, resource.spec, resource),
+      );
       return change;
+    });
+  }
+
+  #createdEntry(ctx: CallContext, resource: Resource): AuditEntry {
+    return auditEntry(ctx, {
+      tenantId: resource.tenantId,
+      datacenterId: resource.datacenterId,
+      projectId: resource.projectId,
+      action: `${resource.kind}.create`,
+      resourceKind: resource.kind,
+      resourceId: resource.id,
+      after: { name: resource.name, labels: resource.labels, spec: resource.spec },
     });
   }
 
@@ -229,7 +342,12 @@ export class ResourceFacade {
   }
 
   #task(ctx: CallContext, tx: Tx, resource: Resource, operation: string): Promise<Task> {
-    return this.#core.taskService.create(tx, {
+    return this.#core.taskService.create(tx, this.#newTask(ctx, resource, operation));
+  }
+
+  /** The task that carries out `operation` (by default the resource's creation). */
+  #newTask(ctx: CallContext, resource: Resource, operation = `${resource.kind}.create`): NewTask {
+    return {
       operation,
       resourceKind: resource.kind,
       resourceId: resource.id,
@@ -241,6 +359,6 @@ export class ResourceFacade {
       actor: actorOf(ctx.principal),
       correlationId: ctx.correlationId,
       traceparent: ctx.traceparent ?? null,
-    });
+    };
   }
 }

@@ -50,6 +50,14 @@ export class AuditStore extends ContextStore {
     });
   }
 
+  /** Appends `entries`: one statement whatever their number. */
+  recordMany(tx: Tx, entries: readonly AuditEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    return this.inTx(tx, async (q) => {
+      await q.insert(records).values([...entries]);
+    });
+  }
+
   /** Records in the order they were written, filtered; the cursor is the last record's id. */
   async list(
     filter: AuditFilter,

@@ -111,6 +111,44 @@ export class InventoryStore extends AllocationStore {
     });
   }
 
+  /**
+   * Records tenant resources, each as {@link createResource} with `charge: false` (the caller
+   * charges their quotas), in two statements whatever their number: the rows, and one
+   * announcement each. Answered in the order of `inputs`.
+   *
+   * @throws the first violation of any of them (a name taken): nothing is recorded then, and the
+   *   caller learns which by trying them one by one.
+   */
+  createResources(
+    tx: Tx,
+    inputs: readonly {
+      kind: ResourceKind;
+      tenantId: string;
+      projectId: string;
+      environmentId: string;
+      datacenterId: string;
+      name: string;
+      labels?: Record<string, string>;
+      spec: Record<string, unknown>;
+    }[],
+  ): Promise<Resource[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
+    return this.inTx(tx, async (q) => {
+      const rows = (await q
+        .insert(resources)
+        .values(inputs.map((input) => ({ id: this.newId(), ...input, labels: input.labels ?? {} })))
+        .returning()) as Resource[];
+      await announceAll(q, rows);
+      // RETURNING answers in the order of the rows, which PostgreSQL does not promise: by name.
+      const byPlace = new Map(rows.map((r) => [`${r.environmentId}/${r.kind}/${r.name}`, r]));
+      return inputs.map((input) => {
+        const row = byPlace.get(`${input.environmentId}/${input.kind}/${input.name}`);
+        if (!row) throw new Error(`resource ${input.name} was not recorded`);
+        return row;
+      });
+    });
+  }
+
   /** Announces a resource so its reconciler looks at it now (a task of it was cancelled, …). */
   touch(tx: Tx, resource: { kind: string; id: string }): Promise<void> {
     return this.inTx(tx, (q) => announce(q, resource));
@@ -434,6 +472,14 @@ export class InventoryStore extends AllocationStore {
 }
 
 /** Tells reconcilers (LISTEN dv_intent) that a resource's intent changed; sent on commit. */
+/** Announces each of `list`: one statement. */
+async function announceAll(q: Orm, list: readonly { kind: string; id: string }[]): Promise<void> {
+  const keys = list.map((r) => `${r.kind}:${r.id}`);
+  await q.execute(
+    sql`SELECT pg_notify(${INTENT_CHANNEL}, key) FROM unnest(${`{${keys.join(",")}}`}::text[]) AS key`,
+  );
+}
+
 async function announce(q: Orm, resource: { kind: string; id: string }): Promise<void> {
   await q.execute(sql`SELECT pg_notify(${INTENT_CHANNEL}, ${`${resource.kind}:${resource.id}`})`);
 }
