@@ -271,6 +271,47 @@ describe("a tenant or project another API process deleted", () => {
     await replica.deleteTenant(asOperator, tenantId, 1);
     await refusedWithin(SCOPE_CACHE_MS / 2, admin, tasks);
   });
+
+  it("refuses an environment another process deleted once the deletion is announced", async () => {
+    const tenant = await api.call(operator, {
+      method: "POST",
+      url: "/api/v1/tenants",
+      payload: { name: "env-elsewhere" },
+    });
+    const tenantId = tenant.json<{ metadata: { id: string } }>().metadata.id;
+    const admin = await api.token("tenant-admin", tenantId);
+    const project = await api.call(admin, {
+      method: "POST",
+      url: `/api/v1/tenants/${tenantId}/projects`,
+      payload: { name: "p" },
+    });
+    const projectId = project.json<{ metadata: { id: string } }>().metadata.id;
+    const environment = await api.call(admin, {
+      method: "POST",
+      url: `/api/v1/tenants/${tenantId}/projects/${projectId}/environments`,
+      payload: { name: "gone-soon", datacenter: "dc1" },
+    });
+    const environmentId = environment.json<{ metadata: { id: string } }>().metadata.id;
+    const networks = `/api/v1/tenants/${tenantId}/projects/${projectId}/environments/${environmentId}/networks`;
+    // This process remembers where the environment is (its resource paths ask nothing more).
+    expect((await api.call(admin, { method: "GET", url: networks })).statusCode).toBe(200);
+
+    const replica = new ApiFacade({ db: api.t.db, newId, now: () => new Date() });
+    await replica.deleteEnvironment(
+      { principal: { subject: "other-replica", role: "operator" }, correlationId: "other" },
+      tenantId,
+      projectId,
+      environmentId,
+      1,
+    );
+    await refusedWithin(SCOPE_CACHE_MS / 2, admin, networks);
+    const created = await api.call(admin, {
+      method: "POST",
+      url: networks,
+      payload: { name: "orphan", spec: { prefixLength: 28 } },
+    });
+    expect(problem(created, 404).detail).toMatch(/environment/);
+  });
 });
 
 /** Polls `url` as `token` until it answers 404, failing after `ms`. */

@@ -32,6 +32,13 @@ export interface TxHooks<R> {
   end(tx: Tx, result: R): Promise<void>;
 }
 
+/** Where an environment is: what a resource path needs of it, none of which ever changes. */
+export interface Placement {
+  readonly id: string;
+  readonly projectId: string;
+  readonly datacenterId: string;
+}
+
 /** Ids of the path a tenant resource lives under. */
 export interface ResourcePath {
   readonly tenant: string;
@@ -54,28 +61,28 @@ const named = (row: Named): Named => ({ name: row.name, createdAt: row.createdAt
 export const SCOPE_CACHE_MS = 60_000;
 
 /**
- * Bounded LRU of immutable facts (an id's name and creation time): ids are never reused and
- * names never change, so nothing here can go stale except a deletion, which is forgotten when it
+ * Bounded LRU of immutable facts (an id's name and creation time, where an environment is): ids
+ * are never reused and these never change, so nothing here can go stale except a deletion, which is forgotten when it
  * is announced and in any case after {@link SCOPE_CACHE_MS}.
  */
-class NameCache {
-  readonly #map = new Map<string, { named: Named; until: number }>();
+class FactCache<T> {
+  readonly #map = new Map<string, { fact: T; until: number }>();
   constructor(
     readonly now: () => Date,
     readonly maxAgeMs: number,
     readonly max = 10_000,
   ) {}
-  get(id: string): Named | undefined {
+  get(id: string): T | undefined {
     const entry = this.#map.get(id);
     if (entry === undefined) return undefined;
     this.#map.delete(id);
     if (entry.until <= this.now().getTime()) return undefined;
     this.#map.set(id, entry);
-    return entry.named;
+    return entry.fact;
   }
-  set(id: string, name: Named): void {
+  set(id: string, fact: T): void {
     this.#map.delete(id);
-    this.#map.set(id, { named: name, until: this.now().getTime() + this.maxAgeMs });
+    this.#map.set(id, { fact, until: this.now().getTime() + this.maxAgeMs });
     if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as string);
   }
   delete(id: string): void {
@@ -112,14 +119,16 @@ export class Scope {
     string,
     { tenant: Named | undefined; id: string | undefined; until: number }
   >();
-  readonly #tenantNames: NameCache;
-  readonly #projectNames: NameCache;
+  readonly #tenantNames: FactCache<Named>;
+  readonly #projectNames: FactCache<Named>;
+  readonly #placements: FactCache<Placement & { readonly tenantId: string }>;
 
   constructor(tenancy: TenancyStore, now: () => Date, cacheMs = SCOPE_CACHE_MS) {
     this.#tenancy = tenancy;
     this.#now = now;
-    this.#tenantNames = new NameCache(now, cacheMs);
-    this.#projectNames = new NameCache(now, cacheMs);
+    this.#tenantNames = new FactCache(now, cacheMs);
+    this.#projectNames = new FactCache(now, cacheMs);
+    this.#placements = new FactCache(now, cacheMs);
   }
 
   /**
@@ -132,7 +141,8 @@ export class Scope {
   follow(): Promise<Unlisten> {
     return this.#tenancy.followDeletions((deletion) => {
       if (deletion.kind === "tenant") this.forgetTenant(deletion.id);
-      else this.forgetProject(deletion.id);
+      else if (deletion.kind === "project") this.forgetProject(deletion.id);
+      else this.forgetEnvironment(deletion.id);
     });
   }
 
@@ -299,15 +309,37 @@ export class Scope {
     return match;
   }
 
-  /** Resolves a resource path, checking the caller may see every step. */
+  /**
+   * Resolves a resource path, checking the caller may see every step. The environment's place is
+   * remembered by id (it never changes; a deletion is forgotten when announced): a create or read
+   * by ids asks the database nothing for its path.
+   */
   async path(
     ctx: CallContext,
     refs: ResourcePath,
-  ): Promise<{ tenantId: string; projectId: string; environment: Environment }> {
+  ): Promise<{ tenantId: string; projectId: string; environment: Placement }> {
     const tenantId = await this.tenantId(ctx, refs.tenant);
     const projectId = await this.projectId(ctx, tenantId, refs.project);
-    const environment = await this.environment(ctx, tenantId, projectId, refs.environment);
+    const ref = refs.environment;
+    const cached = isUuid(ref) ? this.#placements.get(ref) : undefined;
+    if (cached !== undefined && cached.tenantId === tenantId) {
+      if (cached.projectId !== projectId) throw new NotFoundError("environment", ref);
+      return { tenantId, projectId, environment: cached };
+    }
+    const env = await this.environment(ctx, tenantId, projectId, ref);
+    const environment = {
+      id: env.id,
+      projectId: env.projectId,
+      datacenterId: env.datacenterId,
+      tenantId,
+    };
+    this.#placements.set(env.id, environment);
     return { tenantId, projectId, environment };
+  }
+
+  /** Forgets where a deleted environment was. */
+  forgetEnvironment(id: string): void {
+    this.#placements.delete(id);
   }
 
   /** Forgets what was resolved of a deleted tenant. */

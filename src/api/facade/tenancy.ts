@@ -372,5 +372,6 @@ export class TenancyFacade {
         }),
       );
     });
+    scope.forgetEnvironment(env.id);
   }
 }

@@ -23,21 +23,24 @@ export type Project = typeof projects.$inferSelect;
 export type Environment = typeof environments.$inferSelect;
 
 /**
- * The channel a deletion of a tenant or project is announced on (`tenant:<id>`, `project:<id>`),
- * at its commit: processes that remember what an id names (the API's scope) forget it.
+ * The channel a deletion of a tenant, project or environment is announced on (`tenant:<id>`,
+ * `project:<id>`, `environment:<id>`), at its commit: processes that remember what an id names
+ * (the API's scope) forget it.
  */
 export const TENANCY_CHANNEL = "dv_tenancy";
 
 /** A deletion announced on {@link TENANCY_CHANNEL}. */
 export interface TenancyDeletion {
-  readonly kind: "tenant" | "project";
+  readonly kind: "tenant" | "project" | "environment";
   readonly id: string;
 }
 
 /** The deletion a {@link TENANCY_CHANNEL} payload announces; undefined for anything else. */
 export function parseTenancyDeletion(payload: string): TenancyDeletion | undefined {
   const [kind, id] = payload.split(":");
-  return (kind === "tenant" || kind === "project") && id ? { kind, id } : undefined;
+  return (kind === "tenant" || kind === "project" || kind === "environment") && id
+    ? { kind, id }
+    : undefined;
 }
 
 /** Fields of a tenancy object a caller may change. */
@@ -59,7 +62,7 @@ export class TenancyStore extends ContextStore {
   }
 
   /**
-   * Calls `handler` with every deletion of a tenant or project, in any process, once committed
+   * Calls `handler` with every deletion of a tenant, project or environment, in any process, once committed
    * (`LISTEN` on {@link TENANCY_CHANNEL}), until the returned function is called.
    *
    * @throws when the database refuses `LISTEN` (a read-only replica).
@@ -469,6 +472,7 @@ export class TenancyStore extends ContextStore {
           eq(environments.tenantId, tenantId),
         );
       }
+      await q.execute(sql`SELECT pg_notify(${TENANCY_CHANNEL}, ${`environment:${id}`})`);
     });
   }
 }
