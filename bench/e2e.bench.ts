@@ -104,6 +104,25 @@ async function tenant(
   return client;
 }
 
+/**
+ * Where a task's time went, from its history (each event stamped when its transaction began):
+ * the medians from `created` to `started` (the controller's pass, the relay, the worker) and from
+ * `started` to `succeeded` (the effect, its event, the controller's next pass).
+ */
+async function stages(ids: readonly string[]): Promise<{ toStarted: number; toSucceeded: number }> {
+  const [row] = await db.admin.query<{ started: number; succeeded: number }>(
+    `/* bench */ SELECT
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.at - c.at) * 1000) AS started,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.at - s.at) * 1000) AS succeeded
+       FROM task.task_events c
+       JOIN task.task_events s ON s.task_id = c.task_id AND s.verb = 'started'
+       JOIN task.task_events d ON d.task_id = c.task_id AND d.verb = 'succeeded'
+      WHERE c.verb = 'created' AND c.task_id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return { toStarted: Number(row?.started ?? 0), toSucceeded: Number(row?.succeeded ?? 0) };
+}
+
 /** Waits until every task is finished; returns each one's latency from its 202, and the last finish. */
 async function finished(
   accepted: ReadonlyMap<string, number>,
@@ -215,6 +234,7 @@ describe("end to end", () => {
       );
     expect(refused).toEqual([]);
     const steadyDone = await finished(steady, 1_800_000);
+    const steadyStages = await stages([...steady.keys()]);
     const steadyShed = client.shed - burstShed;
     expect(steadyDone.failed).toBe(0);
     rss.stop();
@@ -251,6 +271,14 @@ describe("end to end", () => {
       "steady: requests shed (503, retried after Retry-After)": [steadyShed, "requests"],
       "steady: 202 to Ready, p50": [percentile(steadyDone.latencies, 50), "ms"],
       "steady: p95": [percentile(steadyDone.latencies, 95), "ms"],
+      "steady: task created to started (the worker took its command), p50": [
+        steadyStages.toStarted,
+        "ms",
+      ],
+      "steady: task started to succeeded (the controller saw the effect), p50": [
+        steadyStages.toSucceeded,
+        "ms",
+      ],
       "steady: p99": [
         percentile(steadyDone.latencies, 99),
         "ms",
