@@ -11,6 +11,7 @@ export type {
   FencePort,
   HeldServer,
   Holdings,
+  Need,
   Outcome,
   Owner,
   ReconcilePorts,

@@ -1,4 +1,4 @@
-import type { AllocationPort, HeldServer, Holdings, Owner, Unit } from "./ports.js";
+import type { AllocationPort, HeldServer, Holdings, Need, Owner, Unit } from "./ports.js";
 
 /** Thrown by a dry allocator when the plan needs something the owner does not hold yet. */
 export class NotHeld extends Error {
@@ -9,6 +9,19 @@ export class NotHeld extends Error {
 
 /** One instance for every throw: it is control flow, and a stack per throw costs. */
 const NOT_HELD = new NotHeld();
+
+/**
+ * Thrown by a pass whose plan needs reservations the batch makes for many resources at once:
+ * the pass runs again once they are made.
+ */
+export class Deferred extends Error {
+  constructor() {
+    super("the plan waits for the batch's reservations");
+  }
+}
+
+/** One instance for every throw, as {@link NOT_HELD}. */
+export const DEFERRED = new Deferred();
 
 /**
  * What one resource reserves in a pass. Every reservation is idempotent — what the owner already
@@ -23,6 +36,8 @@ export class Allocator {
   readonly #datacenterId: string;
   readonly #dry: boolean;
   readonly #defaults: Map<string, Promise<string>>;
+  /** Recording: what the plan needs is noted here instead of reserved (see {@link recording}). */
+  readonly #needs: Need[] | undefined;
 
   /**
    * @param defaults the default network pool per datacenter, shared by a batch's allocators.
@@ -37,6 +52,7 @@ export class Allocator {
     datacenterId: string,
     defaults: Map<string, Promise<string>> = new Map(),
     dry = false,
+    needs?: Need[],
   ) {
     this.#port = port;
     this.#unit = unit;
@@ -45,6 +61,7 @@ export class Allocator {
     this.#datacenterId = datacenterId;
     this.#defaults = defaults;
     this.#dry = dry;
+    this.#needs = needs;
   }
 
   /** The same allocator, reserving what is missing. */
@@ -57,7 +74,16 @@ export class Allocator {
     return this.#with(true);
   }
 
-  #with(dry: boolean): Allocator {
+  /**
+   * The same allocator, noting in `needs` the VLANs and prefixes the plan lacks and answering
+   * placeholders for them, so that a batch can reserve them for many resources at once. Anything
+   * else the plan lacks (servers, capacity) ends it with {@link NotHeld}.
+   */
+  recording(needs: Need[]): Allocator {
+    return this.#with(true, needs);
+  }
+
+  #with(dry: boolean, needs?: Need[]): Allocator {
     return new Allocator(
       this.#port,
       this.#unit,
@@ -66,7 +92,23 @@ export class Allocator {
       this.#datacenterId,
       this.#defaults,
       dry,
+      needs,
     );
+  }
+
+  /** Whether what the plan lacks may be looked up (a default pool) while recording. */
+  get #recording(): boolean {
+    return this.#needs !== undefined;
+  }
+
+  /** Notes `need` when recording (true: answer a placeholder); otherwise as {@link #need}. */
+  #note(need: Need): boolean {
+    if (this.#needs) {
+      this.#needs.push(need);
+      return true;
+    }
+    this.#need();
+    return false;
   }
 
   #need(): void {
@@ -86,7 +128,7 @@ export class Allocator {
     if (named !== undefined) return named;
     const held = this.#held.vlans[0]?.networkPool;
     if (held !== undefined) return held;
-    this.#need();
+    if (!this.#recording) this.#need();
     let pool = this.#defaults.get(this.#datacenterId);
     if (!pool) {
       pool = this.#port.defaultNetworkPool(this.#unit, this.#datacenterId);
@@ -100,7 +142,7 @@ export class Allocator {
   async vlan(networkPool: string): Promise<number> {
     const held = this.#held.vlans.find((v) => v.networkPool === networkPool);
     if (held) return held.vlanId;
-    this.#need();
+    if (this.#note({ owner: this.#owner, kind: "vlan", networkPool })) return 0;
     return this.#port.reserveVlan(this.#unit, { networkPool, owner: this.#owner });
   }
 
@@ -109,7 +151,8 @@ export class Allocator {
       (p) => p.networkPool === networkPool && p.prefix.endsWith(`/${prefixLength}`),
     );
     if (held) return held.prefix;
-    this.#need();
+    if (this.#note({ owner: this.#owner, kind: "prefix", networkPool, prefixLength }))
+      return `0.0.0.0/${prefixLength}`;
     return this.#port.reservePrefix(this.#unit, { networkPool, prefixLength, owner: this.#owner });
   }
 

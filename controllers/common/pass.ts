@@ -73,8 +73,12 @@ export interface PassInput {
   readonly redispatchAfterMs: number;
   /** Commands of the batch that could not be delivered yet, with the last error. */
   readonly undelivered: ReadonlyMap<string, string>;
-  /** Reserves under a savepoint: what a failing plan reserved half-way is undone. */
-  planSafely(ctx: PassContext): Promise<KindPlan>;
+  /**
+   * Reserves under a savepoint: what a failing plan reserved half-way is undone. Unless
+   * `mayDefer` is false, a plan that lacks VLANs or prefixes may instead throw the allocator's
+   * `DEFERRED`: the batch reserves them with other passes' and runs this pass again.
+   */
+  planSafely(ctx: PassContext, mayDefer?: boolean): Promise<KindPlan>;
   /** Releases everything the resource holds (immediately, in the batch's unit). */
   releaseAll(): Promise<Holdings>;
   /** Deletes the resource row (immediately); it must hold nothing. */
@@ -233,7 +237,8 @@ export class Pass {
   ): Promise<void> {
     const { resource, status } = this.#in;
     const generation = resource.generation;
-    const plan = await this.#in.planSafely(this.#ctx).catch(() => undefined);
+    // Undoing needs no new reservations: what is not held is not undone.
+    const plan = await this.#in.planSafely(this.#ctx, false).catch(() => undefined);
     const undo = (plan?.phases ?? [])
       .flat()
       .filter((s) => s.undo && this.#current(s.name)?.state === "done")

@@ -81,6 +81,16 @@ export interface Holdings {
   readonly capacity: readonly { readonly resource: string; readonly amount: number }[];
 }
 
+/** Something a resource's plan needs reserved, as its dry plan found missing. */
+export type Need =
+  | { readonly owner: Owner; readonly kind: "vlan"; readonly networkPool: string }
+  | {
+      readonly owner: Owner;
+      readonly kind: "prefix";
+      readonly networkPool: string;
+      readonly prefixLength: number;
+    };
+
 /** The scarce things resources reserve: VLANs, prefixes, servers, capacity. */
 export interface AllocationPort {
   /** What each owner holds, for many owners at once. */
@@ -94,6 +104,13 @@ export interface AllocationPort {
     unit: Unit,
     input: { networkPool: string; prefixLength: number; owner: Owner },
   ): Promise<string>;
+  /**
+   * Reserves what `needs` ask for, for many owners at once and in a few statements whatever
+   * their number, as {@link reserveVlan} and {@link reservePrefix} one by one would (best fit,
+   * then the lowest address). A need the pool cannot meet now is left unmet, not refused: the
+   * owner's own pass asks again and learns why.
+   */
+  reserveMany(unit: Unit, needs: readonly Need[]): Promise<void>;
   /**
    * All or nothing when called under a savepoint (the reconcilers reserve under one: a refusal
    * after some servers were taken undoes them with it). Counts what the owner holds.

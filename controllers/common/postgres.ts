@@ -84,6 +84,7 @@ export function postgresPorts(s: PostgresPortStores): ReconcilePorts {
       reserveVlan: async (unit, input) => (await s.inventory.reserveVlan(tx(unit), input)).vlanId,
       reservePrefix: async (unit, input) =>
         (await s.inventory.reservePrefix(tx(unit), input)).prefix,
+      reserveMany: (unit, needs) => s.inventory.reserveMany(tx(unit), needs),
       reserveServers: async (unit, input) =>
         (await s.inventory.reserveServers(tx(unit), input)).map((v) => ({
           id: v.id,

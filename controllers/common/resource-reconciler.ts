@@ -12,7 +12,7 @@ import {
   shardOf,
   TerminalError,
 } from "../../src/reconcile/index.js";
-import { Allocator, NotHeld } from "./allocator.js";
+import { Allocator, DEFERRED, NotHeld } from "./allocator.js";
 import type { StepSpec } from "./commands.js";
 import { commandsToLookUp, foldOutcomes } from "./outcomes.js";
 import {
@@ -23,7 +23,7 @@ import {
   type PassOutcome,
   Stall,
 } from "./pass.js";
-import type { Holdings, ReconcilePorts, Unit } from "./ports.js";
+import type { Holdings, Need, ReconcilePorts, Unit } from "./ports.js";
 import { readStatus, type ResourceStatus, type Summary } from "./status.js";
 
 /** How a reconciler reaches the world. */
@@ -177,10 +177,14 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
     const now = clock();
     const defaults = new Map<string, Promise<string>>();
     const decided: { key: string; outcome: PassOutcome }[] = [];
-    for (const item of live) {
+    const runPass = async (
+      item: { key: string; id: string; grant: LeaseGrant },
+      held: ReadonlyMap<string, Holdings>,
+      needs: Need[] | undefined,
+    ): Promise<void> => {
       const resource = byId.get(item.id);
       const status = statuses.get(item.id);
-      if (!resource || !status) continue;
+      if (!resource || !status) return;
       const owner = { kind: resource.kind, id: resource.id };
       const pass = new Pass({
         rules: this,
@@ -191,7 +195,7 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
           ports.allocations,
           unit,
           owner,
-          holdings.get(resource.id) ?? NO_HOLDINGS,
+          held.get(resource.id) ?? NO_HOLDINGS,
           resource.datacenterId,
           defaults,
         ),
@@ -199,16 +203,40 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
         now,
         redispatchAfterMs: this.deps.redispatchAfterMs,
         undelivered,
-        planSafely: (ctx) => this.#planSafely(unit, ctx),
+        planSafely: (ctx, mayDefer = true) =>
+          this.#planSafely(unit, ctx, mayDefer ? needs : undefined),
         releaseAll: () => ports.allocations.releaseAll(unit, owner),
         remove: () => ports.resources.remove(unit, [resource.id]),
         log,
         logContext: { key: item.key, tenant_id: resource.tenantId },
       });
+      decided.push({ key: item.key, outcome: await pass.run() });
+    };
+
+    // A pass whose plan lacks VLANs or prefixes notes them and waits: they are reserved for every
+    // such pass of the batch at once, and those passes run again on what they then hold.
+    const needs: Need[] = [];
+    const waiting: { key: string; id: string; grant: LeaseGrant }[] = [];
+    for (const item of live) {
       try {
-        decided.push({ key: item.key, outcome: await pass.run() });
+        await runPass(item, holdings, needs);
       } catch (err) {
-        settled.set(item.key, { ok: false, error: err });
+        if (err === DEFERRED) waiting.push(item);
+        else settled.set(item.key, { ok: false, error: err });
+      }
+    }
+    if (waiting.length > 0) {
+      await ports.allocations.reserveMany(unit, needs);
+      const reserved = await ports.allocations.holdings(
+        unit,
+        waiting.map((i) => i.id),
+      );
+      for (const item of waiting) {
+        try {
+          await runPass(item, reserved, undefined);
+        } catch (err) {
+          settled.set(item.key, { ok: false, error: err });
+        }
       }
     }
 
@@ -253,8 +281,12 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
     }
   }
 
-  /** The kind's plan under a savepoint; a refusal of the inventory becomes a {@link Stall}. */
-  async #planSafely(unit: Unit, ctx: PassContext): Promise<KindPlan> {
+  /**
+   * The kind's plan under a savepoint; a refusal of the inventory becomes a {@link Stall}. With
+   * `needs`, a plan that lacks VLANs or prefixes notes them there and throws {@link DEFERRED}:
+   * the batch reserves them together and runs the pass again.
+   */
+  async #planSafely(unit: Unit, ctx: PassContext, needs?: Need[]): Promise<KindPlan> {
     const { ports } = this.deps;
     try {
       // What the resource holds usually answers the whole plan: then nothing is reserved and no
@@ -262,6 +294,20 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
       return await this.plan({ ...ctx, allocate: ctx.allocate.dry() });
     } catch (err) {
       if (!(err instanceof NotHeld)) throw err;
+    }
+    if (needs) {
+      const noted: Need[] = [];
+      // The plan on placeholders, to learn what it lacks. One that cannot be planned so (it lacks
+      // servers or capacity too) reserves on its own, under its savepoint, as before: all of
+      // what it needs or nothing.
+      const complete = await this.plan({ ...ctx, allocate: ctx.allocate.recording(noted) }).then(
+        () => true,
+        () => false,
+      );
+      if (complete && noted.length > 0) {
+        needs.push(...noted);
+        throw DEFERRED;
+      }
     }
     try {
       // A reservation that fails half-way (three of four servers) leaves nothing.

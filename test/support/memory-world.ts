@@ -14,6 +14,7 @@ import type {
   Command,
   HeldServer,
   Holdings,
+  Need,
   Outcome,
   Owner,
   ReconcilePorts,
@@ -765,6 +766,49 @@ export class MemoryWorld {
         holdings: async (unit, ownerIds) => {
           const { state } = open(unit);
           return new Map(ownerIds.map((id) => [id, holdingsOf(state, id)]));
+        },
+        // One reservation after the other, owner by owner; an owner whose need a pool cannot
+        // meet keeps nothing of this call.
+        reserveMany: async (unit, needs) => {
+          const allocations = this.ports.allocations;
+          const { state } = open(unit);
+          const byOwner = new Map<string, Need[]>();
+          for (const need of needs)
+            byOwner.set(need.owner.id, [...(byOwner.get(need.owner.id) ?? []), need]);
+          for (const [ownerId, list] of byOwner) {
+            const before = holdingsOf(state, ownerId);
+            try {
+              for (const need of list) {
+                if (need.kind === "vlan")
+                  await allocations.reserveVlan(unit, {
+                    networkPool: need.networkPool,
+                    owner: need.owner,
+                  });
+                else
+                  await allocations.reservePrefix(unit, {
+                    networkPool: need.networkPool,
+                    prefixLength: need.prefixLength,
+                    owner: need.owner,
+                  });
+              }
+            } catch (err) {
+              if (!(err instanceof PoolExhaustedError)) throw err;
+              for (const v of state.vlans)
+                if (
+                  v.owner?.id === ownerId &&
+                  !before.vlans.some(
+                    (b) => b.vlanId === v.vlanId && b.networkPool === v.networkPool,
+                  )
+                )
+                  v.owner = null;
+              for (const b of state.blocks)
+                if (
+                  b.owner?.id === ownerId &&
+                  !before.prefixes.some((p) => p.prefix === formatIpv4(b.network, b.length))
+                )
+                  b.owner = null;
+            }
+          }
         },
         defaultNetworkPool: async (unit, datacenterId) => {
           const { state } = open(unit);

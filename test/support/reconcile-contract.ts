@@ -437,6 +437,116 @@ export function reconcilePortsContract(name: string, make: () => Promise<Reconci
       );
 
       it(
+        "reserve for many owners at once what one after the other would give them",
+        withSubject(async ({ ports, seed }) => {
+          const dc = await seed.datacenter();
+          const pool = await seed.networkPool({
+            datacenterId: dc,
+            vlans: [{ first: 100, last: 109 }],
+            prefixes: ["10.2.0.0/24"],
+          });
+          const owners = [1, 2, 3, 4, 5].map((): Owner => ({ kind: "network", id: seed.newId() }));
+          const [first] = owners as [Owner];
+          // One owner holds a VLAN and a /28 already: it is given nothing more.
+          await ports.units.run(async (unit) => {
+            await ports.allocations.reserveVlan(unit, { networkPool: pool, owner: first });
+            await ports.allocations.reservePrefix(unit, {
+              networkPool: pool,
+              prefixLength: 28,
+              owner: first,
+            });
+          });
+          const held = await ports.units.run(async (unit) => {
+            await ports.allocations.reserveMany(
+              unit,
+              owners.flatMap((owner) => [
+                { owner, kind: "vlan" as const, networkPool: pool },
+                { owner, kind: "prefix" as const, networkPool: pool, prefixLength: 28 },
+              ]),
+            );
+            return ports.allocations.holdings(
+              unit,
+              owners.map((o) => o.id),
+            );
+          });
+          expect(owners.map((o) => held.get(o.id)?.vlans.map((v) => v.vlanId))).toEqual([
+            [100],
+            [101],
+            [102],
+            [103],
+            [104],
+          ]);
+          // As five reservations one after the other: the lowest /28s, in order.
+          expect(owners.map((o) => held.get(o.id)?.prefixes.map((p) => p.prefix))).toEqual([
+            ["10.2.0.0/28"],
+            ["10.2.0.16/28"],
+            ["10.2.0.32/28"],
+            ["10.2.0.48/28"],
+            ["10.2.0.64/28"],
+          ]);
+          // What carving left is free for the next reservation, best fit first.
+          const next: Owner = { kind: "network", id: seed.newId() };
+          expect(
+            await ports.units.run((unit) =>
+              ports.allocations.reservePrefix(unit, {
+                networkPool: pool,
+                prefixLength: 28,
+                owner: next,
+              }),
+            ),
+          ).toBe("10.2.0.80/28");
+        }),
+      );
+
+      it(
+        "give an owner all it needs or nothing, and refuse nobody, when a pool runs out",
+        withSubject(async ({ ports, seed }) => {
+          const dc = await seed.datacenter();
+          const pool = await seed.networkPool({
+            datacenterId: dc,
+            vlans: [{ first: 100, last: 102 }],
+            prefixes: ["10.3.0.0/27"],
+          });
+          const owners = [1, 2, 3].map((): Owner => ({ kind: "network", id: seed.newId() }));
+          const held = await ports.units.run(async (unit) => {
+            await ports.allocations.reserveMany(
+              unit,
+              owners.flatMap((owner) => [
+                { owner, kind: "vlan" as const, networkPool: pool },
+                { owner, kind: "prefix" as const, networkPool: pool, prefixLength: 28 },
+              ]),
+            );
+            return ports.allocations.holdings(
+              unit,
+              owners.map((o) => o.id),
+            );
+          });
+          // Two /28s in the pool: two owners get a VLAN and a prefix, the third nothing at all.
+          const served = owners.filter((o) => (held.get(o.id)?.prefixes.length ?? 0) > 0);
+          const left = owners.filter((o) => (held.get(o.id)?.prefixes.length ?? 0) === 0);
+          expect(served).toHaveLength(2);
+          for (const o of served) expect(held.get(o.id)?.vlans).toHaveLength(1);
+          expect(left).toHaveLength(1);
+          expect(held.get((left[0] as Owner).id)).toEqual({
+            vlans: [],
+            prefixes: [],
+            servers: [],
+            capacity: [],
+          });
+          // Its own reservation then says why.
+          await expect(
+            ports.units.run((unit) =>
+              ports.allocations.reservePrefix(unit, {
+                networkPool: pool,
+                prefixLength: 28,
+                owner: left[0] as Owner,
+              }),
+            ),
+          ).rejects.toMatchObject({ code: "DV_POOL_EXHAUSTED", resource: "prefix" });
+        }),
+      );
+
+      it(
         "release everything an owner holds, return it, and merge freed prefixes back",
         withSubject(async ({ ports, seed }) => {
           const dc = await seed.datacenter({ [STORAGE]: 100 });

@@ -156,6 +156,221 @@ export class AllocationStore extends TopologyStore {
   }
 
   /**
+   * Reserves what `needs` ask for — VLANs and prefixes of network pools, for many owners — as
+   * {@link reserveVlan} and {@link reservePrefix} one by one would (the lowest free VLAN; the best
+   * fitting free block, then the lowest address, carved), in a few statements per pool whatever
+   * the number of owners: one for the VLANs of a pool, and for the prefixes of a pool and length
+   * one to lock the blocks to carve and one each to delete, insert and assign. Blocks and VLANs
+   * another transaction holds are skipped, not waited for. An owner is given all it needs or
+   * nothing: one whose need a pool cannot meet now keeps nothing of this call (two statements
+   * more), and its own reservation asks again and says why. Owners that already hold one are
+   * given nothing more.
+   */
+  reserveMany(
+    tx: Tx,
+    needs: readonly (
+      | { readonly owner: Owner; readonly kind: "vlan"; readonly networkPool: string }
+      | {
+          readonly owner: Owner;
+          readonly kind: "prefix";
+          readonly networkPool: string;
+          readonly prefixLength: number;
+        }
+    )[],
+  ): Promise<void> {
+    if (needs.length === 0) return Promise.resolve();
+    const groups = new Map<string, { owners: Map<string, Owner>; prefixLength?: number }>();
+    for (const need of needs) {
+      const key =
+        need.kind === "vlan"
+          ? `vlan\u0000${need.networkPool}`
+          : `prefix\u0000${need.networkPool}\u0000${need.prefixLength}`;
+      const group = groups.get(key) ?? {
+        owners: new Map<string, Owner>(),
+        ...(need.kind === "prefix" ? { prefixLength: need.prefixLength } : {}),
+      };
+      group.owners.set(need.owner.id, need.owner);
+      groups.set(key, group);
+    }
+    return this.inTx(tx, async (q) => {
+      const unmet = new Set<string>();
+      // Pools in one order everywhere, so two batches never wait for each other's rows.
+      for (const key of [...groups.keys()].sort()) {
+        const group = groups.get(key) as NonNullable<ReturnType<typeof groups.get>>;
+        const [kind, networkPool = ""] = key.split("\u0000");
+        const owners = [...group.owners.values()];
+        const missed =
+          kind === "vlan"
+            ? await this.#reserveVlans(q, networkPool, owners)
+            : await this.#reservePrefixes(q, networkPool, group.prefixLength ?? 32, owners);
+        for (const id of missed) unmet.add(id);
+      }
+      if (unmet.size === 0) return;
+      // All of an owner's needs or none: what this call gave an owner it could not serve in full
+      // goes back (reserved_at is the transaction's start, so only this transaction's rows match).
+      const ids = [...unmet];
+      await q
+        .update(vlans)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(and(inArray(vlans.ownerId, ids), sql`${vlans.reservedAt} = now()`));
+      await q
+        .update(ipBlocks)
+        .set({ ownerKind: null, ownerId: null, reservedAt: null })
+        .where(and(inArray(ipBlocks.ownerId, ids), sql`${ipBlocks.reservedAt} = now()`));
+    });
+  }
+
+  /**
+   * The lowest free VLANs of a pool, one per owner that holds none there: one statement. Returns
+   * the owners left without one.
+   */
+  async #reserveVlans(q: Orm, networkPool: string, owners: readonly Owner[]): Promise<string[]> {
+    const wanted = JSON.stringify(owners.map((o, n) => ({ kind: o.kind, id: o.id, n })));
+    const missed = await executeNamed(
+      q,
+      "inventory_reserve_vlans",
+      sql`
+      WITH want AS (
+        SELECT w.kind, w.id, row_number() OVER (ORDER BY w.n) AS n
+          FROM jsonb_to_recordset(${wanted}::jsonb) AS w(kind text, id uuid, n int)
+         WHERE NOT EXISTS (
+           SELECT 1 FROM ${vlans} h WHERE h.network_pool = ${networkPool} AND h.owner_id = w.id)
+      ), free AS (
+        SELECT f.datacenter_id, f.vlan_id, row_number() OVER (ORDER BY f.vlan_id) AS n
+          FROM (SELECT datacenter_id, vlan_id FROM ${vlans}
+                 WHERE network_pool = ${networkPool} AND owner_id IS NULL
+                 ORDER BY vlan_id LIMIT ${owners.length}
+                 FOR UPDATE SKIP LOCKED) AS f
+      ), taken AS (
+        UPDATE ${vlans} v SET owner_kind = want.kind, owner_id = want.id, reserved_at = now()
+          FROM free JOIN want ON want.n = free.n
+         WHERE v.datacenter_id = free.datacenter_id AND v.vlan_id = free.vlan_id
+        RETURNING v.owner_id
+      )
+      SELECT want.id::text AS id FROM want WHERE want.id NOT IN (SELECT owner_id FROM taken)`,
+    );
+    return rowsOf<{ id: string }>(missed).map((r) => r.id);
+  }
+
+  /**
+   * Prefixes of one length from a pool, one per owner that holds none of that length there: the
+   * best fitting free blocks are locked together, carved here (what is left of a block is free
+   * for the next owner, as it would be one reservation after the other), and the result written
+   * in three statements.
+   */
+  async #reservePrefixes(
+    q: Orm,
+    networkPool: string,
+    prefixLength: number,
+    owners: readonly Owner[],
+  ): Promise<string[]> {
+    const holders = new Set(
+      (
+        await q
+          .select({ ownerId: ipBlocks.ownerId })
+          .from(ipBlocks)
+          .where(
+            and(
+              eq(ipBlocks.networkPool, networkPool),
+              eq(ipBlocks.prefixLength, prefixLength),
+              inArray(
+                ipBlocks.ownerId,
+                owners.map((o) => o.id),
+              ),
+            ),
+          )
+      ).map((r) => r.ownerId),
+    );
+    const takers = owners.filter((o) => !holders.has(o.id));
+    if (takers.length === 0) return [];
+    const candidates = rowsOf<{
+      id: string;
+      pool_id: string;
+      datacenter_id: string;
+      prefix: string;
+    }>(
+      await executeNamed(
+        q,
+        "inventory_lock_free_blocks",
+        sql`
+        SELECT id, pool_id, datacenter_id, prefix::text AS prefix FROM ${ipBlocks}
+         WHERE network_pool = ${networkPool} AND owner_id IS NULL
+           AND prefix_length <= ${prefixLength} AND family(prefix) = 4
+         ORDER BY prefix_length DESC, ip_blocks.prefix
+         LIMIT ${takers.length}
+         FOR UPDATE SKIP LOCKED`,
+      ),
+    );
+    // The free blocks as one reservation after the other would see them: those locked, and what
+    // carving them leaves. `row` is the block's id when it is a row already.
+    interface Free {
+      readonly prefix: Prefix;
+      readonly poolId: string;
+      readonly datacenterId: string;
+      readonly row?: string;
+    }
+    const free: Free[] = candidates.map((c) => ({
+      prefix: parsePrefix(c.prefix),
+      poolId: c.pool_id,
+      datacenterId: c.datacenter_id,
+      row: c.id,
+    }));
+    const gone: string[] = [];
+    const assigned: { id: string; owner: Owner }[] = [];
+    const inserts: (Free & { owner?: Owner })[] = [];
+    const missed: string[] = [];
+    for (const owner of takers) {
+      // Best fit (the longest prefix), then the lowest address.
+      free.sort(
+        (a, b) =>
+          b.prefix.length - a.prefix.length ||
+          (a.prefix.network < b.prefix.network ? -1 : a.prefix.network > b.prefix.network ? 1 : 0),
+      );
+      const block = free.shift();
+      if (!block) {
+        missed.push(owner.id);
+        continue;
+      }
+      if (block.prefix.length === prefixLength) {
+        if (block.row) assigned.push({ id: block.row, owner });
+        else inserts.push({ ...block, owner });
+        continue;
+      }
+      if (block.row) gone.push(block.row);
+      const { allocated, remainders } = carve(block.prefix, prefixLength);
+      inserts.push({ ...block, prefix: allocated, owner });
+      for (const r of remainders)
+        free.push({ prefix: r, poolId: block.poolId, datacenterId: block.datacenterId });
+    }
+    // What carving left that nobody took stays free, as a row of its own.
+    for (const f of free) if (!f.row) inserts.push(f);
+    if (gone.length > 0) await q.delete(ipBlocks).where(inArray(ipBlocks.id, gone));
+    if (inserts.length > 0)
+      await q.insert(ipBlocks).values(
+        inserts.map((b) => ({
+          id: this.newId(),
+          poolId: b.poolId,
+          networkPool,
+          datacenterId: b.datacenterId,
+          prefix: formatPrefix(b.prefix),
+          ...(b.owner
+            ? { ownerKind: b.owner.kind, ownerId: b.owner.id, reservedAt: sql`now()` }
+            : {}),
+        })),
+      );
+    if (assigned.length > 0) {
+      const rows = JSON.stringify(
+        assigned.map((a) => ({ id: a.id, kind: a.owner.kind, owner: a.owner.id })),
+      );
+      await q.execute(sql`
+        UPDATE ${ipBlocks} b SET owner_kind = r.kind, owner_id = r.owner, reserved_at = now()
+          FROM jsonb_to_recordset(${rows}::jsonb) AS r(id uuid, kind text, owner uuid)
+         WHERE b.id = r.id`);
+    }
+    return missed;
+  }
+
+  /**
    * Reserves `count` free servers of a machine class in a datacenter for `owner`, counting the
    * ones it already holds; all or nothing. Returns the owner's servers of that class.
    *
