@@ -154,6 +154,55 @@ export function resourceOut(
   };
 }
 
+/** How many resources' JSON {@link resourceJson} keeps, per audience together. */
+const RESOURCE_JSON_MAX = 5_000;
+
+/** The JSON of a resource as last written, and the version of the row it was written from. */
+interface WrittenResource {
+  readonly version: number;
+  readonly updatedAt: number;
+  readonly generation: number;
+  readonly observedGeneration: number;
+  readonly json: string;
+}
+
+const resourceJsons = new Map<string, WrittenResource>();
+
+/**
+ * `JSON.stringify(resourceOut(row, audience))`, written once per version of the row: every
+ * write of a resource raises its `version` and sets `updated_at` (the strong ETag of a `GET` is
+ * that version, so a representation is one per version by contract anyway). Writing a
+ * representation out cost more than the rest of answering a `GET` of one; a repeated read of an
+ * unchanged resource takes the JSON written for it before. The row is still read every time.
+ */
+export function resourceJson(row: ResourceRow, audience: Audience): string {
+  const key = `${audience}:${row.id}`;
+  const updatedAt = row.updatedAt.getTime();
+  const written = resourceJsons.get(key);
+  if (
+    written !== undefined &&
+    written.version === row.version &&
+    written.updatedAt === updatedAt &&
+    written.generation === row.generation &&
+    written.observedGeneration === row.observedGeneration
+  ) {
+    return written.json;
+  }
+  const json = JSON.stringify(resourceOut(row, audience));
+  resourceJsons.delete(key);
+  resourceJsons.set(key, {
+    version: row.version,
+    updatedAt,
+    generation: row.generation,
+    observedGeneration: row.observedGeneration,
+    json,
+  });
+  // The oldest written goes first.
+  if (resourceJsons.size > RESOURCE_JSON_MAX)
+    resourceJsons.delete(resourceJsons.keys().next().value as string);
+  return json;
+}
+
 /** The API path of a resource. */
 export function resourceHref(row: {
   tenantId: string;

@@ -15,12 +15,16 @@ export const Id = z
   .uuid()
   .meta({ description: "A UUID (v7).", example: "0195e1b2-7c3a-7d10-9a4e-2f1c3b5d6e7f" });
 
+/** What a {@link Ref} is: 1 to 63 of these characters. */
+export const REF_PATTERN = /^[a-z0-9][-a-z0-9]*$/;
+export const REF_MAX_LENGTH = 63;
+
 /** A path segment that is either an id or a name. */
 export const Ref = z
   .string()
   .min(1)
-  .max(63)
-  .regex(/^[a-z0-9][-a-z0-9]*$/, { error: "must be an id or a name" })
+  .max(REF_MAX_LENGTH)
+  .regex(REF_PATTERN, { error: "must be an id or a name" })
   .meta({ description: "The id or the name of the object.", example: "acme" });
 
 const LABEL_KEY =

@@ -173,8 +173,9 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
 
       // A request no route matches is answered once it is authenticated and counted, before its
       // body is parsed: a body (or a QUERY without Content-Type) must not turn a 405 into a 400.
-      api.addHook("onRequest", async (request) => {
+      api.addHook("onRequest", (request, _reply, done) => {
         if (request.is404) throw unrouted(api, request);
+        done();
       });
 
       const deps: RouteDeps = {

@@ -34,7 +34,7 @@ export { type ConnectPostgresOptions, connectPostgres, postgresStartupError } fr
 export { ContextRole } from "./context-roles.js";
 export { actAs, inTransaction, type TransactionOptions, withSavepoint } from "./tx.js";
 export { ContextStore, mapUniqueViolation, rowsOf } from "./store.js";
-export { executeNamed } from "./named.js";
+export { executeNamed, NamedRowRead } from "./named.js";
 export { labelCondition } from "./labels.js";
 export { registerPoolMetrics } from "./metrics.js";
 export { inRecovery } from "./role.js";

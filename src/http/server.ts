@@ -109,27 +109,31 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [options.metrics],
   });
-  app.addHook("onRequest", async (request, reply) => {
+  // Hooks that finish at once call `done` rather than return a promise: a promise per hook and
+  // request is a measurable share of answering a cached read.
+  app.addHook("onRequest", (request, reply, done) => {
     void reply.header("x-correlation-id", request.id);
-    if (QUIET.has(request.url)) return;
-    // A gateway's traceparent makes this request part of the caller's trace.
-    const given = request.headers.traceparent;
-    const route = request.routeOptions.url ?? "unmatched";
-    request.span = startSpan(`${request.method} ${route}`, {
-      kind: SpanKind.SERVER,
-      parent: typeof given === "string" ? given : null,
-      attributes: {
-        "http.request.method": request.method,
-        "http.route": route,
-        "url.path": request.url.split("?")[0] ?? "",
-        "dataverket.correlation_id": request.id,
-      },
-    });
+    if (!QUIET.has(request.url)) {
+      // A gateway's traceparent makes this request part of the caller's trace.
+      const given = request.headers.traceparent;
+      const route = request.routeOptions.url ?? "unmatched";
+      request.span = startSpan(`${request.method} ${route}`, {
+        kind: SpanKind.SERVER,
+        parent: typeof given === "string" ? given : null,
+        attributes: {
+          "http.request.method": request.method,
+          "http.route": route,
+          "url.path": request.url.split("?")[0] ?? "",
+          "dataverket.correlation_id": request.id,
+        },
+      });
+    }
+    done();
   });
   app.addHook("onError", async (request, _reply, err) => {
     if (request.span) failSpan(request.span, err);
   });
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     const span = request.span;
     if (span) {
       span.setAttribute("http.response.status_code", reply.statusCode);
@@ -147,6 +151,7 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     );
     if (!QUIET.has(request.url))
       request.log.info({ req: request, res: reply, responseTime: elapsedMs }, "request completed");
+    done();
   });
   return app;
 }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ResourceChange } from "../facade.js";
 import { callContext, etag, idempotent, ifMatch, readContext } from "../http-helpers.js";
-import { audienceOf, resourceOut, taskHref, taskOut } from "../represent.js";
+import { audienceOf, resourceJson, resourceOut, taskHref, taskOut } from "../represent.js";
 import {
   IdempotencyHeaders,
   IfMatchHeaders,
@@ -108,12 +108,11 @@ export function registerResourceRoutes(app: ZodApp, deps: RouteDeps): void {
         const resource = await facade.getResource(readContext(request), refs, resourceKind, name);
         // The hottest read: its representation is built field by field to the schema's type by
         // resourceOut, so it is written as JSON at once rather than checked by the schema again
-        // (which cost more than the rest of the representation).
+        // (which cost more than the rest of the representation), once per version of the row.
         return reply
           .header("etag", etag(resource.version))
           .type("application/json; charset=utf-8")
-          .serializer(JSON.stringify)
-          .send(resourceOut(resource, audienceOf(request.principal)) as never);
+          .send(resourceJson(resource, audienceOf(request.principal)) as never);
       },
     );
 

@@ -1,7 +1,13 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/database.js";
-import { type Database, inTransaction, type Tx } from "../../db/index.js";
+import {
+  type Database,
+  inTransaction,
+  openPglite,
+  runMigrations,
+  type Tx,
+} from "../../db/index.js";
 import {
   CapacityExhaustedError,
   InUseError,
@@ -659,4 +665,75 @@ describe("resyncDue: which resources a resync must look at", () => {
     const elsewhere = await store.resyncDue([other], shards, { kinds: [], everyMs: 1 }, now);
     expect(elsewhere.keys).not.toContain(`bucket:${due}`);
   });
+});
+
+describe("getResource: a tenant's resource by id", () => {
+  const engines = [
+    { name: "PostgreSQL", open: async () => t.db },
+    {
+      name: "PGlite",
+      open: async () => {
+        const db = await openPglite();
+        await runMigrations(db);
+        return db;
+      },
+    },
+  ];
+  it.each(engines)(
+    "reads on $name what drizzle reads, in and out of a transaction",
+    async (engine) => {
+      const db = await engine.open();
+      try {
+        const inventory = new InventoryStore(db, newId);
+        const tenantId = newId();
+        const created = await inTransaction(db, (q) =>
+          inventory.createResource(
+            q,
+            {
+              kind: "network",
+              tenantId,
+              projectId: newId(),
+              environmentId: newId(),
+              datacenterId: "dc1",
+              name: "n",
+              labels: { team: "a" },
+              spec: { prefixLength: 28, nested: { list: [1, "two", null] } },
+            },
+            { charge: false },
+          ),
+        );
+        await inTransaction(db, async (q) => {
+          await inventory.writeStatuses(q, [
+            {
+              id: created.id,
+              status: { conditions: [{ type: "Ready", status: "False" }], steps: { a: {} } },
+              observedGeneration: 1,
+              version: created.version,
+            },
+          ]);
+          await inventory.requestResourceDeletion(q, tenantId, created.id, created.version + 1);
+        });
+        const drizzle = await inventory.getResourceById(created.id);
+        expect(drizzle.deletionRequestedAt).toBeInstanceOf(Date);
+        expect(drizzle.createdAt).toBeInstanceOf(Date);
+        expect(typeof drizzle.generation).toBe("number");
+        for (let i = 0; i < 3; i++) {
+          // Again on the same connections: the statement is named once per connection.
+          expect(await inventory.getResource(tenantId, created.id)).toStrictEqual(drizzle);
+          expect(
+            await inTransaction(db, (q) => inventory.getResource(tenantId, created.id, q)),
+          ).toStrictEqual(drizzle);
+        }
+        await expect(inventory.getResource(newId(), created.id)).rejects.toBeInstanceOf(
+          NotFoundError,
+        );
+        // A value the column refuses fails as drizzle's queries fail, with the SQLSTATE in its cause.
+        await expect(inventory.getResource("not-a-uuid", created.id)).rejects.toMatchObject({
+          cause: { code: "22P02" },
+        });
+      } finally {
+        if (db !== t.db) await db.close();
+      }
+    },
+  );
 });

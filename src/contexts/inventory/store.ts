@@ -3,6 +3,7 @@ import {
   type Database,
   labelCondition,
   mapUniqueViolation,
+  NamedRowRead,
   type Orm,
   rowsOf,
   type Tx,
@@ -30,11 +31,11 @@ import {
 } from "./model.js";
 
 /**
- * The read of one tenant resource by id (the API's hottest read) as a named statement, built
- * once per connection or transaction: building a select in drizzle costs more CPU than the
- * round trip it makes, and PostgreSQL then parses and plans it once per connection.
+ * The read of one tenant resource by id (the API's hottest read) as a named statement:
+ * PostgreSQL parses and plans it once per connection, and on node-postgres it is sent without
+ * drizzle's layers around a query (see {@link NamedRowRead}).
  */
-const buildGetResource = (q: Orm) =>
+const getResourceRead = new NamedRowRead<Resource>("inventory_get_resource", resources, (q) =>
   q
     .select()
     .from(resources)
@@ -43,17 +44,8 @@ const buildGetResource = (q: Orm) =>
         eq(resources.id, sql.placeholder("id")),
         eq(resources.tenantId, sql.placeholder("tenantId")),
       ),
-    )
-    .prepare("inventory_get_resource");
-const getResourceQueries = new WeakMap<Orm, ReturnType<typeof buildGetResource>>();
-function getResourceQuery(q: Orm): ReturnType<typeof buildGetResource> {
-  let query = getResourceQueries.get(q);
-  if (!query) {
-    query = buildGetResource(q);
-    getResourceQueries.set(q, query);
-  }
-  return query;
-}
+    ),
+);
 
 /**
  * The inventory context's store: tenant resources (what tenants asked for: spec, status, the
@@ -199,9 +191,9 @@ export class InventoryStore extends AllocationStore {
 
   /** A tenant's resource. @throws {NotFoundError} also when it belongs to another tenant. */
   async getResource(tenantId: string, id: string, tx?: Tx): Promise<Resource> {
-    const [row] = await this.reading(tx, (q) => getResourceQuery(q).execute({ id, tenantId }));
+    const [row] = await this.reading(tx, (q) => getResourceRead.execute(q, { id, tenantId }));
     if (!row) throw new NotFoundError("resource", id);
-    return row as Resource;
+    return row;
   }
 
   /**
