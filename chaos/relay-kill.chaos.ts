@@ -15,7 +15,7 @@ import { record, size } from "./support/report.js";
 
 const KILLS = size(20, 4);
 /** How the relay's statement that marks a published batch begins (OutboxStore.relay). */
-const MARK = 'update "runtime"."outbox" set "published_at" = clock_timestamp()';
+const MARK = 'UPDATE "runtime"."outbox" SET published_at = clock_timestamp()';
 
 let p: Plane;
 beforeAll(async () => {
