@@ -9,6 +9,18 @@ export type Fault = typeof faults.$inferSelect;
 /** The resource id of a fault that hits every resource of its service (the nil UUID). */
 export const EVERY_RESOURCE = "00000000-0000-0000-0000-000000000000";
 
+/** What a provision or update makes a device hold, and the ledger line that records it. */
+export interface DeviceEffect {
+  readonly service: string;
+  readonly resourceId: string;
+  readonly step: string;
+  readonly generation: number;
+  readonly state: Record<string, unknown>;
+  readonly operation: string;
+  readonly messageId: string;
+  readonly appliedIn?: string | undefined;
+}
+
 /** The store of the simulated domain services (their own schema, their own role). */
 export class SimulatorStore extends ContextStore {
   constructor(db: Database) {
@@ -37,33 +49,8 @@ export class SimulatorStore extends ContextStore {
   }
 
   /** Creates or replaces what a device holds and records the side effect, in the caller's transaction. */
-  apply(
-    tx: Tx,
-    input: {
-      service: string;
-      resourceId: string;
-      step: string;
-      generation: number;
-      state: Record<string, unknown>;
-      operation: string;
-      messageId: string;
-      appliedIn?: string | undefined;
-    },
-  ): Promise<void> {
-    // The device and the ledger line in one statement.
-    return this.inTx(tx, async (q) => {
-      await q.execute(sql`
-        WITH device AS (
-          INSERT INTO ${devices} (service, resource_id, step, generation, state)
-          VALUES (${input.service}, ${input.resourceId}, ${input.step}, ${input.generation},
-                  ${JSON.stringify(input.state)}::jsonb)
-          ON CONFLICT (service, resource_id, step) DO UPDATE
-            SET generation = EXCLUDED.generation, state = EXCLUDED.state, updated_at = now()
-        )
-        INSERT INTO ${effects} (service, resource_id, step, operation, message_id, applied_in)
-        VALUES (${input.service}, ${input.resourceId}, ${input.step}, ${input.operation},
-                ${input.messageId}, ${input.appliedIn ?? null})`);
-    });
+  apply(tx: Tx, input: DeviceEffect): Promise<void> {
+    return this.applyMany(tx, [input]);
   }
 
   /**
@@ -95,19 +82,7 @@ export class SimulatorStore extends ContextStore {
    * {@link apply} of each of `inputs`, in their order, in one statement: a device named twice
    * holds what the last one says; the ledger has a line for each.
    */
-  applyMany(
-    tx: Tx,
-    inputs: readonly {
-      service: string;
-      resourceId: string;
-      step: string;
-      generation: number;
-      state: Record<string, unknown>;
-      operation: string;
-      messageId: string;
-      appliedIn?: string | undefined;
-    }[],
-  ): Promise<void> {
+  applyMany(tx: Tx, inputs: readonly DeviceEffect[]): Promise<void> {
     if (inputs.length === 0) return Promise.resolve();
     const rows = JSON.stringify(
       inputs.map((i) => ({

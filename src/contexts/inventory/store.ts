@@ -47,6 +47,18 @@ const getResourceRead = new NamedRowRead<Resource>("inventory_get_resource", res
     ),
 );
 
+/** A tenant resource as the API records it. */
+export interface NewResource {
+  readonly kind: ResourceKind;
+  readonly tenantId: string;
+  readonly projectId: string;
+  readonly environmentId: string;
+  readonly datacenterId: string;
+  readonly name: string;
+  readonly labels?: Record<string, string>;
+  readonly spec: Record<string, unknown>;
+}
+
 /**
  * The inventory context's store: tenant resources (what tenants asked for: spec, status, the
  * quota they are charged), on top of the allocations they hold (allocations.ts) and the physical
@@ -111,19 +123,7 @@ export class InventoryStore extends AllocationStore {
    * @throws the first violation of any of them (a name taken): nothing is recorded then, and the
    *   caller learns which by trying them one by one.
    */
-  createResources(
-    tx: Tx,
-    inputs: readonly {
-      kind: ResourceKind;
-      tenantId: string;
-      projectId: string;
-      environmentId: string;
-      datacenterId: string;
-      name: string;
-      labels?: Record<string, string>;
-      spec: Record<string, unknown>;
-    }[],
-  ): Promise<Resource[]> {
+  createResources(tx: Tx, inputs: readonly NewResource[]): Promise<Resource[]> {
     if (inputs.length === 0) return Promise.resolve([]);
     return this.inTx(tx, async (q) => {
       const rows = (await q
@@ -156,16 +156,7 @@ export class InventoryStore extends AllocationStore {
    */
   createResource(
     tx: Tx,
-    input: {
-      kind: ResourceKind;
-      tenantId: string;
-      projectId: string;
-      environmentId: string;
-      datacenterId: string;
-      name: string;
-      labels?: Record<string, string>;
-      spec: Record<string, unknown>;
-    },
+    input: NewResource,
     options: { charge?: boolean } = {},
   ): Promise<Resource> {
     return this.inTx(tx, (q) =>
