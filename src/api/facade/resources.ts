@@ -3,6 +3,7 @@ import type { AuditEntry } from "../../contexts/audit/index.js";
 import {
   type Demand,
   demandOf,
+  type NewResource,
   type Resource,
   type ResourceKind,
 } from "../../contexts/inventory/index.js";
@@ -30,18 +31,9 @@ import {
 const CREATE_BATCH = 64;
 
 /** A create, admitted and placed, waiting to be written. */
-interface NewResource {
+interface PendingCreate {
   readonly ctx: CallContext;
-  readonly resource: {
-    readonly kind: ResourceKind;
-    readonly tenantId: string;
-    readonly projectId: string;
-    readonly environmentId: string;
-    readonly datacenterId: string;
-    readonly name: string;
-    readonly labels: Record<string, string>;
-    readonly spec: Record<string, unknown>;
-  };
+  readonly resource: NewResource;
 }
 
 /** `demands` with one entry per quota and scope, their amounts summed (one row each to charge). */
@@ -156,7 +148,7 @@ export class ResourceFacade {
     const { tenantId, projectId, environment } = await this.#core.scope.path(ctx, refs);
     requireWrite(ctx, `create ${kind}s`);
     await this.#core.admission.resource(kind, input.spec, environment.datacenterId, "/body/spec");
-    const create: NewResource = {
+    const create: PendingCreate = {
       ctx,
       resource: {
         kind,
@@ -172,7 +164,7 @@ export class ResourceFacade {
     return hooks ? this.#createOne(create, hooks) : this.#creates.submit(create);
   }
 
-  readonly #creates = new GroupCommit<NewResource, ResourceChange>(
+  readonly #creates = new GroupCommit<PendingCreate, ResourceChange>(
     (batch) => this.#createBatch(batch),
     CREATE_BATCH,
   );
@@ -184,13 +176,13 @@ export class ResourceFacade {
    * rolls back and each is written on its own, so that each gets its own answer and a refusal is
    * never a batch-mate's.
    */
-  async #createBatch(batch: NewResource[]): Promise<Settled<ResourceChange>[]> {
-    const alone = (item: NewResource): Promise<Settled<ResourceChange>> =>
+  async #createBatch(batch: PendingCreate[]): Promise<Settled<ResourceChange>[]> {
+    const alone = (item: PendingCreate): Promise<Settled<ResourceChange>> =>
       this.#createOne(item).then(
         (value) => ({ ok: true, value }),
         (error: unknown) => ({ ok: false, error }),
       );
-    if (batch.length === 1) return [await alone(batch[0] as NewResource)];
+    if (batch.length === 1) return [await alone(batch[0] as PendingCreate)];
     const { inventory, audit, taskService } = this.#core;
     try {
       const changes = await inTransaction(this.#core.db, async (tx) => {
@@ -231,7 +223,7 @@ export class ResourceFacade {
   }
 
   /** One create in a transaction of its own, with the Idempotency-Key's `hooks` when given. */
-  #createOne(item: NewResource, hooks?: TxHooks<ResourceChange>): Promise<ResourceChange> {
+  #createOne(item: PendingCreate, hooks?: TxHooks<ResourceChange>): Promise<ResourceChange> {
     const { inventory, audit } = this.#core;
     return inTransaction(this.#core.db, async (tx) => {
       await hooks?.begin(tx);

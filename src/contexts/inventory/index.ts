@@ -25,7 +25,7 @@ export {
   type ServerSpec,
   SHARD_SQL,
 } from "./model.js";
-export { InventoryStore } from "./store.js";
+export { InventoryStore, type NewResource } from "./store.js";
 export { TopologyStore } from "./topology.js";
 export {
   ANY_SCOPE,
