@@ -8,7 +8,7 @@ import {
   type ResourceKind,
 } from "../../contexts/inventory/index.js";
 import type { NewTask, Task } from "../../contexts/task/index.js";
-import { inTransaction, type Tx } from "../../db/index.js";
+import { inTransaction, isOutage, type Tx } from "../../db/index.js";
 import {
   GroupCommit,
   type ListOptions,
@@ -174,7 +174,8 @@ export class ResourceFacade {
    * records and quota charges (one per tenant, the batch's demands summed), each kind of row in
    * one statement. If any of them is refused (a name taken, a quota exceeded) the transaction
    * rolls back and each is written on its own, so that each gets its own answer and a refusal is
-   * never a batch-mate's.
+   * never a batch-mate's — unless the database itself is down: then each alone would fail alike,
+   * and every create of the batch gets the outage's answer at once.
    */
   async #createBatch(batch: PendingCreate[]): Promise<Settled<ResourceChange>[]> {
     const alone = (item: PendingCreate): Promise<Settled<ResourceChange>> =>
@@ -217,7 +218,8 @@ export class ResourceFacade {
         }));
       });
       return changes.map((value) => ({ ok: true, value }));
-    } catch {
+    } catch (error) {
+      if (await isOutage(this.#core.db, error)) return batch.map(() => ({ ok: false, error }));
       return Promise.all(batch.map(alone));
     }
   }
