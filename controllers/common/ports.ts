@@ -4,7 +4,7 @@
 // (test/support/memory-world.ts); one contract suite (test/support/reconcile-contract.ts) runs
 // against both. Every method takes the unit of work it belongs to and works on sets: a pass over
 // fifty resources sends one statement per kind of write, not fifty.
-import type { Resource } from "../../src/contexts/inventory/index.js";
+import type { Need, Owner, Resource } from "../../src/contexts/inventory/index.js";
 import type { Task } from "../../src/contexts/task/index.js";
 import type { TaskVerb } from "../../src/kernel/index.js";
 import type { WorkerService } from "../../src/messaging/index.js";
@@ -60,11 +60,8 @@ export interface ResourcePort {
   remove(unit: Unit, ids: readonly string[]): Promise<void>;
 }
 
-/** Who holds an allocation. */
-export interface Owner {
-  readonly kind: string;
-  readonly id: string;
-}
+/** Who holds an allocation, and what it may need reserved: the inventory's own shapes. */
+export type { Need, Owner };
 
 /** A server as the inventory hands it out. */
 export interface HeldServer {
@@ -80,16 +77,6 @@ export interface Holdings {
   readonly servers: readonly HeldServer[];
   readonly capacity: readonly { readonly resource: string; readonly amount: number }[];
 }
-
-/** Something a resource's plan needs reserved, as its dry plan found missing. */
-export type Need =
-  | { readonly owner: Owner; readonly kind: "vlan"; readonly networkPool: string }
-  | {
-      readonly owner: Owner;
-      readonly kind: "prefix";
-      readonly networkPool: string;
-      readonly prefixLength: number;
-    };
 
 /** The scarce things resources reserve: VLANs, prefixes, servers, capacity. */
 export interface AllocationPort {

@@ -4,7 +4,7 @@ import { CapacityExhaustedError, PoolExhaustedError } from "../../kernel/index.j
 import { carve, formatPrefix, parent, parsePrefix, buddy, type Prefix } from "./ipmath.js";
 import { capacity, capacityReservations, ipBlocks, ipPools, servers, vlans } from "./schema.js";
 
-import { type Allocations, holdsNothing, type Owner, type Server } from "./model.js";
+import { type Allocations, holdsNothing, type Need, type Owner, type Server } from "./model.js";
 import { TopologyStore } from "./topology.js";
 
 /**
@@ -166,18 +166,7 @@ export class AllocationStore extends TopologyStore {
    * more), and its own reservation asks again and says why. Owners that already hold one are
    * given nothing more.
    */
-  reserveMany(
-    tx: Tx,
-    needs: readonly (
-      | { readonly owner: Owner; readonly kind: "vlan"; readonly networkPool: string }
-      | {
-          readonly owner: Owner;
-          readonly kind: "prefix";
-          readonly networkPool: string;
-          readonly prefixLength: number;
-        }
-    )[],
-  ): Promise<void> {
+  reserveMany(tx: Tx, needs: readonly Need[]): Promise<void> {
     if (needs.length === 0) return Promise.resolve();
     const groups = new Map<string, { owners: Map<string, Owner>; prefixLength?: number }>();
     for (const need of needs) {

@@ -16,6 +16,7 @@ export { AllocationStore } from "./allocations.js";
 export {
   type Allocations,
   INTENT_CHANNEL,
+  type Need,
   type Owner,
   type PoolUsage,
   RESOURCE_KINDS,

@@ -25,6 +25,16 @@ export interface Owner {
   readonly id: string;
 }
 
+/** Something an owner needs reserved: a VLAN, or a prefix of a length, from a network pool. */
+export type Need =
+  | { readonly owner: Owner; readonly kind: "vlan"; readonly networkPool: string }
+  | {
+      readonly owner: Owner;
+      readonly kind: "prefix";
+      readonly networkPool: string;
+      readonly prefixLength: number;
+    };
+
 /** A server as a `ServerPool` lists it. */
 export interface ServerSpec {
   readonly name: string;
