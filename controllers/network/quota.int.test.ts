@@ -4,7 +4,7 @@
 // whose pool is gone by the time it is reconciled fails with a message that says so.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../../test/support/backbone.js";
-import { type Plane, startPlane } from "../../test/support/plane.js";
+import { type Plane, startPlane, tenantPath } from "../../test/support/plane.js";
 import type { ResourcePath } from "../../src/api/index.js";
 import type { Resource } from "../../src/contexts/inventory/index.js";
 import { inTransaction } from "../../src/db/index.js";
@@ -41,15 +41,7 @@ beforeAll(async () => {
 });
 afterAll(async () => p.close());
 
-async function tenant(name: string): Promise<ResourcePath> {
-  const t = await p.facade.createTenant(operator, { name });
-  const project = await p.facade.createProject(operator, t.id, { name: "p" });
-  const env = await p.facade.createEnvironment(operator, t.id, project.id, {
-    name: "e",
-    datacenter: "dc1",
-  });
-  return { tenant: t.id, project: project.id, environment: env.id };
-}
+const tenant = (name: string): Promise<ResourcePath> => tenantPath(p.facade, name);
 
 const request = (path: ResourcePath, name: string) =>
   p.facade.createResource(operator, path, "network", {

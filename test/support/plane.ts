@@ -64,6 +64,24 @@ const operator = {
   correlationId: "test",
 };
 
+/**
+ * A new tenant with a project `p` and an environment `e` in `datacenter`, made through `facade`
+ * as an operator: the path a test's tenant resources live under.
+ */
+export async function tenantPath(
+  facade: ApiFacade,
+  name: string,
+  datacenter = "dc1",
+): Promise<ResourcePath> {
+  const tenant = await facade.createTenant(operator, { name });
+  const project = await facade.createProject(operator, tenant.id, { name: "p" });
+  const env = await facade.createEnvironment(operator, tenant.id, project.id, {
+    name: "e",
+    datacenter,
+  });
+  return { tenant: tenant.id, project: project.id, environment: env.id };
+}
+
 /** Starts a control plane for a test file. */
 export async function startPlane(options: {
   controllers?: boolean;
@@ -104,13 +122,7 @@ export async function startPlane(options: {
 
   // Admission reads the platform for every request: tests change it as they go.
   const facade = new ApiFacade({ db: b.t.db, newId, now: () => new Date(), admissionTtlMs: 0 });
-  const tenant = await facade.createTenant(operator, { name: `t-${newId().slice(-8)}` });
-  const project = await facade.createProject(operator, tenant.id, { name: "p" });
-  const env = await facade.createEnvironment(operator, tenant.id, project.id, {
-    name: "e",
-    datacenter: "dc1",
-  });
-  const path = { tenant: tenant.id, project: project.id, environment: env.id };
+  const path = await tenantPath(facade, `t-${newId().slice(-8)}`);
 
   const children: DvProcess[] = [];
   b.lifecycle.add("children", async () => {
@@ -139,9 +151,9 @@ export async function startPlane(options: {
         for (const name of names) {
           const resource = await b.services.inventory.createResource(tx, {
             kind: "bucket",
-            tenantId: tenant.id,
-            projectId: project.id,
-            environmentId: env.id,
+            tenantId: path.tenant,
+            projectId: path.project,
+            environmentId: path.environment,
             datacenterId: "dc1",
             name,
             spec: { quotaGiB: 1, versioning: false },
@@ -152,9 +164,9 @@ export async function startPlane(options: {
             resourceKind: "bucket",
             resourceId: resource.id,
             resourceGeneration: 1,
-            tenantId: tenant.id,
-            projectId: project.id,
-            environmentId: env.id,
+            tenantId: path.tenant,
+            projectId: path.project,
+            environmentId: path.environment,
             datacenterId: "dc1",
             actor: "user:test",
             correlationId: newId(),

@@ -3,7 +3,7 @@
 // refused for that request alone — and every resource recorded has its own task, its `created`
 // history, its outbox event, its audit record and its quota charge, as one at a time would.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Plane, startPlane } from "../../../test/support/plane.js";
+import { type Plane, startPlane, tenantPath } from "../../../test/support/plane.js";
 import type { Resource } from "../../contexts/inventory/index.js";
 import { AlreadyExistsError } from "../../kernel/index.js";
 import type { ResourcePath } from "../index.js";
@@ -19,15 +19,7 @@ beforeAll(async () => {
 });
 afterAll(async () => p?.close());
 
-async function tenant(name: string): Promise<ResourcePath> {
-  const t = await p.facade.createTenant(operator, { name });
-  const project = await p.facade.createProject(operator, t.id, { name: "p" });
-  const env = await p.facade.createEnvironment(operator, t.id, project.id, {
-    name: "e",
-    datacenter: "dc1",
-  });
-  return { tenant: t.id, project: project.id, environment: env.id };
-}
+const tenant = (name: string): Promise<ResourcePath> => tenantPath(p.facade, name);
 
 const create = (path: ResourcePath, name: string) =>
   p.facade.createResource(operator, path, "network", { name, spec: { prefixLength: 28 } });
@@ -61,7 +53,9 @@ async function recordedWith(ids: readonly string[]) {
 }
 
 describe("creates written together", () => {
-  it("answers each of 40 concurrent creates of two tenants on its own, a taken name refused alone", async () => {
+  // The name taken twice lands in one batch: that batch is refused as a whole and each of its
+  // creates is written alone (the fallback). The next case covers batches that commit.
+  it("answers each of 40 concurrent creates of two tenants on its own when a batch falls back, a taken name refused alone", async () => {
     const [a, b] = [await tenant("batch-a"), await tenant("batch-b")];
     // Twenty each; tenant a asks for "dup" twice.
     const requests = Array.from({ length: 40 }, (_, i) =>
@@ -97,7 +91,7 @@ describe("creates written together", () => {
     expect([usageB.get("vlans/dc1"), usageB.get("addresses/dc1")]).toEqual([20, 20 * 16]);
   });
 
-  it("records nothing twice when the same creates are sent again", async () => {
+  it("writes batches that commit, and records nothing twice when the same creates are sent again", async () => {
     const c = await tenant("batch-c");
     const first = await Promise.all(Array.from({ length: 10 }, (_, i) => create(c, `n${i}`)));
     const again = await Promise.allSettled(
