@@ -10,8 +10,8 @@
 # and replaces each of those siblings with its published version, read from the release's go.mod.
 #
 #   hack/kube.sh install        build etcd, kube-apiserver and kubectl when missing or not the pinned version
-#   hack/kube.sh start          install, then start etcd on 127.0.0.1:${DV_TEST_ETCD_PORT:-52379} and
-#                               kube-apiserver on https://127.0.0.1:${DV_TEST_KUBE_PORT:-56443}; waits for
+#   hack/kube.sh start          install, then start etcd on 127.0.0.1:${DV_TEST_ETCD_PORT:-22379} and
+#                               kube-apiserver on https://127.0.0.1:${DV_TEST_KUBE_PORT:-26443}; waits for
 #                               /readyz and writes the kubeconfig (no-op when running)
 #   hack/kube.sh stop           stop both (no-op when stopped)
 #   hack/kube.sh status         exit 0 when the apiserver answers /readyz
@@ -22,9 +22,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KUBE_VERSION="v1.37.2"
 ETCD_VERSION="v3.7.3" # the etcd line Kubernetes $KUBE_VERSION ships and tests with (build/dependencies.yaml)
-PORT="${DV_TEST_KUBE_PORT:-56443}"
-ETCD_PORT="${DV_TEST_ETCD_PORT:-52379}"
-ETCD_PEER_PORT="${DV_TEST_ETCD_PEER_PORT:-52380}"
+PORT="${DV_TEST_KUBE_PORT:-26443}"
+ETCD_PORT="${DV_TEST_ETCD_PORT:-22379}"
+ETCD_PEER_PORT="${DV_TEST_ETCD_PEER_PORT:-22380}"
 KROOT="$CACHE/kube"
 PKI="$KROOT/pki"
 ETCD_DATA="$KROOT/etcd"

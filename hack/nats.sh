@@ -6,7 +6,7 @@
 # nats-server package with a warning: it is older than the release the tests pin.
 #
 #   hack/nats.sh install   build or install nats-server when missing; print its path
-#   hack/nats.sh start     install, then start on 127.0.0.1:${DV_TEST_NATS_PORT:-54222} (no-op when running)
+#   hack/nats.sh start     install, then start on 127.0.0.1:${DV_TEST_NATS_PORT:-24222} (no-op when running)
 #   hack/nats.sh stop      stop (no-op when stopped)
 #   hack/nats.sh status    exit 0 when running
 #   hack/nats.sh url       print the client URL
@@ -14,8 +14,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NATS_VERSION="v2.15.2"
-PORT="${DV_TEST_NATS_PORT:-54222}"
-MONITOR_PORT="${DV_TEST_NATS_MONITOR_PORT:-58222}"
+PORT="${DV_TEST_NATS_PORT:-24222}"
+MONITOR_PORT="${DV_TEST_NATS_MONITOR_PORT:-28222}"
 NROOT="$CACHE/nats"
 CONF="$NROOT/nats.conf"
 PIDFILE="$NROOT/nats.pid"

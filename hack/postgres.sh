@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A private PostgreSQL server for tests and benchmarks: Debian's postgresql package, our own
-# cluster (initdb) under .cache/pg, listening on 127.0.0.1:${DV_TEST_PG_PORT:-55432} only,
+# cluster (initdb) under .cache/pg, listening on 127.0.0.1:${DV_TEST_PG_PORT:-25432} only,
 # trust authentication on loopback, fsync on. Idempotent: every command can be repeated.
 #
 #   hack/postgres.sh install   install the server package if it is missing
@@ -9,26 +9,26 @@
 #   hack/postgres.sh status    exit 0 when running
 #   hack/postgres.sh url       print the connection URL
 #   hack/postgres.sh standby-start   a streaming replica of it (pg_basebackup -R), read-only, on
-#                              ${DV_TEST_PG_STANDBY_PORT:-55433}; made anew on every start
+#                              ${DV_TEST_PG_STANDBY_PORT:-25433}; made anew on every start
 #   hack/postgres.sh standby-stop    stop the replica and remove it
 #   hack/postgres.sh standby-url     print the replica's connection URL
 #   hack/postgres.sh scratch-start   a server of its own for a test that restarts it (the chaos
-#                              harness), on ${DV_TEST_PG_SCRATCH_PORT:-55434}; initialised once
+#                              harness), on ${DV_TEST_PG_SCRATCH_PORT:-25434}; initialised once
 #   hack/postgres.sh scratch-crash   stop it the way a crash would (immediate: no checkpoint, crash
 #                              recovery on the next start)
 #   hack/postgres.sh scratch-remove  crash it if running, and remove it
 #   hack/postgres.sh scratch-url     print its connection URL
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PORT="${DV_TEST_PG_PORT:-55432}"
+PORT="${DV_TEST_PG_PORT:-25432}"
 PGROOT="$CACHE/pg"
 DATA="$PGROOT/data"
 RUN="$PGROOT/run"
 LOG="$CACHE/log/postgres.log"
-STANDBY_PORT="${DV_TEST_PG_STANDBY_PORT:-55433}"
+STANDBY_PORT="${DV_TEST_PG_STANDBY_PORT:-25433}"
 STANDBY="$PGROOT/standby"
 STANDBY_LOG="$CACHE/log/postgres-standby.log"
-SCRATCH_PORT="${DV_TEST_PG_SCRATCH_PORT:-55434}"
+SCRATCH_PORT="${DV_TEST_PG_SCRATCH_PORT:-25434}"
 SCRATCH="$PGROOT/scratch"
 SCRATCH_LOG="$CACHE/log/postgres-scratch.log"
 
@@ -83,8 +83,10 @@ CONF
   touch "$LOG"; [ "$(id -u)" -eq 0 ] && chown postgres "$LOG"
   say "starting PostgreSQL on 127.0.0.1:$PORT"
   # pg_stat_statements is loaded so `npm run bench` can say which statements the time went to.
+  # The port is given on every start: a cluster made earlier on another port moves with
+  # DV_TEST_PG_PORT.
   run_pg "$bindir/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
-    -o "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" start >/dev/null \
+    -o "-c port=$PORT -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" start >/dev/null \
     || die "PostgreSQL did not start; see $LOG"
 }
 
@@ -155,7 +157,7 @@ log_min_messages = warning
 CONF
   fi
   touch "$SCRATCH_LOG"; [ "$(id -u)" -eq 0 ] && chown postgres "$SCRATCH_LOG"
-  run_pg "$bindir/pg_ctl" -D "$SCRATCH" -l "$SCRATCH_LOG" -w -t 60 start >/dev/null \
+  run_pg "$bindir/pg_ctl" -D "$SCRATCH" -l "$SCRATCH_LOG" -w -t 60 -o "-c port=$SCRATCH_PORT" start >/dev/null \
     || die "the scratch server did not start; see $SCRATCH_LOG"
 }
 

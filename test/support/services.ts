@@ -3,8 +3,8 @@ import { resolve } from "node:path";
 // Where the integration tier finds the services hack/services.sh started. The defaults match the
 // hack scripts; DV_TEST_PG_PORT and DV_TEST_NATS_PORT move both together.
 
-const pgPort = process.env.DV_TEST_PG_PORT ?? "55432";
-const natsPort = process.env.DV_TEST_NATS_PORT ?? "54222";
+const pgPort = process.env.DV_TEST_PG_PORT ?? "25432";
+const natsPort = process.env.DV_TEST_NATS_PORT ?? "24222";
 
 /** Superuser URL of the test PostgreSQL server (trust authentication on loopback). */
 export const TEST_DATABASE_URL = `postgres://postgres@127.0.0.1:${pgPort}/postgres`;
