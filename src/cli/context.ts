@@ -26,9 +26,25 @@ const label = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
   error: "must be a DNS label (lower-case letters, digits, '-')",
 });
 
+/** NATS server URLs, comma-separated, as `--nats` and `NATS_URL` take them. */
+const natsUrls = z
+  .string()
+  .max(2000)
+  .refine(
+    (text) =>
+      text
+        .split(",")
+        .every(
+          (url) => /^(nats|tls|ws|wss):\/\/[^\s,]+$/.test(url.trim()) && URL.canParse(url.trim()),
+        ),
+    { error: "must be NATS URLs, comma-separated (nats://host:port)" },
+  );
+
 export const CliContext = z.strictObject({
   name: z.string().min(1).max(100),
   server: z.url().optional(),
+  /** The NATS servers of `dv sim` and `dv tail` (`dv dev` records its own). */
+  nats: natsUrls.optional(),
   token: z.string().min(1).optional(),
   tenant: label.optional(),
   project: label.optional(),

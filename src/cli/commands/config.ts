@@ -13,6 +13,7 @@ import { table } from "../output.js";
 
 interface ContextFlags {
   server?: string;
+  nats?: string;
   token?: string;
   tenant?: string;
   project?: string;
@@ -56,11 +57,12 @@ export function registerConfig(program: Command): void {
       const file = await readCliConfig();
       process.stdout.write(
         table(
-          ["current", "name", "server", "tenant", "project", "environment"],
+          ["current", "name", "server", "nats", "tenant", "project", "environment"],
           file.contexts.map((c) => [
             c.name === file.currentContext ? "*" : "",
             c.name,
             c.server ?? "",
+            c.nats ?? "",
             c.tenant ?? "",
             c.project ?? "",
             c.environment ?? "",
@@ -74,6 +76,7 @@ export function registerConfig(program: Command): void {
     .description("add a context or change some of its fields")
     .argument("<name>", "the context's name")
     .option("--server <url>", "the Dataverket API")
+    .option("--nats <urls>", "NATS server URLs of dv sim and dv tail, comma-separated")
     .option("--token <jwt>", "bearer token")
     .option("--tenant <name>", "default tenant")
     .option("--project <name>", "default project")
@@ -86,6 +89,7 @@ export function registerConfig(program: Command): void {
     .action(async (name: string, flags: ContextFlags) => {
       const fields: Omit<CliContext, "name"> = {
         ...(flags.server !== undefined ? { server: flags.server } : {}),
+        ...(flags.nats !== undefined ? { nats: flags.nats } : {}),
         ...(flags.token !== undefined ? { token: flags.token } : {}),
         ...(flags.tenant !== undefined ? { tenant: flags.tenant } : {}),
         ...(flags.project !== undefined ? { project: flags.project } : {}),

@@ -8,15 +8,21 @@ import { cliConfigPath, readCliConfig, setContext } from "../context.js";
 import { configOverrides, type ProcessFlags } from "../flags.js";
 
 /**
- * Saves the context "dev" (this API, the operator token) in the CLI's config file, so every `dv`
- * command works against `npm run dev` at once; it becomes current when no other context is.
+ * Saves the context "dev" (this API, the operator token, this NATS) in the CLI's config file, so
+ * every `dv` command — `dv sim` and `dv tail` included — works against `npm run dev` at once; it
+ * becomes current when no other context is.
  */
-async function writeDevContext(server: string, token: string, log: Logger): Promise<string> {
+async function writeDevContext(
+  server: string,
+  token: string,
+  nats: string,
+  log: Logger,
+): Promise<string> {
   const path = cliConfigPath();
   try {
     const before = await readCliConfig(path);
     const use = !before.currentContext || before.currentContext === "dev";
-    await setContext({ name: "dev", server, token }, { use });
+    await setContext({ name: "dev", server, token, nats }, { use });
     return [
       `  dv CLI     context "dev" saved in ${path}${use ? " (current)" : `; current is "${before.currentContext}": npx dv config use-context dev`}`,
       "  Try:  npx dv create tenant acme && npx dv config set-context dev --tenant acme",
@@ -66,7 +72,9 @@ export function registerDev(program: Command): void {
           searchPath: systemSearchPath(),
         });
         process.stderr.write(running.banner);
-        process.stderr.write(await writeDevContext(running.apiUrl, running.operatorToken, log));
+        process.stderr.write(
+          await writeDevContext(running.apiUrl, running.operatorToken, running.natsUrl, log),
+        );
       } catch (err) {
         if (!(err instanceof StoppedError)) throw err;
       }

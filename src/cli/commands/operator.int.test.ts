@@ -30,9 +30,10 @@ beforeAll(async () => {
   };
   dev = startDv(["dev"], devEnv);
   await dev.waitFor(/context "dev" saved in \S+ \(current\)/, 90_000);
-  // What a user's shell has: no DV_SERVER, no DV_TOKEN; only the context file (and, because this
-  // nats-server is on a private port, where NATS is for `dv sim`).
-  env = { DV_CLI_CONFIG: cliConfig, NATS_URL: `nats://127.0.0.1:${natsPort}` };
+  // What a user's shell has: no DV_SERVER, no DV_TOKEN, no NATS_URL; only the context file, in
+  // which `dv dev` recorded its API, its token and this private nats-server's URL (for `dv sim`).
+  env = { DV_CLI_CONFIG: cliConfig };
+  expect(readFileSync(cliConfig, "utf8")).toContain(`nats://127.0.0.1:${natsPort}`);
 }, 120_000);
 
 afterAll(async () => {

@@ -25,7 +25,7 @@ function target(flags: { resource?: string; all?: boolean }): string {
 }
 
 async function ask(
-  nats: string,
+  nats: string | undefined,
   service: WorkerService,
   what: "fault" | "drift",
   data: Record<string, unknown>,
@@ -82,7 +82,7 @@ export function registerSim(program: Command): void {
         step?: string;
         transient?: string;
         message: string;
-        nats: string;
+        nats?: string;
       }) => {
         const times = flags.transient === undefined ? undefined : Number(flags.transient);
         if (times !== undefined && !(Number.isInteger(times) && times >= 1 && times <= 1000))
@@ -115,7 +115,12 @@ export function registerSim(program: Command): void {
   )
     .addHelpText("after", "\nExample:\n  npx dv sim fault clear --service nett --all\n")
     .action(
-      async (flags: { service: WorkerService; resource?: string; all?: boolean; nats: string }) => {
+      async (flags: {
+        service: WorkerService;
+        resource?: string;
+        all?: boolean;
+        nats?: string;
+      }) => {
         const resource = target(flags);
         const reply = await ask(flags.nats, flags.service, "fault", { action: "clear", resource });
         process.stdout.write(`${flags.service}: ${reply.changed} fault(s) cleared\n`);
@@ -131,7 +136,7 @@ export function registerSim(program: Command): void {
     ),
   )
     .addHelpText("after", "\nExample:\n  npx dv sim fault list --service nett\n")
-    .action(async (flags: { service: WorkerService; nats: string; output: OutputFormat }) => {
+    .action(async (flags: { service: WorkerService; nats?: string; output: OutputFormat }) => {
       const reply = await ask(flags.nats, flags.service, "fault", { action: "list" });
       const faults = reply.faults ?? [];
       print(flags.output, faults, () =>
@@ -172,7 +177,7 @@ export function registerSim(program: Command): void {
         resource: string;
         step: string;
         set: string[];
-        nats: string;
+        nats?: string;
       }) => {
         const state: Record<string, unknown> = {};
         for (const pair of flags.set) {

@@ -5,7 +5,7 @@ import { ExitCode } from "../exit-codes.js";
 import { withNats, withNatsOption } from "../nats.js";
 
 interface TailFlags {
-  nats: string;
+  nats?: string;
   json?: boolean;
   count?: string;
 }
