@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Two datacenters on one machine, in the background (ADR 0007; hack/sites.ts says what runs):
 #
-#   hack/sites.sh up      start both sites: two linked nats-servers, dc1's controller and
-#                         worker, dc2's worker, on the test PostgreSQL (database dv_sites)
+#   hack/sites.sh up      start both sites: two linked nats-servers, dc1's API, controller and
+#                         worker, dc2's worker, on the test PostgreSQL (database dv_sites);
+#                         prints the API's address, an operator token, and each process's log
+#                         file (under .cache/sites/logs)
 #   hack/sites.sh cut     cut the site link between dc1 and dc2
 #   hack/sites.sh heal    heal it
 #   hack/sites.sh down    stop everything

@@ -1,28 +1,33 @@
 // Two datacenters on one machine (ADR 0007), in the foreground until Ctrl-C:
 //
-//   dc1: nats-server (JetStream domain dc1, accepts the site link), dv controller, dv worker nett
+//   dc1: nats-server (JetStream domain dc1, accepts the site link), dv api, dv controller,
+//        dv worker nett
 //   dc2: nats-server (JetStream domain dc2, a leaf of dc1 through the link), dv worker nett
 //   one PostgreSQL: the test server of hack/postgres.sh (database dv_sites), migrated
 //
-//   npx tsx hack/sites.ts            start everything; prints how to reach it
+//   npx tsx hack/sites.ts            start everything; prints how to reach it, an operator
+//                                    token, and the log file of every process
 //   kill -USR1 <pid>                 cut the site link (every connection reset, new ones refused)
 //   kill -USR2 <pid>                 heal it
 //
 // `bash hack/sites.sh up|cut|heal|down` does the same in the background. The platform
 // configuration is test/fixtures/two-sites; src/jetstream/sites.int.test.ts runs the same topology.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { exportSPKI, importJWK } from "jose";
 import pg from "pg";
+import { loadDevKey, mintToken } from "../src/auth/index.js";
 import { freePort } from "../src/dev/index.js";
 import { packageRoot } from "../src/meta/index.js";
 import { createLogger } from "../src/observability/index.js";
-import { startDv } from "../test/support/process.js";
+import { DV_BIN } from "../test/support/process.js";
 import { type Site, siteEnv, startLinkedNats } from "../test/support/site-link.js";
 
 const root = packageRoot();
 const cache = join(process.env.DV_CACHE_DIR ?? join(root, ".cache"), "sites");
-mkdirSync(cache, { recursive: true });
+const logs = join(cache, "logs");
+mkdirSync(logs, { recursive: true });
 const log = createLogger({ level: "info", service: "hack-sites", datacenterId: "dc1" });
 
 execFileSync("bash", [join(root, "hack/postgres.sh"), "start"], { stdio: "inherit" });
@@ -41,16 +46,76 @@ const { nats, link, leafPort } = await startLinkedNats({
   log,
 });
 const { dc1, dc2 } = nats;
-const env = async (site: Site): Promise<Record<string, string>> => ({
-  ...siteEnv(site, { databaseUrl, natsUrl: nats[site].url, httpPort: await freePort() }),
-  DV_AUTH_DEV_KEY_FILE: join(cache, "dev-key.json"),
-  DV_LOG_LEVEL: "info",
-});
+// The API verifies tokens with the public half of a development key kept here; the operator
+// token printed below is signed with it.
+const key = await loadDevKey(join(cache, "dev-key.json"), true);
+const publicKey = await importJWK(key.publicJwk, key.alg, { extractable: true });
+if (publicKey instanceof Uint8Array) throw new Error("the development key is not an EC key");
+const publicKeyFile = join(cache, "dev-key.pub.pem");
+writeFileSync(publicKeyFile, await exportSPKI(publicKey));
+const auth = {
+  DV_AUTH_PUBLIC_KEY_FILE: publicKeyFile,
+  DV_AUTH_ISSUER: "dataverket-sites",
+  DV_AUTH_AUDIENCE: "dataverket",
+  DV_AUTH_ALGORITHMS: key.alg,
+};
+
+/**
+ * Starts `dv <args>` in `site`, its output appended to `logs/<site>-<role>.log` (not kept in
+ * memory: the sites may run for days).
+ */
+async function start(
+  site: Site,
+  role: string,
+  args: readonly string[],
+): Promise<{ name: string; child: ChildProcess; log: string; url: string }> {
+  const port = await freePort();
+  const file = join(logs, `${site}-${role}.log`);
+  const fd = openSync(file, "a");
+  const child = spawn(process.execPath, [DV_BIN, ...args], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      ...siteEnv(site, { databaseUrl, natsUrl: nats[site].url, httpPort: port }),
+      ...auth,
+      DV_LOG_LEVEL: "info",
+    },
+    stdio: ["ignore", fd, fd],
+  });
+  return { name: `${site} ${role}`, child, log: file, url: `http://127.0.0.1:${port}` };
+}
 const processes = [
-  { name: "dc1 controller", proc: startDv(["controller"], await env("dc1")) },
-  { name: "dc1 worker nett", proc: startDv(["worker", "--service", "nett"], await env("dc1")) },
-  { name: "dc2 worker nett", proc: startDv(["worker", "--service", "nett"], await env("dc2")) },
+  await start("dc1", "api", ["api"]),
+  await start("dc1", "controller", ["controller"]),
+  await start("dc1", "worker-nett", ["worker", "--service", "nett"]),
+  await start("dc2", "worker-nett", ["worker", "--service", "nett"]),
 ];
+const api = processes[0] as (typeof processes)[number];
+const exitedOf = (child: ChildProcess): Promise<number | string> =>
+  new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+const exited = processes.map(({ child }) => exitedOf(child));
+// Ready when every process answers /readyz (the API on its port; the others on theirs).
+for (const p of processes) {
+  for (let tries = 0; ; tries++) {
+    if (p.child.exitCode !== null) throw new Error(`${p.name} exited; see ${p.log}`);
+    const ok = await fetch(`${p.url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) break;
+    if (tries > 600) throw new Error(`${p.name} was not ready in 60 s; see ${p.log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const token = await mintToken({
+  key,
+  issuer: auth.DV_AUTH_ISSUER,
+  audience: auth.DV_AUTH_AUDIENCE,
+  subject: "sites-operator",
+  role: "operator",
+  ttlSeconds: 12 * 3600,
+});
+writeFileSync(join(cache, "operator.token"), `${token}\n`, { mode: 0o600 });
 writeFileSync(join(cache, "sites.pid"), String(process.pid));
 
 process.on("SIGUSR1", () => {
@@ -60,8 +125,8 @@ process.on("SIGUSR2", () => {
   void link.heal().then(() => log.warn("the site link between dc1 and dc2 is healed"));
 });
 const stop = async (): Promise<void> => {
-  for (const { proc } of processes) proc.child.kill("SIGTERM");
-  await Promise.all(processes.map(({ proc }) => proc.exited));
+  for (const { child } of processes) child.kill("SIGTERM");
+  await Promise.all(exited);
   await link.close();
   await dc2.stop();
   await dc1.stop();
@@ -69,20 +134,25 @@ const stop = async (): Promise<void> => {
 };
 process.once("SIGINT", () => void stop());
 process.once("SIGTERM", () => void stop());
-for (const { name, proc } of processes) {
-  void proc.exited.then((code) =>
-    log.error({ code, stderr: proc.stderr().slice(-2000) }, `${name} exited`),
-  );
-}
+processes.forEach(({ name, log: file }, i) => {
+  void exited[i]?.then((code) => log.error({ code, log: file }, `${name} exited`));
+});
 
 process.stdout.write(
   [
     "two sites are up (Ctrl-C stops them):",
     `  dc1 NATS ${dc1.url} (JetStream domain dc1), site link on 127.0.0.1:${leafPort} via 127.0.0.1:${link.port}`,
     `  dc2 NATS ${dc2.url} (JetStream domain dc2), a leaf of dc1`,
-    `  PostgreSQL ${databaseUrl}`,
+    `  API ${api.url}/api/v1 (dc1), on PostgreSQL ${databaseUrl}`,
+    `  an operator token (12 h) is in ${join(cache, "operator.token")}; to use it with dv:`,
+    `    npx dv config set-context sites --server ${api.url} --nats ${dc1.url} --token "$(cat ${join(cache, "operator.token")})" --use`,
+    "    npx dv create tenant acme",
+    "    npx dv config set-context sites --tenant acme --project shop --environment west",
+    "    npx dv create project shop && npx dv create environment west --datacenter dc2",
+    "    npx dv create network web --wait",
     `  cut the link: kill -USR1 ${process.pid}   heal it: kill -USR2 ${process.pid}`,
-    "  create networks in environments of dc1 and dc2 through an API on the same database",
+    "  logs:",
+    ...processes.map((p) => `    ${p.name.padEnd(18)} ${p.log}`),
     "",
   ].join("\n"),
 );

@@ -21,6 +21,7 @@ import {
   type Controller,
   type Lane,
   listenSource,
+  siteEventSource,
   Manager,
   realClock,
   type Source,
@@ -75,7 +76,10 @@ export async function startControllers(options: StartControllersOptions): Promis
     redispatchAfterMs: settings.redispatchAfterMs,
     metrics,
   };
-  const sources: Source[] = [listenSource(services.db, INTENT_CHANNEL)];
+  const sources: Source[] = [
+    listenSource(services.db, INTENT_CHANNEL),
+    siteEventSource(services.db, options.datacenterId),
+  ];
   if (options.js) sources.push(resourceEventSource(options.js));
   const manager = new Manager({
     holder,

@@ -51,6 +51,12 @@ export interface OutboxRelayOptions {
 }
 
 /**
+ * The longest wait between two attempts to publish a command for another datacenter while the
+ * site link is down: how soon after the heal the waiting commands go (ADR 0007).
+ */
+export const SITE_RETRY_MAX_MS = 2_000;
+
+/**
  * Publishes the outbox: claims due rows (`FOR UPDATE SKIP LOCKED`, so several relays share the
  * work), publishes them to JetStream at once with their envelope id as `Nats-Msg-Id`, waits for
  * the acks, and marks what was stored published — in one transaction. Woken by
@@ -283,6 +289,7 @@ export class OutboxRelay {
     );
     const sent: string[] = [];
     const failed: { id: string; error: string; retryInMs: number }[] = [];
+    let firstFailures = 0;
     const families = new Map<string, number>();
     results.forEach((result, i) => {
       const row = rows[i] as PendingMessage;
@@ -301,14 +308,23 @@ export class OutboxRelay {
         failed.push({
           id: row.id,
           error,
-          retryInMs: Math.min(30_000, 250 * 2 ** Math.min(row.attempts, 7)),
+          // Another site's command is refused at once while the link is down (no stream
+          // answers), so trying again costs little; it is tried every SITE_RETRY_MAX_MS at most
+          // and goes within that of the heal, instead of after a back-off of up to 30 s.
+          retryInMs: Math.min(
+            site ? SITE_RETRY_MAX_MS : 30_000,
+            250 * 2 ** Math.min(row.attempts, 7),
+          ),
         });
+        if (row.attempts === 0) firstFailures++;
         this.#failures.inc();
       }
     });
     for (const [family, count] of families) this.#published.inc({ subject_family: family }, count);
+    // Warned when messages start waiting; their retries (every 2 s during a long cut of the site
+    // link) are logged at debug.
     if (failed.length > 0) {
-      this.#options.log.warn(
+      this.#options.log[firstFailures > 0 ? "warn" : "debug"](
         { failed: failed.length, sent: sent.length, error: failed[0]?.error },
         "publishing to JetStream failed; the messages wait in the outbox",
       );

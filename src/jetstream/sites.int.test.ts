@@ -3,6 +3,11 @@
 // then the site link is cut for 30 s while more are created. dc1 keeps converging on its own; the
 // tasks of dc2 say they wait for dc2; after the heal everything converges — no command lost, none
 // applied twice, every one applied by its own site's workers.
+//
+// The controller's resync and re-dispatch deadline are ten minutes here, far beyond every wait
+// below: whatever happens in time happens because something woke the controller — the dc2
+// worker's outcome (LISTEN dv_site_event), the relay's first refused publish (dv_intent) — never
+// because a periodic pass came by. The times it took are printed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../../test/support/backbone.js";
 import { type Site, type Sites, startSites } from "../../test/support/sites.js";
@@ -21,9 +26,12 @@ let s: Sites;
 const paths = {} as Record<Site, ResourcePath>;
 const workers = {} as Record<Site, { port: number }>;
 
+/** No periodic pass within any wait of this test (see the top). */
+const NO_RESYNC = { DV_RESYNC_MS: "600000", DV_REDISPATCH_AFTER_MS: "600000" };
+
 beforeAll(async () => {
   s = await startSites();
-  await s.spawn("dc1", ["controller"]);
+  await s.spawn("dc1", ["controller"], NO_RESYNC);
   workers.dc1 = await s.spawn("dc1", ["worker", "--service", "nett"]);
   workers.dc2 = await s.spawn("dc2", ["worker", "--service", "nett"]);
   const tenant = await s.facade.createTenant(operator, { name: "sites" });
@@ -62,6 +70,16 @@ async function allSucceeded(ids: readonly string[], timeoutMs: number, what: str
   );
 }
 
+/** Seconds from each task's creation to its end, the longest. */
+async function slowest(ids: readonly string[]): Promise<number> {
+  const [row] = await s.t.admin.query<{ seconds: number }>(
+    `SELECT max(extract(epoch FROM finished_at - created_at))::float8 AS seconds
+       FROM task.tasks WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return Number(row?.seconds);
+}
+
 async function commandsDone(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const line = text
@@ -76,9 +94,23 @@ describe("two datacenters with a site link", () => {
     for (let i = 0; i < BEFORE; i++)
       for (const site of ["dc1", "dc2"] as const) tasks[site].push(await create(site, `a${i}`));
     await allSucceeded([...tasks.dc1, ...tasks.dc2], 60_000, "both sites' networks to be Ready");
+    const linked = { dc1: await slowest(tasks.dc1), dc2: await slowest(tasks.dc2) };
 
     await s.link.cut();
     const cutAt = Date.now();
+    // The first network of dc2 after the cut says what it waits for as soon as the relay's
+    // first publish of its command is refused.
+    const first = await create("dc2", "first-after-cut");
+    const firstAt = Date.now();
+    await eventually(
+      async () => {
+        const [row] = await states([first]);
+        return row?.state === "queued" && row.message.startsWith("waiting: ") ? true : undefined;
+      },
+      60_000,
+      "the first dc2 network after the cut to report that it waits",
+    );
+    const undeliveredAfter = (Date.now() - firstAt) / 1000;
     const during: Record<Site, string[]> = { dc1: [], dc2: [] };
     for (let i = 0; i < DURING; i++) {
       for (const site of ["dc1", "dc2"] as const) during[site].push(await create(site, `b${i}`));
@@ -120,10 +152,14 @@ describe("two datacenters with a site link", () => {
 
     await s.link.heal();
     const healedAt = Date.now();
-    const all = [...tasks.dc1, ...tasks.dc2, ...during.dc1, ...during.dc2];
+    const all = [...tasks.dc1, ...tasks.dc2, first, ...during.dc1, ...during.dc2];
     await allSucceeded(all, 90_000, "every network of both sites, after the heal");
     console.log(
-      `site link cut for ${((healedAt - cutAt) / 1000).toFixed(1)} s; ${during.dc2.length} waiting dc2 networks Ready ${((Date.now() - healedAt) / 1000).toFixed(1)} s after the heal`,
+      [
+        `linked: every network Ready within ${linked.dc1.toFixed(2)} s of its request in dc1, ${linked.dc2.toFixed(2)} s in dc2`,
+        `cut: a dc2 network reported Undelivered ${undeliveredAfter.toFixed(2)} s after its request`,
+        `healed after ${((healedAt - cutAt) / 1000).toFixed(1)} s: ${during.dc2.length + 1} waiting dc2 networks Ready ${((Date.now() - healedAt) / 1000).toFixed(1)} s after the heal`,
+      ].join("\n"),
     );
 
     // Exactly once: one provisioning per network, none lost, none twice.

@@ -25,4 +25,4 @@ export {
   type ResyncPort,
   type Source,
 } from "./manager.js";
-export { listenSource } from "./sources.js";
+export { listenSource, SITE_EVENT_CHANNEL, siteEventSource } from "./sources.js";

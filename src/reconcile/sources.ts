@@ -15,3 +15,30 @@ export function listenSource(
     start: (enqueue) => db.listen(channel, (payload) => enqueue(payload)),
   };
 }
+
+/** The channel on which the outbox announces the resources its events name (migration 0019). */
+export const SITE_EVENT_CHANNEL = "dv_site_event";
+
+/**
+ * A source of keys from events written by processes of other datacenters (ADR 0007): the outbox
+ * notifies `<origin> <key>,<key>,…` on {@link SITE_EVENT_CHANNEL} for every event it takes, and
+ * this source passes on the keys of every origin but `datacenterId` — that site's events reach
+ * the controllers over its own JetStream. A remote worker's outcome wakes the resource's
+ * controller at the commit that records it, as a local one's does, instead of at the next resync.
+ */
+export function siteEventSource(
+  db: {
+    listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
+  },
+  datacenterId: string,
+): Source {
+  return {
+    name: `LISTEN ${SITE_EVENT_CHANNEL}`,
+    start: (enqueue) =>
+      db.listen(SITE_EVENT_CHANNEL, (payload) => {
+        const space = payload.indexOf(" ");
+        if (space < 0 || payload.slice(0, space) === datacenterId) return;
+        for (const key of payload.slice(space + 1).split(",")) if (key) enqueue(key);
+      }),
+  };
+}

@@ -28,8 +28,15 @@ export interface Sites {
   readonly nats: Readonly<Record<Site, EmbeddedNats>>;
   /** The site link: cut it for a partition, heal it after. */
   readonly link: TcpRelay;
-  /** Starts `dv <args>` in `site`; resolves once its /readyz answers 200. */
-  spawn(site: Site, args: readonly string[]): Promise<DvProcess & { port: number }>;
+  /**
+   * Starts `dv <args>` in `site`; resolves once its /readyz answers 200. `env` adds to or
+   * replaces the test settings (FAST_CONTROLLER's, FAST_WORKERS').
+   */
+  spawn(
+    site: Site,
+    args: readonly string[],
+    env?: Record<string, string>,
+  ): Promise<DvProcess & { port: number }>;
   close(): Promise<void>;
 }
 
@@ -49,7 +56,7 @@ export async function startSites(): Promise<Sites> {
     facade: new ApiFacade({ db: t.db, newId, now: () => new Date() }),
     nats,
     link,
-    async spawn(site, args) {
+    async spawn(site, args, extra = {}) {
       const port = await freePort();
       const proc = startDv(args, {
         ...siteEnv(site, {
@@ -69,6 +76,7 @@ export async function startSites(): Promise<Sites> {
         DV_WORKER_BACKOFF_BASE_MS: String(FAST_WORKERS.backoffBaseMs),
         DV_WORKER_BACKOFF_MAX_MS: String(FAST_WORKERS.backoffMaxMs),
         DV_SIM_LATENCY_MS: "0",
+        ...extra,
       });
       children.push(proc);
       await eventually(

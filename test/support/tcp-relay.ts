@@ -12,6 +12,7 @@
 //                      would answer a segment of a connection it no longer knows;
 //   heal()             forward faithfully again (connections that survived carry on).
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { freePort } from "../../src/dev/index.js";
 
 export type Fault = "delay" | "blackhole" | "reset" | "half-open";
 
@@ -112,8 +113,18 @@ export async function startTcpRelay(
     pairs.clear();
   };
 
+  // A port below the kernel's range for outgoing connections: the relay closes it while the link
+  // is cut and takes it again on the heal, and an outgoing connection must not hold it meanwhile.
   let server: Server | undefined = makeServer();
-  const port = await listen(server, 0);
+  let port = 0;
+  for (let attempt = 0; port === 0; attempt++) {
+    try {
+      port = await listen(server, await freePort());
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || attempt >= 20) throw err;
+      server = makeServer();
+    }
+  }
   const closeServer = async () => {
     const s = server;
     server = undefined;
