@@ -99,8 +99,17 @@ export function customResourceDefinition(kind: KindDefinition): Record<string, u
               description: kind.description,
               required: ["spec"],
               properties: {
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
+                // The texts kubebuilder writes, so `kubectl explain` describes every field.
+                apiVersion: {
+                  type: "string",
+                  description:
+                    "APIVersion defines the versioned schema of this representation of an object: platform.dataverket.io/v1alpha1.",
+                },
+                kind: {
+                  type: "string",
+                  description: `Kind is the REST resource this object represents: ${kind.kind}.`,
+                },
+                // Only `type` is allowed here: the API server describes ObjectMeta itself.
                 metadata: { type: "object" },
                 spec,
                 status: openApi(statusSchema(kind.kind)),

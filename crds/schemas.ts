@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cidrProblem, cidrsOverlap } from "./cidr.js";
 
 /**
  * The custom resources of the `platform.dataverket.io/v1alpha1` API: one zod schema per kind,
@@ -18,24 +19,55 @@ const name = z
   })
   .meta({ description: "A DNS label." });
 
-const cidr = z
-  .string()
-  .max(43)
-  .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/, {
-    error: "must be a CIDR prefix like 10.0.0.0/16",
-  })
-  .meta({ description: "A CIDR prefix." });
-
-/** A cross-field rule: the zod check and the CEL expression the API server evaluates. */
+/** A rule the API server checks with CEL (`x-kubernetes-validations`); zod checks the same. */
 export interface CelRule {
   readonly rule: string;
-  readonly message: string;
+  /** What `kubectl apply` prints after the field's path when the rule fails. */
+  readonly message?: string;
+  /** A CEL string expression for the message, when it should show the value. */
+  readonly messageExpression?: string;
   readonly fieldPath?: string;
 }
 
+/** The CEL rules of a schema node, as zod `.meta()` puts them into the generated CRD. */
+const cel = (...rules: readonly CelRule[]) => ({
+  "x-kubernetes-validations": rules.map((r) => ({ ...r })),
+});
+
+const CIDR_MESSAGE =
+  "must be a CIDR prefix such as 10.0.0.0/16 or fd00::/48: a valid IPv4 or IPv6 address and a length of at most 32 (IPv4) or 128 (IPv6)";
+
+// The pattern keeps what reaches CEL short and address-like; the CEL IP library (Kubernetes
+// 1.31+) then checks octets, lengths and host bits, which a pattern cannot.
+const cidr = z
+  .string()
+  .max(43)
+  .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,3}$|^[0-9a-fA-F:]+\/\d{1,3}$/, { error: CIDR_MESSAGE })
+  .superRefine((text, ctx) => {
+    const problem = cidrProblem(text);
+    if (problem) ctx.addIssue({ code: "custom", message: `${text}: ${problem}` });
+  })
+  .meta({
+    description:
+      "An IP prefix in CIDR notation with no host bits set, IPv4 (10.64.0.0/12) or IPv6 (fd00:64::/48).",
+    ...cel(
+      { rule: "isCIDR(self)", message: CIDR_MESSAGE },
+      {
+        rule: "!isCIDR(self) || cidr(self).masked() == cidr(self)",
+        // A messageExpression naming the masked prefix costs more than a CRD may spend.
+        message:
+          "must not have host bits set: the address must be the prefix's first (10.0.0.0/16, not 10.0.0.1/16)",
+      },
+    ),
+  });
+
 export const DatacenterSpec = z
   .strictObject({
-    displayName: z.string().max(200).default(""),
+    displayName: z
+      .string()
+      .max(200)
+      .default("")
+      .meta({ description: "A human-readable name, shown to tenants." }),
     site: name.meta({ description: "The physical site (a campus or city)." }),
     failureDomain: name.meta({ description: "The failure domain within the site." }),
     nats: z
@@ -43,12 +75,14 @@ export const DatacenterSpec = z
         url: z.string().optional().meta({ description: "The site's NATS servers." }),
         jetstreamDomain: name.optional().meta({ description: "The site's JetStream domain." }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: "How the datacenter's domain workers reach NATS JetStream." }),
     postgres: z
       .strictObject({
         url: z.string().optional().meta({ description: "The site's PostgreSQL (no credentials)." }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: "The datacenter's PostgreSQL, for its site-local data." }),
     objectStorageGiB: z
       .number()
       .int()
@@ -58,28 +92,47 @@ export const DatacenterSpec = z
   })
   .meta({ description: "A datacenter: identity, site, failure domain and endpoints." });
 
-/** A rule the API server checks with CEL; the zod schema next to it checks the same. */
-const cel = (rule: string, message: string, fieldPath?: string) => ({
-  "x-kubernetes-validations": [{ rule, message, ...(fieldPath ? { fieldPath } : {}) }],
-});
-
 export const VlanRange = z
   .strictObject({
-    start: z.number().int().min(1).max(4094),
-    end: z.number().int().min(1).max(4094),
+    start: z
+      .number()
+      .int()
+      .min(1)
+      .max(4094)
+      .meta({ description: "The first VLAN id of the range (1-4094)." }),
+    end: z
+      .number()
+      .int()
+      .min(1)
+      .max(4094)
+      .meta({ description: "The last VLAN id of the range (1-4094), at least start." }),
   })
   .refine((r) => r.start <= r.end, { error: "start must not be above end", path: ["start"] })
   .meta({
     description: "VLAN ids start to end, both included.",
-    ...cel("self.start <= self.end", "start must not be above end", ".start"),
+    ...cel({
+      rule: "self.start <= self.end",
+      message: "start must not be above end",
+      fieldPath: ".start",
+    }),
   });
 
 const overlapping = (ranges: readonly { start: number; end: number }[]): boolean =>
   ranges.some((a, i) => ranges.some((b, j) => i < j && a.start <= b.end && b.start <= a.end));
 
+/** The first pair of valid prefixes that overlap, as indexes (an invalid one has its own issue). */
+function overlappingPrefixes(prefixes: readonly string[]): [number, number] | undefined {
+  const valid = prefixes.map((p) => cidrProblem(p) === undefined);
+  for (let j = 1; j < prefixes.length; j++)
+    for (let i = 0; i < j; i++)
+      if (valid[i] && valid[j] && cidrsOverlap(prefixes[i] as string, prefixes[j] as string))
+        return [i, j];
+  return undefined;
+}
+
 export const NetworkPoolSpec = z
   .strictObject({
-    datacenter: name,
+    datacenter: name.meta({ description: "The Datacenter whose tenant networks use this pool." }),
     default: z
       .boolean()
       .default(false)
@@ -89,37 +142,74 @@ export const NetworkPoolSpec = z
       .max(64)
       .default([])
       .refine((r) => !overlapping(r), { error: "VLAN ranges must not overlap" })
-      .meta(
-        cel(
+      .meta({
+        description:
+          "The VLAN ids networks of this pool get, as ranges; no two ranges of a datacenter's pools may overlap.",
+        ...cel({
           // A reversed range is the other rule's to report, not an overlap with itself.
-          "self.all(a, a.start > a.end || self.exists_one(b, a.start <= b.end && b.start <= a.end))",
-          "VLAN ranges must not overlap",
-        ),
-      ),
-    prefixes: z.array(cidr).max(64).default([]),
+          rule: "self.all(a, a.start > a.end || self.exists_one(b, a.start <= b.end && b.start <= a.end))",
+          message: "VLAN ranges must not overlap",
+        }),
+      }),
+    prefixes: z
+      .array(cidr)
+      .max(64)
+      .default([])
+      .superRefine((prefixes, ctx) => {
+        const pair = overlappingPrefixes(prefixes);
+        if (pair)
+          ctx.addIssue({
+            code: "custom",
+            path: [pair[1]],
+            message: `${prefixes[pair[1]]} overlaps spec.prefixes[${pair[0]}] ${prefixes[pair[0]]}`,
+          });
+      })
+      .meta({
+        description:
+          "The IP prefixes networks of this pool are carved from; no two prefixes of a datacenter's pools may overlap.",
+        ...cel({
+          // An invalid prefix is the item rules' to report; exists_one counts `a` itself.
+          rule: "self.all(a, !isCIDR(a) || self.exists_one(b, isCIDR(b) && (cidr(a).containsCIDR(cidr(b)) || cidr(b).containsCIDR(cidr(a)))))",
+          message: "prefixes must not overlap (or repeat)",
+        }),
+      }),
   })
   .meta({
     description: "VLAN ranges and IP prefixes tenant networks of a datacenter are carved from.",
   });
 
-export const ServerEntry = z.strictObject({
-  name,
-  machineClass: name,
-  cpuCores: z.number().int().min(1).max(1024),
-  memoryMiB: z.number().int().min(512),
-});
+const cpuCores = (description: string) => z.number().int().min(1).max(1024).meta({ description });
+const memoryMiB = (description: string) => z.number().int().min(512).meta({ description });
+
+export const ServerEntry = z
+  .strictObject({
+    name: name.meta({ description: "The server's name, unique in the pool." }),
+    machineClass: name.meta({ description: "The MachineClass the server is offered as." }),
+    cpuCores: cpuCores("CPU cores of the server."),
+    memoryMiB: memoryMiB("Memory of the server, in MiB (at least 512)."),
+  })
+  .meta({ description: "One physical server." });
 
 export const ServerPoolSpec = z
   .strictObject({
-    datacenter: name,
-    servers: z.array(ServerEntry).max(5000).default([]),
+    datacenter: name.meta({ description: "The Datacenter the servers stand in." }),
+    servers: z
+      .array(ServerEntry)
+      .max(5000)
+      .default([])
+      .meta({ description: "The servers, listed one by one (besides `generated`)." }),
     generated: z
       .strictObject({
-        count: z.number().int().min(1).max(5000),
-        namePrefix: name,
-        machineClass: name,
-        cpuCores: z.number().int().min(1).max(1024),
-        memoryMiB: z.number().int().min(512),
+        count: z
+          .number()
+          .int()
+          .min(1)
+          .max(5000)
+          .meta({ description: "How many servers (1-5000)." }),
+        namePrefix: name.meta({ description: "Names are <namePrefix>-000, <namePrefix>-001, …" }),
+        machineClass: name.meta({ description: "The MachineClass every server is offered as." }),
+        cpuCores: cpuCores("CPU cores of each server."),
+        memoryMiB: memoryMiB("Memory of each server, in MiB (at least 512)."),
       })
       .optional()
       .meta({
@@ -133,9 +223,13 @@ export const ServerPoolSpec = z
 
 export const MachineClassSpec = z
   .strictObject({
-    description: z.string().max(500).default(""),
-    cpuCores: z.number().int().min(1).max(1024),
-    memoryMiB: z.number().int().min(512),
+    description: z
+      .string()
+      .max(500)
+      .default("")
+      .meta({ description: "What the size is for, shown to tenants." }),
+    cpuCores: cpuCores("CPU cores a server of this class has."),
+    memoryMiB: memoryMiB("Memory a server of this class has, in MiB (at least 512)."),
   })
   .meta({ description: "A size tenants may request." });
 
@@ -175,14 +269,21 @@ export const PlatformPolicySpec = z
       }),
     features: z.record(name, z.boolean()).default({}).meta({ description: "Feature flags." }),
     defaults: z
-      .strictObject({ networkPrefixLength: z.number().int().min(16).max(29).default(24) })
-      .prefault({}),
+      .strictObject({
+        networkPrefixLength: z.number().int().min(16).max(29).default(24).meta({
+          description: "The prefix length a network gets when it asks for none (16-29).",
+        }),
+      })
+      .prefault({})
+      .meta({ description: "What a tenant's request gets when it leaves a field out." }),
   })
   .meta({ description: "Quotas, feature flags and defaults of the platform." });
 
 export const RecoveryPolicySpec = z
   .strictObject({
-    context: z.enum(["tenancy", "inventory", "task", "audit", "platform", "runtime"]),
+    context: z
+      .enum(["tenancy", "inventory", "task", "audit", "platform", "runtime"])
+      .meta({ description: "The bounded context whose PostgreSQL schema these targets are for." }),
     rpoClass: z.enum(["zero", "minutes", "hours", "day"]).meta({
       description:
         "How much recent data a failure may lose: zero (only a synchronous replica meets it), minutes (≤ 15 min), hours (≤ 4 h), day (≤ 24 h).",
@@ -190,8 +291,14 @@ export const RecoveryPolicySpec = z
     rtoClass: z.enum(["minutes", "hours", "day"]).meta({
       description: "How long recovery may take: minutes (≤ 15 min), hours (≤ 4 h), day (≤ 24 h).",
     }),
-    crossSiteReplication: z.enum(["required", "optional", "not-assumed"]),
-    failover: z.enum(["automatic", "operator-approved", "manual"]),
+    crossSiteReplication: z.enum(["required", "optional", "not-assumed"]).meta({
+      description:
+        "Whether the data must be replicated to another site: required, optional, or not-assumed (a site loss may lose it).",
+    }),
+    failover: z.enum(["automatic", "operator-approved", "manual"]).meta({
+      description:
+        "Who moves the primary to another site: automatic, operator-approved (the system proposes, an operator confirms), or manual.",
+    }),
   })
   .meta({
     description: "The recovery targets of one bounded context's PostgreSQL data (seed 002).",
@@ -200,16 +307,45 @@ export const RecoveryPolicySpec = z
 // ------------------------------------------------------------------ status
 
 /** A condition, as in Kubernetes' metav1.Condition. */
-export const Condition = z.strictObject({
-  type: z.string().max(316),
-  status: z.enum(["True", "False", "Unknown"]),
-  reason: z.string().max(1024),
-  message: z.string().max(32768),
-  lastTransitionTime: z.iso.datetime(),
-  observedGeneration: z.number().int().min(0).optional(),
-});
+export const Condition = z
+  .strictObject({
+    type: z.string().max(316).meta({ description: "Ready, Reconciling or Stalled." }),
+    status: z
+      .enum(["True", "False", "Unknown"])
+      .meta({ description: "Whether the condition holds: True, False or Unknown." }),
+    reason: z.string().max(1024).meta({
+      description:
+        "Why, in one CamelCase word (InvalidSpec, Overlap, DependencyMissing, InUse, …).",
+    }),
+    message: z
+      .string()
+      .max(32768)
+      .meta({ description: "Why, for a human: names the field or the object concerned." }),
+    lastTransitionTime: z.iso
+      .datetime()
+      .meta({ description: "When the condition last changed its status." }),
+    observedGeneration: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: "The metadata.generation the condition was written for." }),
+  })
+  .meta({ description: "One condition, as in Kubernetes' metav1.Condition." });
 
-const PoolUsage = z.strictObject({ total: z.number().int(), free: z.number().int() });
+const PoolUsage = (what: string) =>
+  z
+    .strictObject({
+      total: z
+        .number()
+        .int()
+        .meta({ description: `${what} the pool has.` }),
+      free: z
+        .number()
+        .int()
+        .meta({ description: `${what} not allocated to anything.` }),
+    })
+    .meta({ description: `${what} of the pool: how many, and how many are free.` });
 
 const usedBy = z
   .array(z.string())
@@ -217,16 +353,24 @@ const usedBy = z
 
 /** What each kind reports besides conditions and observedGeneration. */
 export const STATUS_FIELDS: Readonly<Record<string, Record<string, z.ZodType>>> = {
-  Datacenter: { objectStorageGiB: z.number().int() },
-  NetworkPool: { vlans: PoolUsage, usedBy },
+  Datacenter: {
+    objectStorageGiB: z
+      .number()
+      .int()
+      .meta({ description: "The object-storage capacity applied, in GiB." }),
+  },
+  NetworkPool: { vlans: PoolUsage("VLAN ids"), usedBy },
   ServerPool: {
-    servers: PoolUsage,
+    servers: PoolUsage("Servers"),
     retained: z.array(z.string()).meta({
       description: "Servers gone from the spec but kept until their owner releases them.",
     }),
     usedBy,
   },
-  MachineClass: { cpuCores: z.number().int(), memoryMiB: z.number().int() },
+  MachineClass: {
+    cpuCores: z.number().int().meta({ description: "The CPU cores applied." }),
+    memoryMiB: z.number().int().meta({ description: "The memory applied, in MiB." }),
+  },
 };
 
 /** The status of `kind`: kstatus conditions, observedGeneration, and the kind's own fields. */
@@ -235,7 +379,10 @@ export function statusSchema(kind: string) {
     .object({
       // -1 until the controller's first pass (a default the API server fills in), so kstatus —
       // Flux's health checks — sees a new object as in progress rather than ready.
-      observedGeneration: z.number().int().min(-1).default(-1),
+      observedGeneration: z.number().int().min(-1).default(-1).meta({
+        description:
+          "The metadata.generation the controller last looked at; -1 before its first pass.",
+      }),
       conditions: z
         .array(Condition)
         .max(8)

@@ -65,6 +65,7 @@ interface Obj {
   status?: {
     observedGeneration?: number;
     conditions?: { type: string; status: string; reason: string; message: string }[];
+    usedBy?: string[];
   };
 }
 
@@ -172,6 +173,75 @@ spec: { cpuCores: 4, memoryMiB: 8192, memoryGiB: 8 }
     expect(u.stderr).toContain('unknown field "spec.memoryGiB"');
   });
 
+  it("refuses prefixes that are none, have host bits set or repeat, naming each field", async () => {
+    const r = await kubectl([
+      "apply",
+      "-f",
+      "config/samples/invalid/networkpool-prefix-invalid.yaml",
+    ]);
+    expect(r.code).not.toBe(0);
+    const lines = r.stderr.split("\n");
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^\* spec\.prefixes\[0\]: Invalid value: "10\.300\.0\.0\/33": must be a CIDR prefix such as 10\.0\.0\.0\/16/,
+      ),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^\* spec\.prefixes\[1\]: Invalid value: "10\.81\.0\.1\/16": must not have host bits set/,
+      ),
+    );
+    expect(lines).toContain(
+      "* spec.prefixes: Invalid value: prefixes must not overlap (or repeat)",
+    );
+    // 10.82.0.0/16 itself is a fine prefix: only its repetition is refused.
+    expect(r.stderr).not.toContain("spec.prefixes[2]");
+    expect(r.stderr).not.toContain("spec.prefixes[3]");
+    expect(await getObject("networkpool/dc1-bad-prefixes")).toBeUndefined();
+
+    const pool = (prefixes: string) => `apiVersion: platform.dataverket.io/v1alpha1
+kind: NetworkPool
+metadata: { name: dc1-probe }
+spec: { datacenter: dc1, prefixes: ${prefixes} }
+`;
+    const v6 = await kubectl(["apply", "-f", "-"], pool('["fd00:64::1/48"]'));
+    expect(v6.stderr).toContain(
+      'spec.prefixes[0]: Invalid value: "fd00:64::1/48": must not have host bits set',
+    );
+    // The same rules let good IPv4 and IPv6 prefixes through (checked without storing them).
+    const good = await kubectl(
+      ["apply", "--dry-run=server", "-f", "-"],
+      pool('["10.96.0.0/16", "10.97.0.0/24", "fd00:64::/48"]'),
+    );
+    expect(good.stderr).toBe("");
+    expect(good.code).toBe(0);
+  });
+
+  it("describes every field to kubectl explain", async () => {
+    const fields = [
+      "networkpools.spec.prefixes",
+      "networkpools.spec.vlanRanges.start",
+      "networkpools.spec.vlanRanges.end",
+      "serverpools.spec.servers",
+      "serverpools.spec.generated",
+      "platformpolicies.spec.defaults",
+      "networkpools.status.conditions",
+      ...[
+        "datacenters",
+        "networkpools",
+        "serverpools",
+        "machineclasses",
+        "platformpolicies",
+        "recoverypolicies",
+      ].flatMap((plural) => [`${plural}.spec`, `${plural}.status`]),
+    ];
+    for (const field of fields) {
+      const out = await kubectlOk(["explain", field]);
+      expect(out, field).toMatch(/DESCRIPTION:\n\s+\S/);
+      expect(out, field).not.toContain("<no description>");
+    }
+  });
+
   it("brings every sample to Ready, as kubectl wait and kubectl get show", async () => {
     await startReplica("replica-a");
     await kubectlOk(["apply", "-k", "config/samples"]);
@@ -245,13 +315,13 @@ spec: { site: osl, failureDomain: osl-b }
     expect(condition(await getObject("np/dc2-tenant"), "Reconciling")).toBeUndefined();
   });
 
-  it("stalls a pool whose prefixes overlap another's, with the reason and message", async () => {
+  it("stalls a pool whose prefix or VLAN range overlaps another pool's, naming both fields and the pool", async () => {
     await kubectlOk(
       ["apply", "-f", "-"],
       `apiVersion: platform.dataverket.io/v1alpha1
 kind: NetworkPool
 metadata: { name: dc1-clash }
-spec: { datacenter: dc1, prefixes: [10.64.0.0/16] }
+spec: { datacenter: dc1, prefixes: [10.200.0.0/16, 10.64.0.0/16] }
 `,
     );
     const stalled = await kubectl([
@@ -263,9 +333,33 @@ spec: { datacenter: dc1, prefixes: [10.64.0.0/16] }
     expect(stalled.code).toBe(0);
     const o = await getObject("np/dc1-clash");
     expect(condition(o, "Stalled")?.reason).toBe("Overlap");
+    // It names its own field, the other pool, and the other pool's field.
+    expect(condition(o, "Stalled")?.message).toBe(
+      'spec.prefixes[1] 10.64.0.0/16 overlaps NetworkPool "dc1-tenant" spec.prefixes[0] 10.64.0.0/12',
+    );
     expect(condition(o, "Ready")?.status).toBe("False");
     expect(o?.status?.observedGeneration).toBe(o?.metadata.generation);
     await kubectlOk(["delete", "np/dc1-clash", "--timeout=60s"]);
+
+    await kubectlOk(
+      ["apply", "-f", "-"],
+      `apiVersion: platform.dataverket.io/v1alpha1
+kind: NetworkPool
+metadata: { name: dc1-vlan-clash }
+spec: { datacenter: dc1, vlanRanges: [{ start: 4000, end: 4010 }, { start: 3990, end: 3995 }] }
+`,
+    );
+    const vlans = await kubectl([
+      "wait",
+      "np/dc1-vlan-clash",
+      "--for=condition=Stalled",
+      "--timeout=60s",
+    ]);
+    expect(vlans.code).toBe(0);
+    expect(condition(await getObject("np/dc1-vlan-clash"), "Stalled")?.message).toBe(
+      'spec.vlanRanges[1] 3990-3995 overlaps NetworkPool "dc1-tenant" spec.vlanRanges[0] 100-3999',
+    );
+    await kubectlOk(["delete", "np/dc1-vlan-clash", "--timeout=60s"]);
   });
 
   it("holds a pool in use with its finalizer, says what uses it, and lets go once it is free", async () => {
@@ -285,6 +379,8 @@ spec: { datacenter: dc1, prefixes: [10.64.0.0/16] }
     );
     expect(held.o?.metadata.deletionTimestamp).toBeDefined();
     expect(held.c.message).toContain(owner.id);
+    // What holds it is in status.usedBy too, though the pool was last applied before it was used.
+    expect(held.o?.status?.usedBy).toEqual([`network ${owner.id}`]);
 
     await inTransaction(t.db, (tx) => services.inventory.releaseAll(tx, owner));
     const gone = await kubectl(["wait", "np/dc2-tenant", "--for=delete", "--timeout=60s"]);

@@ -1,6 +1,7 @@
 // The platform manager on virtual time, without PostgreSQL: two replicas share the in-memory lease
 // table (test/support/memory-leases.ts), each watches a source the test drives and writes through
 // a sync that remembers what it was asked. Who leads decides who reconciles.
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { MemoryLeases } from "../../test/support/memory-leases.js";
 import { createLogger } from "../../src/observability/index.js";
@@ -48,16 +49,21 @@ class FakeSource implements PlatformSource {
   async setFinalizer(): Promise<void> {}
 }
 
-/** Remembers every key applied; while `held`, applies wait until {@link release}. */
+/**
+ * Remembers every key applied; while `held`, applies wait until {@link release}. A key in
+ * `refusals` is refused with that result.
+ */
 class FakeSync implements PlatformSyncPort {
   readonly applied: string[] = [];
+  readonly refusals = new Map<string, SyncResult>();
   held = false;
   #waiting: (() => void)[] = [];
 
   async apply(input: PlatformObjectInput): Promise<SyncResult> {
-    this.applied.push(platformKey(input.kind, input.name));
+    const key = platformKey(input.kind, input.name);
+    this.applied.push(key);
     if (this.held) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    return { ok: true, status: {} };
+    return this.refusals.get(key) ?? { ok: true, status: {} };
   }
   async remove(): Promise<SyncResult> {
     return { ok: true, status: {} };
@@ -69,9 +75,14 @@ class FakeSync implements PlatformSyncPort {
   }
 }
 
-function replica(holder: string, clock: VirtualClock, leases: PlatformLeasePort) {
+function replica(
+  holder: string,
+  clock: VirtualClock,
+  leases: PlatformLeasePort,
+  logger = log,
+  sync = new FakeSync(),
+) {
   const source = new FakeSource();
-  const sync = new FakeSync();
   const manager = new PlatformManager({
     source,
     sync: () => sync,
@@ -79,7 +90,7 @@ function replica(holder: string, clock: VirtualClock, leases: PlatformLeasePort)
     holder,
     settings: SETTINGS,
     clock,
-    log,
+    log: logger,
   });
   return { source, sync, manager };
 }
@@ -123,5 +134,56 @@ describe("PlatformManager", () => {
 
     a.sync.release();
     await Promise.all([a.manager.stop(), b.manager.stop()]);
+  });
+
+  it("logs an object that waits for another once, at info, without a stack, while it keeps looking", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split("\n").filter(Boolean))
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logger = createLogger({
+      level: "debug",
+      service: "test",
+      datacenterId: "dc1",
+      destination,
+    });
+    const clock = new VirtualClock();
+    const sync = new FakeSync();
+    sync.refusals.set("ServerPool/dc1-a", {
+      ok: false,
+      reason: "DependencyMissing",
+      message: "Datacenter dc9 not found",
+      retry: true,
+    });
+    const a = replica("a", clock, platformLeases(new MemoryLeases(clock)), logger, sync);
+    await a.manager.start();
+    for (let ms = 0; ms < 3_000; ms += 50) await clock.advance(50);
+
+    const passes = () => sync.applied.filter((k) => k === "ServerPool/dc1-a").length;
+    expect(passes()).toBeGreaterThanOrEqual(4); // it kept looking…
+    const about = (reason: string) => lines.filter((l) => l.reason === reason);
+    expect(about("DependencyMissing")).toEqual([
+      expect.objectContaining({
+        level: "info",
+        key: "ServerPool/dc1-a",
+        msg: "Datacenter dc9 not found",
+      }),
+    ]); // …and said so once
+    expect(JSON.stringify(lines)).not.toContain("stack");
+    expect(lines.filter((l) => l.level !== "info" && l.level !== "debug")).toEqual([]);
+
+    // The datacenter arrives: the next look finds it, and says so once.
+    sync.refusals.clear();
+    const before = passes();
+    for (let ms = 0; ms < 6_000; ms += 50) await clock.advance(50);
+    expect(passes()).toBe(before + 1);
+    expect(lines.filter((l) => l.msg === "generation 1 is applied")).toEqual([
+      expect.objectContaining({ level: "info", key: "ServerPool/dc1-a" }),
+    ]);
+    await a.manager.stop();
   });
 });

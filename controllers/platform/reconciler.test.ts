@@ -1,10 +1,10 @@
 // The platform reconciler on fakes of its two ports (no PostgreSQL, no cluster): what an operator
 // sees on a platform object — its status conditions and finalizer — as the sync accepts it,
 // refuses it, or holds its deletion while something uses it.
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { NotFoundError } from "../../src/kernel/index.js";
 import { createLogger } from "../../src/observability/index.js";
-import { TerminalError } from "../../src/reconcile/index.js";
 import { PlatformReconciler } from "./reconciler.js";
 import {
   PLATFORM_FINALIZER,
@@ -14,7 +14,6 @@ import {
 } from "./source.js";
 import type { PlatformObjectInput, PlatformSyncPort, SyncResult } from "./sync.js";
 
-const log = createLogger({ level: "silent", service: "test", datacenterId: "dc1" });
 const NOW = new Date("2026-03-01T12:00:00.000Z");
 
 /** Objects in memory, as a cluster (finalizers) or a directory (none) holds them. */
@@ -96,11 +95,26 @@ class FakeSync implements PlatformSyncPort {
   }
 }
 
+/** A logger whose JSON lines the test reads back. */
+function capturedLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split("\n").filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const log = createLogger({ level: "debug", service: "test", datacenterId: "dc1", destination });
+  return { log, lines };
+}
+
 function setup(holdsDeletion = true) {
   const source = new FakeSource(holdsDeletion);
   const sync = new FakeSync();
   const reconciler = new PlatformReconciler(source, sync, () => NOW);
-  return { source, sync, reconcile: (key: string) => reconciler.reconcile(key, log) };
+  const { log, lines } = capturedLogger();
+  return { source, sync, lines, reconcile: (key: string) => reconciler.reconcile(key, log) };
 }
 
 const conditionsOf = (status: Record<string, unknown> | undefined) =>
@@ -140,7 +154,7 @@ describe("PlatformReconciler", () => {
     expect(s.sync.recorded).toHaveLength(1);
   });
 
-  it("stalls, naming the field, when only a change to the object can help; no retry", async () => {
+  it("stalls, naming the field, when only a change to the object can help; no retry, one warning", async () => {
     const s = setup();
     s.source.put({
       kind: "NetworkPool",
@@ -154,7 +168,7 @@ describe("PlatformReconciler", () => {
       message: "spec.vlanRanges.0.start: must be at least 1",
       retry: false,
     };
-    await expect(s.reconcile("NetworkPool/tenant")).rejects.toBeInstanceOf(TerminalError);
+    expect(await s.reconcile("NetworkPool/tenant")).toBeUndefined();
     const status = s.source.get("NetworkPool", "tenant")?.status;
     // What it reported of the generation it had stays; the conditions say why the new one did not.
     expect(status).toMatchObject({ vlans: { total: 10, free: 9 }, observedGeneration: 2 });
@@ -167,9 +181,20 @@ describe("PlatformReconciler", () => {
         message: "spec.vlanRanges.0.start: must be at least 1",
       }),
     ]);
+    // Looked at again (its own status update comes back through the watch): not logged again.
+    expect(await s.reconcile("NetworkPool/tenant")).toBeUndefined();
+    expect(s.lines).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        phase: "stalled",
+        reason: "InvalidSpec",
+        msg: "spec.vlanRanges.0.start: must be at least 1",
+      }),
+    ]);
+    expect(s.lines[0]).not.toHaveProperty("err");
   });
 
-  it("says Reconciling and retries when the refusal may pass (a datacenter not there yet)", async () => {
+  it("says Reconciling and looks again, backing off, when the refusal may pass (a datacenter not there yet)", async () => {
     const s = setup();
     s.source.put({ kind: "ServerPool", name: "rack1" });
     s.sync.applyResult = {
@@ -178,12 +203,35 @@ describe("PlatformReconciler", () => {
       message: "Datacenter osl1 not found",
       retry: true,
     };
-    const thrown = await s.reconcile("ServerPool/rack1").catch((err: unknown) => err);
-    expect(thrown).toBeInstanceOf(Error);
-    expect(thrown).not.toBeInstanceOf(TerminalError);
+    const delays: (number | undefined)[] = [];
+    for (let i = 0; i < 7; i++)
+      delays.push((await s.reconcile("ServerPool/rack1"))?.requeueAfterMs);
+    expect(delays).toEqual([250, 500, 1_000, 2_000, 4_000, 5_000, 5_000]);
     expect(conditionsOf(s.source.get("ServerPool", "rack1")?.status)).toEqual([
       expect.objectContaining({ type: "Ready", status: "False", reason: "DependencyMissing" }),
       expect.objectContaining({ type: "Reconciling", status: "True", reason: "DependencyMissing" }),
+    ]);
+    // Expected, so logged once, at info, without a stack.
+    expect(s.lines).toEqual([
+      expect.objectContaining({
+        level: "info",
+        phase: "reconciling",
+        reason: "DependencyMissing",
+        msg: "Datacenter osl1 not found",
+      }),
+    ]);
+    expect(s.lines[0]).not.toHaveProperty("err");
+
+    // Once the datacenter is there: Ready, said once; a later wait backs off from the start.
+    s.sync.applyResult = { ok: true, status: {} };
+    expect(await s.reconcile("ServerPool/rack1")).toBeUndefined();
+    expect(s.lines.slice(1)).toEqual([
+      expect.objectContaining({ level: "info", msg: "generation 1 is applied" }),
+    ]);
+    s.sync.applyResult = { ok: false, reason: "InUse", message: "VLAN range in use", retry: true };
+    expect(await s.reconcile("ServerPool/rack1")).toEqual({ requeueAfterMs: 250 });
+    expect(s.lines.slice(2)).toEqual([
+      expect.objectContaining({ level: "info", reason: "InUse", msg: "VLAN range in use" }),
     ]);
   });
 
@@ -197,16 +245,34 @@ describe("PlatformReconciler", () => {
     expect(s.sync.applied).toHaveLength(1);
   });
 
-  it("holds a deleted object while the platform uses it, then removes its finalizer", async () => {
+  it("holds a deleted object while the platform uses it, says by what, then removes its finalizer", async () => {
     const s = setup(true);
-    s.source.put({ kind: "NetworkPool", name: "tenant", deleting: true });
+    s.source.put({
+      kind: "NetworkPool",
+      name: "tenant",
+      deleting: true,
+      // What its last apply saw, before the network took a VLAN.
+      status: { vlans: { total: 10, free: 10 }, usedBy: [] },
+    });
     s.sync.removeResult = {
       ok: false,
       reason: "InUse",
       message: "NetworkPool tenant is in use by network 42",
       retry: true,
+      status: { vlans: { total: 10, free: 9 }, usedBy: ["network 42"] },
     };
     expect(await s.reconcile("NetworkPool/tenant")).toEqual({ requeueAfterMs: 5_000 });
+    expect(await s.reconcile("NetworkPool/tenant")).toEqual({ requeueAfterMs: 5_000 });
+    expect(s.source.get("NetworkPool", "tenant")?.status).toMatchObject({
+      vlans: { total: 10, free: 9 },
+      usedBy: ["network 42"],
+    });
+    expect(s.lines.filter((l) => l.reason === "InUse")).toEqual([
+      expect.objectContaining({
+        level: "info",
+        msg: "deletion waits: NetworkPool tenant is in use by network 42",
+      }),
+    ]);
     expect(conditionsOf(s.source.get("NetworkPool", "tenant")?.status)).toEqual([
       expect.objectContaining({ type: "Ready", status: "False", reason: "InUse" }),
       expect.objectContaining({
@@ -220,7 +286,11 @@ describe("PlatformReconciler", () => {
     s.sync.removeResult = { ok: true, status: {} };
     expect(await s.reconcile("NetworkPool/tenant")).toBeUndefined();
     expect(s.source.get("NetworkPool", "tenant")?.finalizers).toEqual([]);
-    expect(s.sync.removed).toEqual(["NetworkPool/tenant", "NetworkPool/tenant"]);
+    expect(s.sync.removed).toEqual([
+      "NetworkPool/tenant",
+      "NetworkPool/tenant",
+      "NetworkPool/tenant",
+    ]);
     expect(s.sync.applied).toEqual([]);
   });
 
@@ -261,7 +331,7 @@ describe("PlatformReconciler", () => {
       retry: false,
     };
     s.sync.recordError = new NotFoundError("Datacenter", "osl1");
-    await expect(s.reconcile("Datacenter/osl1")).rejects.toBeInstanceOf(TerminalError);
+    expect(await s.reconcile("Datacenter/osl1")).toBeUndefined();
     expect(s.source.statusWrites).toHaveLength(1);
 
     const t = setup();

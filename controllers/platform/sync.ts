@@ -7,9 +7,15 @@ import type {
   ServerPoolSpec,
 } from "../../crds/index.js";
 import { kindOf } from "../../crds/index.js";
-import type { InventoryStore, ServerSpec } from "../../src/contexts/inventory/index.js";
+import {
+  formatPrefix,
+  type InventoryStore,
+  parsePrefix,
+  type ServerSpec,
+} from "../../src/contexts/inventory/index.js";
 import type { PlatformStore } from "../../src/contexts/platform/index.js";
 import { type Database, inTransaction, type Tx } from "../../src/db/index.js";
+import { OverlapError } from "../../src/kernel/index.js";
 import { BUCKET_CAPACITY } from "../bucket/reconciler.js";
 
 /** A platform object as applied (from a cluster or a directory). */
@@ -28,6 +34,8 @@ export type SyncResult =
       readonly reason: string;
       readonly message: string;
       readonly retry: boolean;
+      /** Status fields worth showing all the same (a held deletion's `usedBy`). */
+      readonly status?: Record<string, unknown>;
     };
 
 /** Kinds in the order a directory is applied: what others refer to comes first. */
@@ -40,8 +48,14 @@ export const APPLY_ORDER = [
   "ServerPool",
 ];
 
+/** Zod's issues as the API server words them: `spec.prefixes[1]: …`, `spec.vlanRanges[0].start: …`. */
 function issues(error: z.ZodError): string {
-  return error.issues.map((i) => `spec.${i.path.join(".")}: ${i.message}`).join("; ");
+  const field = (path: readonly PropertyKey[]) =>
+    path.reduce<string>(
+      (at, p) => (typeof p === "number" ? `${at}[${p}]` : `${at}.${String(p)}`),
+      "spec",
+    );
+  return error.issues.map((i) => `${field(i.path)}: ${i.message}`).join("; ");
 }
 
 function expandServers(spec: z.output<typeof ServerPoolSpec>): ServerSpec[] {
@@ -208,11 +222,43 @@ export class PlatformSync implements PlatformSyncPort {
       const message = err instanceof Error ? err.message : String(err);
       if (code === "DV_NOT_FOUND")
         return { ok: false, reason: "DependencyMissing", message, retry: true };
-      if (code === "DV_OVERLAP") return { ok: false, reason: "Overlap", message, retry: false };
+      if (err instanceof OverlapError)
+        return {
+          ok: false,
+          reason: "Overlap",
+          message: await this.#overlapMessage(err, spec),
+          retry: false,
+        };
       if (code === "DV_IN_USE") return { ok: false, reason: "InUse", message, retry: true };
       if (code === "DV_PREFIX") return { ok: false, reason: "InvalidSpec", message, retry: false };
       throw err;
     }
+  }
+
+  /**
+   * An overlap as the pool's author needs it: which of its fields, and which pool and field it
+   * overlaps — `spec.prefixes[1] 10.0.0.0/16 overlaps NetworkPool "b" spec.prefixes[0]
+   * 10.0.0.0/20` — with the indexes looked up in the specs as applied.
+   */
+  async #overlapMessage(err: OverlapError, spec: Record<string, unknown>): Promise<string> {
+    const field = err.kind === "prefix" ? "prefixes" : "vlanRanges";
+    const find = (of: unknown, value: string): string => {
+      const found = (of as Record<string, unknown> | undefined)?.[field];
+      const items: unknown[] = Array.isArray(found) ? found : [];
+      const index = items.findIndex((v) => overlapKey(v) === value);
+      return index >= 0 ? `spec.${field}[${index}] ${shown(items[index])}` : `${err.kind} ${value}`;
+    };
+    const own = find(spec, err.value);
+    if (!err.other) return `${own}: ${err.message}`;
+    const other = await this.#services.platform
+      .get(err.other.kind, err.other.name)
+      .then((o) => o.spec)
+      .catch((e: unknown) => {
+        // Gone meanwhile: name it without its field.
+        if ((e as { code?: unknown }).code === "DV_NOT_FOUND") return undefined;
+        throw e;
+      });
+    return `${own} overlaps ${err.other.kind} "${err.other.name}" ${find(other, err.other.value)}`;
   }
 
   /**
@@ -238,9 +284,46 @@ export class PlatformSync implements PlatformSyncPort {
           reason: "InUse",
           message: err instanceof Error ? err.message : String(err),
           retry: true,
+          status: await this.#usage(kind, name),
         };
       }
       throw err;
     }
   }
+
+  /** A pool's usage fields (`usedBy`, the counts), read afresh: what holds its deletion. */
+  async #usage(kind: string, name: string): Promise<Record<string, unknown>> {
+    const { inventory } = this.#services;
+    if (kind === "NetworkPool") {
+      const usage = await inventory.networkPoolUsage(name);
+      return { vlans: usage.vlans, usedBy: usage.owners.slice(0, 20) };
+    }
+    if (kind === "ServerPool") {
+      const usage = await inventory.serverPoolUsage(name);
+      return {
+        servers: { total: usage.total, free: usage.free },
+        usedBy: usage.owners.slice(0, 20),
+      };
+    }
+    return {};
+  }
 }
+
+/** How the inventory names a prefix (`10.0.0.0/16`) or a VLAN range (`100-199`) of a spec. */
+function overlapKey(item: unknown): string | undefined {
+  if (typeof item === "string") {
+    try {
+      return formatPrefix(parsePrefix(item));
+    } catch {
+      return undefined;
+    }
+  }
+  const range = item as { start?: unknown; end?: unknown } | null;
+  return range && typeof range === "object"
+    ? `${String(range.start)}-${String(range.end)}`
+    : undefined;
+}
+
+/** A spec's prefix as written, or a VLAN range as `100-199`. */
+const shown = (item: unknown): string =>
+  typeof item === "string" ? item : (overlapKey(item) ?? "");

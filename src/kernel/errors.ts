@@ -124,17 +124,36 @@ export class InvalidTransitionError extends Error {
   }
 }
 
-/** Thrown when a range or prefix overlaps one that already exists where overlaps are not allowed. */
+/**
+ * Thrown when a range or prefix overlaps one that already exists where overlaps are not allowed.
+ * `other` names the one it overlaps (its owner's kind and name, and its value) when known.
+ */
 export class OverlapError extends Error {
   override readonly name = "OverlapError";
   readonly code = "DV_OVERLAP";
   readonly kind: string;
   readonly value: string;
+  readonly other:
+    { readonly kind: string; readonly name: string; readonly value: string } | undefined;
 
-  constructor(kind: string, value: string, scope: string, options?: ErrorOptions) {
-    super(`${kind} ${value} overlaps another ${kind} in ${scope}`, options);
+  constructor(
+    kind: string,
+    value: string,
+    scope: string,
+    options?: ErrorOptions & {
+      other?: { readonly kind: string; readonly name: string; readonly value: string };
+    },
+  ) {
+    const other = options?.other;
+    super(
+      other
+        ? `${kind} ${value} overlaps ${kind} ${other.value} of ${other.kind} "${other.name}" in ${scope}`
+        : `${kind} ${value} overlaps another ${kind} in ${scope}`,
+      options,
+    );
     this.kind = kind;
     this.value = value;
+    this.other = other;
   }
 }
 

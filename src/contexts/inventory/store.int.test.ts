@@ -86,14 +86,24 @@ async function serverPool(servers: number, machineClass = "m1.large") {
 
 describe("platform inventory sync", () => {
   it("refuses a VLAN range or prefix that overlaps another pool of the datacenter", async () => {
-    const { dc } = await networkPool({
+    const { dc, name } = await networkPool({
       vlanRanges: [{ first: 100, last: 199 }],
       prefixes: ["10.0.0.0/16"],
     });
+    // Each refusal names the pool and the range or prefix it overlaps.
     await expect(networkPool({ dc, vlanRanges: [{ first: 150, last: 250 }] })).rejects.toThrow(
-      new OverlapError("VLAN range", "150-250", `datacenter ${dc}`),
+      `VLAN range 150-250 overlaps VLAN range 100-199 of NetworkPool "${name}" in datacenter ${dc}`,
     );
-    await expect(networkPool({ dc, prefixes: ["10.0.64.0/18"] })).rejects.toThrow(OverlapError);
+    const refused = await networkPool({ dc, prefixes: ["10.0.64.0/18"] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OverlapError);
+    expect((refused as OverlapError).other).toEqual({
+      kind: "NetworkPool",
+      name,
+      value: "10.0.0.0/16",
+    });
+    expect((refused as OverlapError).message).toBe(
+      `prefix 10.0.64.0/18 overlaps prefix 10.0.0.0/16 of NetworkPool "${name}" in datacenter ${dc}`,
+    );
     // Another datacenter may reuse both.
     await networkPool({ vlanRanges: [{ first: 150, last: 250 }], prefixes: ["10.0.64.0/18"] });
   });

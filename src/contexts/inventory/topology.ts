@@ -1,4 +1,4 @@
-import { and, asc, count, eq, isNotNull, isNull, sql } from "drizzle-orm";
+import { and, asc, count, eq, gte, isNotNull, isNull, lte, sql } from "drizzle-orm";
 import {
   ContextRole,
   ContextStore,
@@ -206,7 +206,9 @@ export class TopologyStore extends ContextStore {
    *
    * @throws {InUseError} when a range or prefix to remove still has allocations.
    * @throws {NotFoundError} when the datacenter is unknown.
-   * Overlaps with another pool of the datacenter are refused by the database (exclusion).
+   * @throws {OverlapError} when a range or prefix overlaps one of another pool of the
+   *   datacenter, naming that pool and its range or prefix (`other`); the database's exclusion
+   *   constraints refuse the same, unnamed, when two applies race.
    */
   applyNetworkPool(
     tx: Tx,
@@ -263,6 +265,24 @@ export class TopologyStore extends ContextStore {
       const haveRanges = new Set(ranges.map(key));
       for (const range of input.vlanRanges) {
         if (haveRanges.has(key(range))) continue;
+        // Named here so the refusal says which pool and range; the exclusion constraint below
+        // still decides between two concurrent applies.
+        const [clash] = await q
+          .select({ pool: vlanRanges.networkPool, first: vlanRanges.first, last: vlanRanges.last })
+          .from(vlanRanges)
+          .where(
+            and(
+              eq(vlanRanges.datacenterId, input.datacenterId),
+              lte(vlanRanges.first, range.last),
+              gte(vlanRanges.last, range.first),
+            ),
+          )
+          .orderBy(asc(vlanRanges.networkPool), asc(vlanRanges.first))
+          .limit(1);
+        if (clash)
+          throw new OverlapError("VLAN range", key(range), `datacenter ${input.datacenterId}`, {
+            other: { kind: "NetworkPool", name: clash.pool, value: key(clash) },
+          });
         const id = this.newId();
         await rethrowOverlap(
           () =>
@@ -299,6 +319,21 @@ export class TopologyStore extends ContextStore {
       const havePrefixes = new Set(pools.map((p) => p.cidr));
       for (const cidr of wantedPrefixes) {
         if (havePrefixes.has(cidr)) continue;
+        const [clash] = await q
+          .select({ pool: ipPools.networkPool, cidr: ipPools.cidr })
+          .from(ipPools)
+          .where(
+            and(
+              eq(ipPools.datacenterId, input.datacenterId),
+              sql`${ipPools.cidr} && ${cidr}::cidr`,
+            ),
+          )
+          .orderBy(asc(ipPools.networkPool), asc(ipPools.cidr))
+          .limit(1);
+        if (clash)
+          throw new OverlapError("prefix", cidr, `datacenter ${input.datacenterId}`, {
+            other: { kind: "NetworkPool", name: clash.pool, value: clash.cidr },
+          });
         const id = this.newId();
         await rethrowOverlap(
           () =>
