@@ -3,8 +3,9 @@
 -- the controllers write: observedGeneration; Ready; Reconciling and Stalled only while true.
 -- The rules, in order, are in docs/gitops.md. argocd-cm-patch.yaml inlines this file once per
 -- kind; hack/gitops-health.test.ts runs every copy and fails when one differs from this file.
--- Argo CD runs it in gopher-lua (Lua 5.1) with only the base, table and package libraries and
--- os.time/os.date: no string library, so no string.* calls and no ("s"):method() calls.
+-- Argo CD runs it in gopher-lua (Lua 5.1) with only the base, table and package libraries (and
+-- os.time/os.date through require("os")): no string library, so no string.* calls and no
+-- ("s"):method() calls. hack/health.sh builds a tool that runs it so, in Argo CD v3.6's flow.
 
 -- Ready=False reasons that no retry fixes: the spec has to change. Our controllers always set
 -- Stalled next to them; this list only matters for a status written without it.
@@ -64,8 +65,17 @@ local function waiting()
   return "waiting for the controller to observe generation " .. tostring(generation)
 end
 
--- Being deleted. (Argo CD itself reports "Pending deletion" for any object with a
--- deletionTimestamp before it runs a health script; this branch serves every other caller.)
+-- Being deleted. Argo CD (v3.6) replaces what a health script says about an object with a
+-- deletionTimestamp by Progressing "Pending deletion; blocked by finalizers: …", unless the
+-- script sets deletionMessage: then it shows the script's status with that message. So every
+-- verdict below sets it, and Argo CD shows what holds the deletion or why it failed.
+local function deleting(healthStatus, message)
+  hs.status = healthStatus
+  hs.message = message
+  hs.deletionMessage = message
+  return hs
+end
+
 if metadata.deletionTimestamp ~= nil then
   for _, c in ipairs(conditions) do
     if c.reason == "InUse" and not (c.type == "Ready" and c.status == "True") then
@@ -76,22 +86,16 @@ if metadata.deletionTimestamp ~= nil then
       if what == "" then
         what = "still in use"
       end
-      hs.status = "Progressing"
-      hs.message = "held by finalizer " .. FINALIZER .. ": " .. what
-      return hs
+      return deleting("Progressing", "held by finalizer " .. FINALIZER .. ": " .. what)
     end
   end
   if isTrue(stalled) then
-    hs.status = "Degraded"
-    hs.message = "deletion stalled: " .. describe(stalled)
-    return hs
+    return deleting("Degraded", "deletion stalled: " .. describe(stalled))
   end
-  hs.status = "Progressing"
-  hs.message = "being deleted"
   if isTrue(reconciling) then
-    hs.message = "being deleted: " .. describe(reconciling)
+    return deleting("Progressing", "being deleted: " .. describe(reconciling))
   end
-  return hs
+  return deleting("Progressing", "being deleted")
 end
 
 if status == nil then
