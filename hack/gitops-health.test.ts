@@ -84,7 +84,7 @@ function statusFor(summary: Summary, generation = GENERATION, extra: Obj = {}): 
 const invalidSpec: Summary = {
   phase: "stalled",
   reason: "InvalidSpec",
-  message: "spec.vlanRanges.0.start: start must not be above end",
+  message: "spec.vlanRanges[0].start: start must not be above end",
 };
 const inUseDeletion: Summary = {
   phase: "reconciling",
@@ -154,24 +154,27 @@ const CASES: readonly Case[] = [
     status: statusFor(invalidSpec),
     argo: {
       status: "Degraded",
-      message: "InvalidSpec: spec.vlanRanges.0.start: start must not be above end",
+      message: "InvalidSpec: spec.vlanRanges[0].start: start must not be above end",
     },
-    flux: { status: "Failed", message: "spec.vlanRanges.0.start: start must not be above end" },
+    flux: { status: "Failed", message: "spec.vlanRanges[0].start: start must not be above end" },
   },
   {
     name: "Stalled=True Overlap",
     status: statusFor({
       phase: "stalled",
       reason: "Overlap",
-      message: "spec.prefixes.0: 10.64.0.0/12 overlaps NetworkPool dc1-other",
+      message:
+        'spec.prefixes[0] 10.64.0.0/12 overlaps NetworkPool "dc1-other" spec.prefixes[0] 10.64.0.0/12',
     }),
     argo: {
       status: "Degraded",
-      message: "Overlap: spec.prefixes.0: 10.64.0.0/12 overlaps NetworkPool dc1-other",
+      message:
+        'Overlap: spec.prefixes[0] 10.64.0.0/12 overlaps NetworkPool "dc1-other" spec.prefixes[0] 10.64.0.0/12',
     },
     flux: {
       status: "Failed",
-      message: "spec.prefixes.0: 10.64.0.0/12 overlaps NetworkPool dc1-other",
+      message:
+        'spec.prefixes[0] 10.64.0.0/12 overlaps NetworkPool "dc1-other" spec.prefixes[0] 10.64.0.0/12',
     },
   },
   {
@@ -179,7 +182,7 @@ const CASES: readonly Case[] = [
     status: { ...statusFor(invalidSpec), observedGeneration: GENERATION - 1 },
     argo: {
       status: "Degraded",
-      message: "InvalidSpec: spec.vlanRanges.0.start: start must not be above end",
+      message: "InvalidSpec: spec.vlanRanges[0].start: start must not be above end",
     },
     // kstatus looks at observedGeneration first: Flux waits for its timeout.
     flux: { status: "InProgress", message: behind(GENERATION - 1) },
