@@ -232,7 +232,7 @@ async function graphile(options: { batched: boolean }): Promise<Run> {
     noHandleSignals: true,
     logger: silentGraphileLogger,
     events,
-    // These are preset options in graphile-worker 0.17: given at the top level they were
+    // These are preset options in graphile-worker (0.17 and 0.18): given at the top level they were
     // ignored ("Do not know how to convert config option 'localQueue'"), and the "batched" run
     // measured the defaults a second time.
     ...(options.batched
