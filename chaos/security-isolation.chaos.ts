@@ -1,5 +1,6 @@
 // Tenant isolation, generated from the OpenAPI document: every route × one tenant's admin and
-// reader tokens × the other tenant's ids and names answers 404 (403 on operator routes), returns
+// reader tokens × the other tenant's ids and names answers 404 (403 on operator routes, 200 on
+// the catalog of platform objects, which every caller reads alike), returns
 // not a byte of the other tenant's data, and writes nothing (every table of the database is
 // unchanged by the sweep). The same routes with the tenant's own ids answer 200, so the 404s are
 // about the tenant and not a broken request. A route added later is swept without touching this
@@ -7,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiHarness, seedTenant, startApi } from "../test/support/api.js";
 import {
+  CATALOG_VALUES,
   changedTables,
   fingerprint,
   kindOf,
@@ -46,6 +48,7 @@ function secretsOf(victim: SeededWithKinds): string[] {
 function urlFor(op: Operation, victim: SeededWithKinds, by: "id" | "name"): string {
   const resource = victim.resources[kindOf(op.path) ?? "networks"];
   const values: Record<string, string> = {
+    ...CATALOG_VALUES,
     tenant: by === "id" ? victim.tenant.id : victim.tenant.name,
     project: by === "id" ? victim.project.id : victim.project.name,
     environment: by === "id" ? victim.environment.id : victim.environment.name,
@@ -83,7 +86,8 @@ async function sweep(
         const where = `${attacker.tenant.name} ${role} ${op.method} ${op.path} (by ${by})`;
         // Operator-only actions are 403 whatever the target; anything else is 404 as if the
         // victim did not exist (403 is allowed too: a reader refused before the lookup).
-        const allowed = op.operatorOnly ? [403] : [403, 404];
+        // The catalog is the platform's, the same for every caller.
+        const allowed = op.shared ? [200] : op.operatorOnly ? [403] : [403, 404];
         if (!allowed.includes(response.statusCode))
           failures.push(`${where} -> ${response.statusCode}`);
         // A leak is something of the victim's the request did not already carry (echoing the
@@ -106,6 +110,7 @@ async function ownReads(self: SeededWithKinds): Promise<{ requests: number; fail
     if (op.method !== "GET" || op.operatorOnly || op.path.endsWith("/events")) continue;
     const resource = self.resources[kindOf(op.path) ?? "networks"];
     const own: Record<string, string> = {
+      ...CATALOG_VALUES,
       tenant: self.tenant.id,
       project: self.project.id,
       environment: self.environment.id,

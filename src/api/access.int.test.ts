@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiHarness, seedTenant, startApi } from "../../test/support/api.js";
 import {
+  CATALOG_VALUES,
   kindOf,
   lastSegment,
   RESOURCE_KINDS,
@@ -208,6 +209,7 @@ function urlOf(op: Operation, target: Target): string {
     task: target.task,
     deadLetter: lastSegment(op.path) === "discard" ? deadLetters.discard : deadLetters.replay,
     backup: backupId,
+    ...CATALOG_VALUES,
     ...op.enums,
   };
   return `/api/v1${op.path.replace(/\{(\w+)\}/g, (_m, key: string) => values[key] ?? `no-${key}`)}`;
@@ -219,7 +221,7 @@ let created = 0;
 async function send(op: Operation, target: Target, token: string) {
   const url = urlOf(op, target);
   let body: Record<string, unknown> | undefined = validBody(
-    { ...op, bodyFields: [], specFields: [], operatorOnly: false },
+    { ...op, bodyFields: [], specFields: [], operatorOnly: false, shared: false },
     `sweep-${++created}`,
   );
   // The one PUT, a quota's limits: none of its own (back to the platform's default).

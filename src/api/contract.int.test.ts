@@ -139,6 +139,8 @@ values = ["dc1"]
 values = ["m1-large"]
 [dictionaries.network-pool]
 values = ["dc1-tenant"]
+[dictionaries.server-pool]
+values = ["dc1-rack-a"]
 
 [parameters]
 "path.tenant" = { dictionary = "tenant", probability = ${p} }
@@ -148,6 +150,13 @@ values = ["dc1-tenant"]
 "body.datacenter" = { dictionary = "datacenter", probability = ${p} }
 "body.spec.machineClass" = { dictionary = "machine-class", probability = ${p} }
 "body.spec.networkPool" = { dictionary = "network-pool", probability = ${p} }
+# The catalog's objects, and the platform objects operators read.
+"path.datacenter" = { dictionary = "datacenter", probability = ${p} }
+"path.machineClass" = { dictionary = "machine-class", probability = ${p} }
+"path.networkPool" = { dictionary = "network-pool", probability = ${p} }
+"path.serverPool" = { dictionary = "server-pool", probability = ${p} }
+"path.object" = { dictionary = "datacenter", probability = ${p} }
+"query.datacenter" = { dictionary = "datacenter", probability = ${p} }
 ${kinds.join("\n")}
 ${lists.join("\n")}
 

@@ -14,6 +14,7 @@ import type { IdGenerator } from "../kernel/index.js";
 import { DeadLetterService, TaskService } from "../workflow/index.js";
 import { Admission } from "./admission.js";
 import { AuditFacade } from "./facade/audit.js";
+import { CatalogFacade } from "./facade/catalog.js";
 import type { FacadeCore } from "./facade/core.js";
 import { DeadLetterFacade } from "./facade/dead-letters.js";
 import { OperationsFacade } from "./facade/operations.js";
@@ -25,6 +26,7 @@ import { TenancyFacade } from "./facade/tenancy.js";
 
 export type { CallContext, ResourcePath, TxHooks } from "./facade/scope.js";
 export type { ResourceChange } from "./facade/resources.js";
+export type { CatalogEntry, CatalogKind } from "./facade/catalog.js";
 
 /** The stores and services the facade composes. */
 export interface FacadeDeps {
@@ -45,8 +47,9 @@ export interface FacadeDeps {
  *
  * One part per concern, in `facade/`: `scope.ts` (who may see what), `tenancy.ts` (tenants,
  * projects, environments), `resources.ts` (networks, servers, clusters, buckets), `quotas.ts`,
- * `tasks.ts`, `audit.ts`, `dead-letters.ts` and `operations.ts` (leases, database status,
- * backups). This class only builds them and lists their operations under one name.
+ * `tasks.ts`, `audit.ts`, `catalog.ts` (the platform objects tenants may name),
+ * `dead-letters.ts` and `operations.ts` (leases, database status, backups). This class only
+ * builds them and lists their operations under one name.
  */
 export class ApiFacade {
   readonly db: Database;
@@ -64,6 +67,7 @@ export class ApiFacade {
   readonly #quotas: QuotaFacade;
   readonly #tasks: TaskFacade;
   readonly #audit: AuditFacade;
+  readonly #catalog: CatalogFacade;
   readonly #deadLetters: DeadLetterFacade;
   readonly #operations: OperationsFacade;
 
@@ -105,6 +109,7 @@ export class ApiFacade {
     this.#quotas = new QuotaFacade(core);
     this.#tasks = new TaskFacade(core);
     this.#audit = new AuditFacade(core);
+    this.#catalog = new CatalogFacade(deps);
     this.#deadLetters = new DeadLetterFacade(
       this.deadLetters,
       new DeadLetterService({
@@ -178,6 +183,13 @@ export class ApiFacade {
   // ---------------------------------------------------------------- audit (facade/audit.ts)
 
   readonly listAudit: AuditFacade["listAudit"] = (...a) => this.#audit.listAudit(...a);
+
+  // ---------------------------------------------------------------- catalog (facade/catalog.ts)
+
+  readonly listCatalog: CatalogFacade["listCatalog"] = (...a) => this.#catalog.listCatalog(...a);
+  readonly getCatalog: CatalogFacade["getCatalog"] = (...a) => this.#catalog.getCatalog(...a);
+  readonly listPlatform: CatalogFacade["listPlatform"] = (...a) => this.#catalog.listPlatform(...a);
+  readonly getPlatform: CatalogFacade["getPlatform"] = (...a) => this.#catalog.getPlatform(...a);
 
   // ---------------------------------------------------------------- dead letters (facade/dead-letters.ts)
 

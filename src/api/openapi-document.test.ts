@@ -2,6 +2,8 @@
 // headers, constraints zod refinements add, and every status the HTTP layer can answer.
 import type { OpenAPIV3_1 } from "openapi-types";
 import { beforeAll, describe, expect, it } from "vitest";
+import { packageRoot } from "../meta/index.js";
+import { readPlatformDirectory } from "../platform-config/index.js";
 import { buildOpenApiDocument } from "./openapi-document.js";
 
 type Operation = OpenAPIV3_1.OperationObject;
@@ -117,5 +119,56 @@ describe("the OpenAPI document", () => {
     expect(
       (event.oneOf as Schema[]).map((e) => (e.properties as Record<string, Schema>).event?.const),
     ).toEqual(["task", "history", "end", "error"]);
+  });
+
+  it("names in its examples only the datacenters, machine classes and pools config/platform has", async () => {
+    const sample = await readPlatformDirectory(`${packageRoot()}/config/platform`);
+    const has = (kind: string) => sample.filter((d) => d.kind === kind).map((d) => d.name);
+    // A field or parameter of these names names an object of this kind.
+    const KIND_OF: Record<string, string> = {
+      datacenter: "Datacenter",
+      machineClass: "MachineClass",
+      networkPool: "NetworkPool",
+      serverPool: "ServerPool",
+    };
+    const found: { where: string; kind: string; name: unknown }[] = [];
+    // Every example of a field or parameter of those names, and those names inside examples.
+    const inExample = (value: unknown, where: string): void => {
+      if (typeof value !== "object" || value === null) return;
+      for (const [key, v] of Object.entries(value)) {
+        const kind = KIND_OF[key];
+        if (kind) found.push({ where: `${where}.${key}`, kind, name: v });
+        inExample(v, `${where}.${key}`);
+      }
+    };
+    const walk = (node: unknown, where: string): void => {
+      if (typeof node !== "object" || node === null) return;
+      const n = node as Record<string, unknown>;
+      const properties = n.properties as Record<string, Schema> | undefined;
+      for (const [key, property] of Object.entries(properties ?? {})) {
+        const kind = KIND_OF[key];
+        if (kind && property.example !== undefined)
+          found.push({ where: `${where}.${key}`, kind, name: property.example });
+      }
+      const p = n as { in?: unknown; name?: unknown; schema?: Schema };
+      if (typeof p.in === "string" && typeof p.name === "string" && KIND_OF[p.name]) {
+        found.push({ where, kind: KIND_OF[p.name] ?? "", name: p.schema?.example });
+      }
+      if (n.example !== undefined) inExample(n.example, `${where}.example`);
+      for (const [key, child] of Object.entries(n)) walk(child, `${where}/${key}`);
+    };
+    walk(document, "#");
+    const wrong = found.filter((f) => typeof f.name !== "string" || !has(f.kind).includes(f.name));
+    expect(wrong).toEqual([]);
+    // What a client copies from the document to create things: each carries an example.
+    const named = new Set(found.map((f) => f.where.replace(/^.*\/schemas\//, "")));
+    for (const field of [
+      "EnvironmentCreate.datacenter",
+      "NetworkSpec.networkPool",
+      "ServerSpec.machineClass",
+      "ClusterSpec.machineClass",
+    ])
+      expect(named, field).toContain(field);
+    expect(found.filter((f) => f.where.includes("/paths/")).length).toBeGreaterThanOrEqual(4);
   });
 });

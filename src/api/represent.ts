@@ -1,7 +1,8 @@
 import type { z } from "zod";
 import type { Principal } from "../auth/index.js";
 import type { AuditRecord as AuditRow } from "../contexts/audit/index.js";
-import type { Resource as ResourceRow } from "../contexts/inventory/index.js";
+import type { Resource as ResourceRow, ServerCount } from "../contexts/inventory/index.js";
+import type { PlatformObject as PlatformObjectRow } from "../contexts/platform/index.js";
 import type { DeadLetter as DeadLetterRecord } from "../contexts/runtime/index.js";
 import type { Task as TaskRow, TaskEvent as TaskEventRow } from "../contexts/task/index.js";
 import type {
@@ -9,11 +10,16 @@ import type {
   Project as ProjectRow,
   Tenant as TenantRow,
 } from "../contexts/tenancy/index.js";
+import type { CatalogEntry } from "./facade.js";
 import type {
   AuditRecord,
+  CATALOG_SCHEMAS,
+  CatalogPath,
+  Condition,
   DeadLetter,
   Environment,
   KindPath,
+  PlatformObject,
   Project,
   RESOURCE_SCHEMAS,
   Task,
@@ -300,5 +306,203 @@ export function deadLetterOut(row: DeadLetterRecord): z.input<typeof DeadLetter>
     resolvedAt: row.resolvedAt ? iso(row.resolvedAt) : null,
     resolvedBy: row.resolvedBy,
     replayMessageId: row.replayMessageId,
+  };
+}
+
+// ------------------------------------------------------------------ catalog
+
+/** Reasons whose messages name what uses a platform object: other tenants' resources. */
+const NAMES_USERS = new Set(["InUse"]);
+
+const CONDITION_TYPES = new Set(["Ready", "Reconciling", "Stalled"]);
+const CONDITION_STATUSES = new Set(["True", "False", "Unknown"]);
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+type ConditionOut = z.input<typeof Condition>;
+
+/**
+ * The conditions of a platform object's recorded status, as `audience` sees them: kstatus'
+ * three types, `Ready` always (`Unknown` until the platform controller reports), and for
+ * tenants no message that names what uses the object (a deletion held by another tenant's
+ * network names it).
+ */
+export function platformConditions(object: PlatformObjectRow, audience: Audience): ConditionOut[] {
+  const raw = Array.isArray(object.status.conditions)
+    ? (object.status.conditions as Record<string, unknown>[])
+    : [];
+  const text = (v: unknown): string => (typeof v === "string" ? v : "");
+  const conditions: ConditionOut[] = raw
+    .filter(
+      (c) =>
+        typeof c === "object" &&
+        c !== null &&
+        CONDITION_TYPES.has(text(c.type)) &&
+        CONDITION_STATUSES.has(text(c.status)),
+    )
+    .map((c) => ({
+      type: c.type as ConditionOut["type"],
+      status: c.status as ConditionOut["status"],
+      reason: text(c.reason),
+      message:
+        audience === "tenant" && NAMES_USERS.has(text(c.reason))
+          ? "it is in use; its deletion waits until nothing uses it"
+          : text(c.message),
+      lastTransitionTime: ISO_UTC.test(text(c.lastTransitionTime))
+        ? text(c.lastTransitionTime)
+        : iso(object.updatedAt),
+      observedGeneration:
+        typeof c.observedGeneration === "number" && Number.isInteger(c.observedGeneration)
+          ? c.observedGeneration
+          : object.observedGeneration,
+    }));
+  if (!conditions.some((c) => c.type === "Ready")) {
+    conditions.unshift({
+      type: "Ready",
+      status: "Unknown",
+      reason: "NotObserved",
+      message: "the platform controller has not reported on it yet",
+      lastTransitionTime: iso(object.updatedAt),
+      observedGeneration: object.observedGeneration,
+    });
+  }
+  return conditions;
+}
+
+const catalogMetadata = (o: PlatformObjectRow) => ({
+  name: o.name,
+  generation: o.generation,
+  createdAt: iso(o.createdAt),
+  updatedAt: iso(o.updatedAt),
+});
+
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+const int = (v: unknown): number => (typeof v === "number" && Number.isInteger(v) ? v : 0);
+const GIB = 1024 ** 3;
+
+/** Servers by a key (a machine class, a datacenter), summed, in the order first met. */
+function countsBy(
+  rows: readonly ServerCount[],
+  key: (r: ServerCount) => string,
+): { key: string; total: number; free: number }[] {
+  const out = new Map<string, { key: string; total: number; free: number }>();
+  for (const r of rows) {
+    const k = key(r);
+    const c = out.get(k) ?? { key: k, total: 0, free: 0 };
+    out.set(k, { key: k, total: c.total + r.total, free: c.free + r.free });
+  }
+  return [...out.values()];
+}
+
+/** A catalog entry as the API shows it to `audience`, by its kind. */
+export function catalogOut(
+  entry: CatalogEntry,
+  audience: Audience,
+): z.input<(typeof CATALOG_SCHEMAS)[CatalogPath]> {
+  const o = entry.object;
+  const spec = o.spec;
+  const common = {
+    metadata: catalogMetadata(o),
+    status: {
+      observedGeneration: o.observedGeneration,
+      conditions: platformConditions(o, audience),
+    },
+  };
+  const servers = entry.servers ?? [];
+  const sum = { total: 0, free: 0 };
+  for (const s of servers) {
+    sum.total += s.total;
+    sum.free += s.free;
+  }
+  switch (o.kind) {
+    case "Datacenter": {
+      const offer = entry.offer;
+      const storage = offer?.objectStorageBytes ?? { total: 0, free: 0 };
+      return {
+        kind: "Datacenter",
+        metadata: common.metadata,
+        spec: {
+          displayName: str(spec.displayName),
+          site: str(spec.site),
+          failureDomain: str(spec.failureDomain),
+        },
+        status: {
+          ...common.status,
+          networkPools: (offer?.networkPools ?? []).map((p) => p.name),
+          defaultNetworkPool: offer?.networkPools.find((p) => p.isDefault)?.name ?? null,
+          machineClasses: [...(offer?.machineClasses ?? [])],
+          objectStorageGiB: {
+            total: Math.floor(storage.total / GIB),
+            free: Math.max(0, Math.floor(storage.free / GIB)),
+          },
+        },
+      };
+    }
+    case "MachineClass":
+      return {
+        kind: "MachineClass",
+        metadata: common.metadata,
+        spec: {
+          description: str(spec.description),
+          cpuCores: int(spec.cpuCores),
+          memoryMiB: int(spec.memoryMiB),
+        },
+        status: {
+          ...common.status,
+          servers: sum,
+          datacenters: countsBy(servers, (s) => s.datacenter).map((c) => ({
+            datacenter: c.key,
+            total: c.total,
+            free: c.free,
+          })),
+        },
+      };
+    case "NetworkPool": {
+      const free = entry.network;
+      const ranges = Array.isArray(spec.vlanRanges)
+        ? (spec.vlanRanges as Record<string, unknown>[])
+        : [];
+      return {
+        kind: "NetworkPool",
+        metadata: common.metadata,
+        spec: {
+          datacenter: str(spec.datacenter),
+          default: spec.default === true,
+          vlanRanges: ranges.map((r) => ({ start: int(r.start), end: int(r.end) })),
+          prefixes: Array.isArray(spec.prefixes) ? spec.prefixes.map(str) : [],
+        },
+        status: {
+          ...common.status,
+          vlans: free?.vlans ?? { total: 0, free: 0 },
+          addresses: free?.addresses ?? { total: 0, free: 0 },
+          largestFreePrefixLength: free?.largestFreePrefixLength ?? null,
+        },
+      };
+    }
+    default:
+      return {
+        kind: "ServerPool",
+        metadata: common.metadata,
+        spec: { datacenter: str(spec.datacenter) },
+        status: {
+          ...common.status,
+          servers: sum,
+          machineClasses: countsBy(servers, (s) => s.machineClass).map((c) => ({
+            machineClass: c.key,
+            total: c.total,
+            free: c.free,
+          })),
+        },
+      };
+  }
+}
+
+/** A platform object as recorded, for operators. */
+export function platformObjectOut(o: PlatformObjectRow): z.input<typeof PlatformObject> {
+  return {
+    apiVersion: "platform.dataverket.io/v1alpha1",
+    kind: o.kind as z.input<typeof PlatformObject>["kind"],
+    metadata: { ...catalogMetadata(o), version: o.version },
+    spec: o.spec,
+    status: o.status,
   };
 }

@@ -105,7 +105,7 @@ export const Environment = z
   .object({
     kind: z.literal("Environment"),
     metadata: Metadata.extend({ tenantId: Id, projectId: Id }),
-    spec: z.object({ datacenter: Name }),
+    spec: z.object({ datacenter: Name.meta({ example: "dc1" }) }),
   })
   .meta({ id: "Environment" });
 
@@ -458,4 +458,197 @@ export const IdempotencyHeaders = z.object({
       description:
         "Repeat a POST safely: the same key and body return the first response for 24 hours.",
     }),
+});
+
+// ------------------------------------------------------------------ catalog
+
+/**
+ * The platform kinds a tenant may name in a request, by their path segment under /api/v1: what
+ * each is called in the document, its path parameter, and a name the sample configuration
+ * (config/platform) has, for the document's examples.
+ */
+export const CATALOG_KINDS = {
+  datacenters: { kind: "Datacenter", param: "datacenter", example: "dc1" },
+  "machine-classes": { kind: "MachineClass", param: "machineClass", example: "m1-large" },
+  "network-pools": { kind: "NetworkPool", param: "networkPool", example: "dc1-tenant" },
+  "server-pools": { kind: "ServerPool", param: "serverPool", example: "dc1-rack-a" },
+} as const;
+export type CatalogPath = keyof typeof CATALOG_KINDS;
+
+/** The platform kinds of `/platform/{kind}` (operators), by their plural as kubectl names them. */
+export const PLATFORM_KINDS = {
+  datacenters: "Datacenter",
+  machineclasses: "MachineClass",
+  networkpools: "NetworkPool",
+  serverpools: "ServerPool",
+  platformpolicies: "PlatformPolicy",
+  recoverypolicies: "RecoveryPolicy",
+} as const;
+export type PlatformKindPath = keyof typeof PLATFORM_KINDS;
+export type PlatformKind = (typeof PLATFORM_KINDS)[PlatformKindPath];
+
+const CatalogCount = z.object({
+  total: z.number().int().min(0),
+  free: z.number().int().min(0).meta({ description: "What no one holds: a tenant may get it." }),
+});
+
+const CatalogMetadata = z.object({
+  name: z.string(),
+  generation: z
+    .number()
+    .int()
+    .meta({ description: "Moves when its spec changes in Git (or the directory)." }),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+const catalogStatus = <T extends z.ZodRawShape>(fields: T) =>
+  z.object({
+    observedGeneration: z
+      .number()
+      .int()
+      .meta({ description: "The generation the platform controller last acted on." }),
+    conditions: z.array(Condition).meta({
+      description:
+        "`Ready` always (`Unknown` until the platform controller has reported on it); `Reconciling` and `Stalled` while true. A tenant may name it in a request when `Ready` is `True`.",
+    }),
+    ...fields,
+  });
+
+export const CatalogDatacenter = z
+  .object({
+    kind: z.literal("Datacenter"),
+    metadata: CatalogMetadata,
+    spec: z.object({ displayName: z.string(), site: z.string(), failureDomain: z.string() }),
+    status: catalogStatus({
+      networkPools: z.array(z.string()).meta({
+        description: "The network pools of the datacenter, for a network's `spec.networkPool`.",
+      }),
+      defaultNetworkPool: z.string().nullable().meta({
+        description: "The pool networks and clusters get when they name none; null: none.",
+      }),
+      machineClasses: z.array(z.string()).meta({
+        description:
+          "The machine classes its server pools have servers of, for a server's or cluster's `spec.machineClass`.",
+      }),
+      objectStorageGiB: CatalogCount.meta({
+        description: "Object storage buckets may reserve (a bucket's `quotaGiB`).",
+      }),
+    }),
+  })
+  .meta({
+    id: "Datacenter",
+    description: "A datacenter an environment may be placed in (`datacenter`), and what it offers.",
+  });
+
+export const CatalogMachineClass = z
+  .object({
+    kind: z.literal("MachineClass"),
+    metadata: CatalogMetadata,
+    spec: z.object({
+      description: z.string(),
+      cpuCores: z.number().int(),
+      memoryMiB: z.number().int(),
+    }),
+    status: catalogStatus({
+      servers: CatalogCount.meta({ description: "Servers of this class, in every datacenter." }),
+      datacenters: z
+        .array(
+          z.object({ datacenter: z.string(), total: z.number().int(), free: z.number().int() }),
+        )
+        .meta({ description: "Servers of this class by datacenter (only where there are some)." }),
+    }),
+  })
+  .meta({
+    id: "MachineClass",
+    description:
+      "A size a server or cluster may ask for (`spec.machineClass`), and how many are free.",
+  });
+
+export const CatalogNetworkPool = z
+  .object({
+    kind: z.literal("NetworkPool"),
+    metadata: CatalogMetadata,
+    spec: z.object({
+      datacenter: z.string(),
+      default: z.boolean().meta({ description: "Networks that name no pool use this one." }),
+      vlanRanges: z.array(z.object({ start: z.number().int(), end: z.number().int() })),
+      prefixes: z.array(z.string()),
+    }),
+    status: catalogStatus({
+      vlans: CatalogCount.meta({ description: "VLAN ids: one per network and per cluster." }),
+      addresses: CatalogCount.meta({
+        description:
+          "IPv4 addresses of its prefixes: a network of prefixLength n takes 2^(32 − n).",
+      }),
+      largestFreePrefixLength: z.number().int().nullable().meta({
+        description:
+          "The prefix length of its largest free block: a network of this prefixLength or longer fits; null when nothing is free.",
+      }),
+    }),
+  })
+  .meta({
+    id: "NetworkPool",
+    description:
+      "VLANs and IPv4 prefixes of a datacenter that networks (`spec.networkPool`) and clusters are given.",
+  });
+
+export const CatalogServerPool = z
+  .object({
+    kind: z.literal("ServerPool"),
+    metadata: CatalogMetadata,
+    spec: z.object({ datacenter: z.string() }),
+    status: catalogStatus({
+      servers: CatalogCount,
+      machineClasses: z
+        .array(
+          z.object({ machineClass: z.string(), total: z.number().int(), free: z.number().int() }),
+        )
+        .meta({ description: "Its servers by machine class." }),
+    }),
+  })
+  .meta({
+    id: "ServerPool",
+    description: "Physical servers of a datacenter that servers and clusters are built on.",
+  });
+
+/** The catalog's representation of each kind, by path. */
+export const CATALOG_SCHEMAS = {
+  datacenters: CatalogDatacenter,
+  "machine-classes": CatalogMachineClass,
+  "network-pools": CatalogNetworkPool,
+  "server-pools": CatalogServerPool,
+} as const;
+
+export const PlatformObject = z
+  .object({
+    apiVersion: z.literal("platform.dataverket.io/v1alpha1"),
+    kind: z.enum(Object.values(PLATFORM_KINDS) as [PlatformKind, ...PlatformKind[]]),
+    metadata: CatalogMetadata.extend({
+      version: z.number().int().meta({ description: "Moves with every change of spec or status." }),
+    }),
+    spec: z.record(z.string(), z.unknown()).meta({ description: "The spec as applied." }),
+    status: z
+      .record(z.string(), z.unknown())
+      .meta({ description: "The status as the platform controller recorded it." }),
+  })
+  .meta({
+    id: "PlatformObject",
+    description:
+      "A platform object as applied from Git (or the configuration directory), with its full status (operators).",
+  });
+
+/** `limit` and `cursor` of a catalog list (platform objects have no labels). */
+export const CatalogListQuery = z.strictObject({
+  limit: ListQuery.shape.limit,
+  cursor: ListQuery.shape.cursor,
+});
+
+/** A catalog list that may be narrowed to one datacenter. */
+export const CatalogPoolQuery = z.strictObject({
+  ...CatalogListQuery.shape,
+  datacenter: Ref.optional().meta({
+    description: "Only those of this datacenter (none when it has none).",
+    example: "dc1",
+  }),
 });

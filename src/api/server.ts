@@ -14,6 +14,7 @@ import type { ApiFacade } from "./facade.js";
 import { RequestError, toProblem } from "./problems.js";
 import { finishDocument, registerProtocol, unrouted, validatorCompiler } from "./protocol.js";
 import { addressKey, RateLimiter } from "./rate-limit.js";
+import { registerCatalogRoutes } from "./routes/catalog.js";
 import type { RouteDeps, ZodApp } from "./routes/common.js";
 import { registerDatabaseRoutes } from "./routes/database.js";
 import { registerQuotaRoutes } from "./routes/quotas.js";
@@ -44,7 +45,7 @@ const info = {
   title: "Dataverket API",
   version: "1.0.0",
   description:
-    "Tenant self-service for projects, environments, networks, servers, clusters and buckets. Every long operation is a task to poll or follow. Errors are RFC 9457 problems.",
+    "Tenant self-service for projects, environments, networks, servers, clusters and buckets. The catalog (datacenters, machine classes, network and server pools) says what a request may name and what is free. Every long operation is a task to poll or follow. Errors are RFC 9457 problems.",
   "x-generated":
     "Generated from the zod schemas in src/api by `npm run generate`; do not edit docs/api/openapi.json by hand.",
 };
@@ -191,6 +192,7 @@ export async function registerApi(app: FastifyInstance, options: ApiOptions): Pr
       registerLeaseRoutes(zapi, deps);
       registerDatabaseRoutes(zapi, deps);
       registerQuotaRoutes(zapi, deps);
+      registerCatalogRoutes(zapi, deps);
     },
     { prefix: "/api/v1" },
   );

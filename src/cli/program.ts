@@ -1,5 +1,8 @@
 import { Command } from "commander";
 import { packageVersion } from "../meta/index.js";
+import { registerCatalog } from "./commands/catalog.js";
+import { registerApply } from "./commands/apply.js";
+import { registerAudit } from "./commands/audit.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerConfig } from "./commands/config.js";
 import { registerDb } from "./commands/db.js";
@@ -26,6 +29,8 @@ export function buildProgram(): Command {
     .option("--verbose", "print stack traces for unexpected errors")
     .showSuggestionAfterError(true)
     .exitOverride();
+  registerApply(program);
+  registerAudit(program);
   registerCompletion(program);
   registerConfig(program);
   registerDb(program);
@@ -35,6 +40,7 @@ export function buildProgram(): Command {
   registerQuota(program);
   registerMigrate(program);
   registerResources(program);
+  registerCatalog(program); // after registerResources: it adds to `dv get`
   registerRoles(program);
   registerSim(program);
   registerTail(program);

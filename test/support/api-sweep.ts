@@ -18,8 +18,10 @@ export interface Operation {
   readonly bodyFields: readonly string[];
   /** The fields of the body's `spec`, when the body has one. */
   readonly specFields: readonly string[];
-  /** Whether only operators may call it (its path is not under a tenant). */
+  /** Whether only operators may call it (its path is not under a tenant, nor the catalog's). */
   readonly operatorOnly: boolean;
+  /** Whether every caller reads the same: the catalog of platform objects. */
+  readonly shared: boolean;
 }
 
 interface JsonSchema {
@@ -41,6 +43,20 @@ function resolve(schema: JsonSchema | undefined): JsonSchema | undefined {
   return ref === undefined ? schema : document.components.schemas[ref];
 }
 
+/** The catalog's paths: platform objects every caller reads (not `/platform`, operators'). */
+const isCatalog = (path: string): boolean =>
+  /^\/(datacenters|machine-classes|network-pools|server-pools)(\/|$)/.test(path);
+
+/** Path parameters of the catalog and `/platform`: objects of test/fixtures/platform. */
+export const CATALOG_VALUES: Readonly<Record<string, string>> = {
+  datacenter: "dc1",
+  machineClass: "m1-large",
+  networkPool: "dc1-tenant",
+  serverPool: "dc1-rack-a",
+  kind: "datacenters",
+  object: "dc1",
+};
+
 /** Every operation of docs/api/openapi.json (the document `npm test` keeps up to date). */
 export const OPERATIONS: readonly Operation[] = Object.entries(document.paths).flatMap(
   ([path, methods]) =>
@@ -58,7 +74,8 @@ export const OPERATIONS: readonly Operation[] = Object.entries(document.paths).f
           path,
           bodyFields: Object.keys(body?.properties ?? {}),
           specFields: Object.keys(resolve(body?.properties?.spec)?.properties ?? {}),
-          operatorOnly: !path.includes("{tenant}"),
+          operatorOnly: !path.includes("{tenant}") && !isCatalog(path),
+          shared: isCatalog(path),
         };
       }),
 );

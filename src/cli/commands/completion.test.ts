@@ -20,6 +20,11 @@ describe("shell completion", () => {
     expect(completions(program, ["get"])).toEqual(
       expect.arrayContaining(["networks", "tenants", "--output", "--tenant", "--watch"]),
     );
+    // The platform kinds `dv get` shows (catalog.ts), and only it.
+    expect(completions(program, ["get"])).toEqual(
+      expect.arrayContaining(["datacenters", "machineclasses", "networkpools", "serverpools"]),
+    );
+    expect(completions(program, ["delete"])).not.toContain("datacenters");
     // After the kind, no more kinds: only options.
     const afterKind = completions(program, ["get", "networks"]);
     expect(afterKind).not.toContain("tenants");

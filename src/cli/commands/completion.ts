@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { CliError } from "../errors.js";
 import { ExitCode } from "../exit-codes.js";
+import { CATALOG_KINDS } from "./catalog.js";
 
 /** Words that may follow `words` on a `dv` command line (subcommands, long options, kinds). */
 export function completions(program: Command, words: readonly string[]): string[] {
@@ -19,8 +20,12 @@ export function completions(program: Command, words: readonly string[]): string[
     .map((c) => c.name());
   const options = command.options.map((o) => o.long).filter((o): o is string => Boolean(o));
   const kinds =
-    ["get", "describe", "create", "delete"].includes(command.name()) && positional === 0
-      ? ["tenants", "projects", "environments", "networks", "servers", "clusters", "buckets"]
+    ["get", "describe", "create", "delete", "patch", "label", "edit"].includes(command.name()) &&
+    positional === 0
+      ? [
+          ...["tenants", "projects", "environments", "networks", "servers", "clusters", "buckets"],
+          ...(command.name() === "get" ? CATALOG_KINDS.map((k) => k.plural) : []),
+        ]
       : [];
   return [...subcommands, ...kinds, ...options, ...(command === program ? ["--help"] : [])];
 }

@@ -5,10 +5,11 @@ import { type ApiTarget, callApi, resolveTarget, withApiOptions } from "../clien
 import { CliError } from "../errors.js";
 import { ExitCode } from "../exit-codes.js";
 import { age, formatted, type OutputFormat, print, table } from "../output.js";
+import { getCatalog } from "./catalog.js";
 import { type Task, watchTask } from "./tasks.js";
 
 /** The kinds `dv get|describe|create|delete` know, with their names and where they live. */
-interface KindInfo {
+export interface KindInfo {
   readonly singular: string;
   readonly plural: string;
   readonly aliases: readonly string[];
@@ -36,6 +37,7 @@ const KINDS: readonly KindInfo[] = [
 
 const KIND_NAMES = KINDS.map((k) => k.singular).join(", ");
 
+/** The kind a word names (`network`, `networks`, `net`). @throws {CliError} for another word. */
 export function kindInfo(word: string): KindInfo {
   const kind = KINDS.find(
     (k) => k.singular === word || k.plural === word || k.aliases.includes(word),
@@ -46,10 +48,10 @@ export function kindInfo(word: string): KindInfo {
 
 type Wide = OutputFormat | "wide";
 
-type ScopeFlags = ApiTarget & { tenant?: string; project?: string; environment?: string };
+export type ScopeFlags = ApiTarget & { tenant?: string; project?: string; environment?: string };
 
 /** `--tenant`, `--project`, `--environment`: default from the current context. */
-function withScopeOptions(command: Command): Command {
+export function withScopeOptions(command: Command): Command {
   return command
     .option("--tenant <name>", "the tenant (default: the current context's)")
     .option("--project <name>", "the project (default: the current context's)")
@@ -57,7 +59,7 @@ function withScopeOptions(command: Command): Command {
 }
 
 /** The collection path of `kind`, with the scope from flags, then the current context. */
-async function collectionPath(kind: KindInfo, flags: ScopeFlags): Promise<string> {
+export async function collectionPath(kind: KindInfo, flags: ScopeFlags): Promise<string> {
   const { context } = await resolveTarget(flags);
   const need = (field: "tenant" | "project" | "environment"): string => {
     const value = flags[field] ?? context?.[field];
@@ -115,16 +117,29 @@ const statusText = (o: ApiObject): string => {
   );
 };
 
-/** kubectl-like columns; `wide` adds the spec and the message. */
-function rows(kind: KindInfo, items: readonly ApiObject[], wide: boolean): string {
+/** kubectl-like columns; `wide` adds the spec and the message; AGE as of `now`. */
+function rows(
+  kind: KindInfo,
+  items: readonly ApiObject[],
+  wide: boolean,
+  now = Date.now(),
+): string {
   if (!kind.infra) {
-    const headers = ["name", "id", "age", ...(wide ? ["labels"] : [])];
+    const env = kind.singular === "environment";
+    const headers = [
+      "name",
+      ...(env ? ["datacenter"] : []),
+      "id",
+      "age",
+      ...(wide ? ["labels"] : []),
+    ];
     return table(
       headers,
       items.map((o) => [
         o.metadata.name,
+        ...(env ? [typeof o.spec?.datacenter === "string" ? o.spec.datacenter : ""] : []),
         o.metadata.id,
-        age(o.metadata.createdAt),
+        age(o.metadata.createdAt, now),
         ...(wide
           ? [
               Object.entries(o.metadata.labels ?? {})
@@ -150,7 +165,7 @@ function rows(kind: KindInfo, items: readonly ApiObject[], wide: boolean): strin
       ready(o),
       statusText(o),
       `${o.status?.observedGeneration ?? 0}/${o.metadata.generation ?? 0}`,
-      age(o.metadata.createdAt),
+      age(o.metadata.createdAt, now),
       ...(wide
         ? [
             JSON.stringify(o.spec ?? {}),
@@ -251,7 +266,10 @@ export function registerResources(program: Command): void {
             .default("table"),
         )
         .option("-l, --selector <selector>", "label selector, like team=payments")
-        .option("-w, --watch", "keep printing the list as it changes (every 2 s) until Ctrl-C"),
+        .option(
+          "-w, --watch",
+          "keep watching (every 2 s) and print the list again when it changes, until Ctrl-C",
+        ),
     ),
   )
     .addHelpText(
@@ -264,12 +282,19 @@ export function registerResources(program: Command): void {
         name: string | undefined,
         flags: ScopeFlags & { output: Wide; selector?: string; watch?: boolean },
       ) => {
+        if (await getCatalog(word, name, flags)) return; // a platform kind: catalog.ts
         const kind = kindInfo(word);
         const base = await collectionPath(kind, flags);
-        const show = async (): Promise<string> => {
+        const wide = flags.output === "wide";
+        // How it prints, and what a watch compares: the output without its AGE column (which
+        // moves every second), so it prints again only when something shown changed.
+        const show = async (): Promise<{ seen: string; text: string }> => {
           if (name) {
             const o = await callApi<ApiObject>(flags, "GET", `${base}/${encodeURIComponent(name)}`);
-            return render(flags.output, o, () => rows(kind, [o], flags.output === "wide"));
+            return {
+              seen: render(flags.output, o, () => rows(kind, [o], wide, 0)),
+              text: render(flags.output, o, () => rows(kind, [o], wide)),
+            };
           }
           const query = new URLSearchParams({ limit: "500" });
           if (flags.selector) query.set("labelSelector", flags.selector);
@@ -278,17 +303,19 @@ export function registerResources(program: Command): void {
             "GET",
             `${base}?${query.toString()}`,
           );
-          return render(flags.output, page, () =>
-            page.items.length === 0
-              ? `No ${kind.plural} found.\n`
-              : rows(kind, page.items, flags.output === "wide"),
-          );
+          const list = (now?: number) =>
+            render(flags.output, { items: page.items }, () =>
+              page.items.length === 0
+                ? `No ${kind.plural} found.\n`
+                : rows(kind, page.items, wide, now),
+            );
+          return { seen: list(0), text: list() };
         };
-        let last = "";
+        let last: string | undefined;
         for (;;) {
-          const text = await show();
-          if (text !== last) process.stdout.write(flags.watch && last ? `\n${text}` : text);
-          last = text;
+          const { seen, text } = await show();
+          if (seen !== last) process.stdout.write(last !== undefined ? `\n${text}` : text);
+          last = seen;
           if (!flags.watch) return;
           await new Promise((r) => setTimeout(r, 2_000));
         }

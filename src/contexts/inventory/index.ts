@@ -14,6 +14,13 @@ export {
 export { formatPrefix, parsePrefix, type Prefix, PrefixError } from "./ipmath.js";
 export { AllocationStore } from "./allocations.js";
 export {
+  CatalogReads,
+  type Count,
+  type DatacenterOffer,
+  type NetworkPoolFree,
+  type ServerCount,
+} from "./catalog.js";
+export {
   type Allocations,
   INTENT_CHANNEL,
   type Need,

@@ -72,6 +72,7 @@ export const NetworkSpec = z.strictObject({
     .meta({ description: "Size of the IPv4 prefix to allocate." }),
   networkPool: Name.optional().meta({
     description: "The NetworkPool to allocate from; the datacenter's default when absent.",
+    example: "dc1-tenant",
   }),
 });
 /** A network's spec as stored (defaults filled in). */
@@ -97,7 +98,10 @@ export const ClusterSpec = z.strictObject({
     .string()
     .regex(/^1\.[0-9]{1,2}$/, { error: "must be a Kubernetes minor version like 1.34" })
     .default("1.34"),
-  machineClass: Name,
+  machineClass: Name.meta({
+    description: "A MachineClass the platform offers, for every worker.",
+    example: "m1-large",
+  }),
   workers: z.number().int().min(1).max(50).default(3),
   prefixLength: z.number().int().min(16).max(28).default(24),
 });
