@@ -428,17 +428,31 @@ describe("tasks", () => {
     );
   });
 
-  it("lists a resource's tasks", async () => {
+  it("lists a resource's tasks newest first, page by page", async () => {
     const list = await api.call(acme.adminToken, {
       method: "GET",
       url: `/api/v1/tenants/acme/tasks`,
       query: { resource: acme.network.id },
     });
     expect(list.json<{ items: { operation: string }[] }>().items.map((t) => t.operation)).toEqual([
-      "network.create",
-      "network.update",
       "network.delete",
+      "network.update",
+      "network.create",
     ]);
+    // The cursor continues with older tasks: one at a time, the same three in the same order.
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await api.call(acme.adminToken, {
+        method: "GET",
+        url: `/api/v1/tenants/acme/tasks`,
+        query: { resource: acme.network.id, limit: "1", ...(cursor ? { cursor } : {}) },
+      });
+      const body = page.json<{ items: { operation: string }[]; nextCursor?: string }>();
+      paged.push(...body.items.map((t) => t.operation));
+      cursor = body.nextCursor;
+    } while (cursor);
+    expect(paged).toEqual(["network.delete", "network.update", "network.create"]);
   });
 });
 

@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
 import { type CliContext, currentContext } from "./context.js";
-import { CliError } from "./errors.js";
+import { ApiError, CliError } from "./errors.js";
 import { ExitCode } from "./exit-codes.js";
 
 /**
@@ -135,8 +135,9 @@ export async function requestApi(
         ? " (the token was refused: mint a new one)"
         : " (pass --token, set DV_TOKEN, or use a context with a token: dv config set-context; npm run dev writes one)"
       : "";
-  throw new CliError(
+  throw new ApiError(
     `${method} ${url.pathname} answered ${response.status}: ${detail}${hint}`,
     EXIT_BY_STATUS[response.status] ?? ExitCode.Failed,
+    { status: response.status, detail: `${detail}${hint}` },
   );
 }

@@ -1,7 +1,7 @@
 import { ConfigError, ConfigFileError } from "../config/index.js";
 import { StartupError } from "../lifecycle/index.js";
 import { PlatformDocumentError } from "../platform-config/index.js";
-import { CliError } from "./errors.js";
+import { CliError, ReportedError } from "./errors.js";
 import { ExitCode } from "./exit-codes.js";
 
 /** What `dv` prints to stderr for a failed command, and the status it exits with. */
@@ -32,6 +32,7 @@ export function renderError(err: unknown, verbose: boolean): RenderedError {
       exitCode: ExitCode.Unavailable,
     };
   }
+  if (err instanceof ReportedError) return { text: "", exitCode: err.exitCode };
   if (err instanceof CliError) {
     return { text: `dv: error: ${err.message}\n`, exitCode: err.exitCode };
   }

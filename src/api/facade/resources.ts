@@ -47,6 +47,34 @@ function sumDemands(demands: readonly Demand[]): Demand[] {
   return [...sums.values()];
 }
 
+/** Thrown inside a dry run's transaction to undo it, carrying what it would have written. */
+class DryRunUndo extends Error {
+  override readonly name = "DryRunUndo";
+  constructor(readonly change: ResourceChange) {
+    super("a dry run, undone");
+  }
+}
+
+/**
+ * Runs `write` in a transaction and undoes it (`dryRun`): every check a real write meets ran —
+ * names, versions, quotas, references — and nothing was kept. Resolves with what it would have
+ * written.
+ */
+async function rehearse(
+  db: FacadeCore["db"],
+  write: (tx: Tx) => Promise<ResourceChange>,
+): Promise<ResourceChange> {
+  try {
+    await inTransaction(db, async (tx) => {
+      throw new DryRunUndo(await write(tx));
+    });
+  } catch (err) {
+    if (err instanceof DryRunUndo) return err.change;
+    throw err;
+  }
+  throw new Error("a dry run's transaction committed");
+}
+
 /** A change to a resource, and the task that carries it out. */
 export interface ResourceChange {
   readonly resource: Resource;
@@ -144,6 +172,7 @@ export class ResourceFacade {
       spec: Record<string, unknown>;
     },
     hooks?: TxHooks<ResourceChange>,
+    options: { dryRun?: boolean } = {},
   ): Promise<ResourceChange> {
     const { tenantId, projectId, environment } = await this.#core.scope.path(ctx, refs);
     requireWrite(ctx, `create ${kind}s`);
@@ -161,6 +190,7 @@ export class ResourceFacade {
         spec: input.spec,
       },
     };
+    if (options.dryRun) return this.#createOne(create, undefined, true);
     return hooks ? this.#createOne(create, hooks) : this.#creates.submit(create);
   }
 
@@ -224,10 +254,17 @@ export class ResourceFacade {
     }
   }
 
-  /** One create in a transaction of its own, with the Idempotency-Key's `hooks` when given. */
-  #createOne(item: PendingCreate, hooks?: TxHooks<ResourceChange>): Promise<ResourceChange> {
+  /**
+   * One create in a transaction of its own, with the Idempotency-Key's `hooks` when given; undone
+   * at its end for a `dryRun`.
+   */
+  #createOne(
+    item: PendingCreate,
+    hooks?: TxHooks<ResourceChange>,
+    dryRun = false,
+  ): Promise<ResourceChange> {
     const { inventory, audit } = this.#core;
-    return inTransaction(this.#core.db, async (tx) => {
+    return (dryRun ? rehearse : inTransaction)(this.#core.db, async (tx) => {
       await hooks?.begin(tx);
       const resource = await inventory.createResource(tx, item.resource, { charge: false });
       const task = await this.#core.taskService.create(tx, this.#newTask(item.ctx, resource));
@@ -257,7 +294,10 @@ export class ResourceFacade {
     });
   }
 
-  /** Changes a resource's spec or labels, with the task that applies it (optimistic on `version`). */
+  /**
+   * Changes a resource's spec or labels, with the task that applies it (optimistic on `version`).
+   * A `dryRun` meets every check and keeps nothing.
+   */
   async updateResource(
     ctx: CallContext,
     refs: ResourcePath,
@@ -268,13 +308,14 @@ export class ResourceFacade {
       labels?: Record<string, string> | undefined;
       spec?: Record<string, unknown> | undefined;
     },
+    options: { dryRun?: boolean } = {},
   ): Promise<ResourceChange> {
     const { inventory, audit } = this.#core;
     const current = await this.getResource(ctx, refs, kind, ref);
     requireWrite(ctx, `change ${kind}s`);
     if (patch.spec)
       await this.#core.admission.resource(kind, patch.spec, current.datacenterId, "/body/spec");
-    return inTransaction(this.#core.db, async (tx) => {
+    return (options.dryRun ? rehearse : inTransaction)(this.#core.db, async (tx) => {
       const resource = await inventory.updateResourceSpec(
         tx,
         current.tenantId,

@@ -18,6 +18,14 @@ import { problems, type RouteDeps, type ZodApp } from "./common.js";
 const EnvironmentParams = z.strictObject({ tenant: Ref, project: Ref, environment: Ref });
 const ResourceParams = EnvironmentParams.extend({ name: Ref });
 
+/** `?dryRun=All`, as Kubernetes spells it: every check of the write, nothing kept. */
+const WriteQuery = z.strictObject({
+  dryRun: z.literal("All", { error: 'the only dry run is "All"' }).optional().meta({
+    description:
+      "`All`: check the request as a write would — schema, references, name, version, quota — and answer 200 with the resource as it would be, writing nothing (no task, no audit record, no charge). An Idempotency-Key is ignored.",
+  }),
+});
+
 const accepted = (change: ResourceChange) => ({
   statusCode: 202,
   body: taskOut(change.task),
@@ -70,13 +78,31 @@ export function registerResourceRoutes(app: ZodApp, deps: RouteDeps): void {
           description: `Records the request and answers 202 with the task that builds the ${kind}; follow the task at its Location.`,
           tags: [path],
           params: EnvironmentParams,
+          querystring: WriteQuery,
           headers: IdempotencyHeaders,
           body: schemas.create,
-          response: { 202: Task, ...problems(400, 403, 404, 409, 422) },
+          response: {
+            200: schemas.resource.meta({ description: "`dryRun=All`: what it would be." }),
+            202: Task,
+            ...problems(400, 403, 404, 409, 422),
+          },
         },
       },
-      async (request, reply) =>
-        idempotent<ResourceChange>(
+      async (request, reply) => {
+        if (request.query.dryRun) {
+          const change = await facade.createResource(
+            callContext(request),
+            request.params,
+            resourceKind,
+            request.body,
+            undefined,
+            { dryRun: true },
+          );
+          return reply
+            .code(200)
+            .send(resourceOut(change.resource, audienceOf(request.principal)) as never);
+        }
+        return idempotent<ResourceChange>(
           request,
           reply,
           facade.idempotency,
@@ -90,7 +116,8 @@ export function registerResourceRoutes(app: ZodApp, deps: RouteDeps): void {
               hooks,
             ),
           accepted,
-        ),
+        );
+      },
     );
 
     app.get(
@@ -125,10 +152,15 @@ export function registerResourceRoutes(app: ZodApp, deps: RouteDeps): void {
             "`spec`, when present, replaces the whole spec. Answers 202 with the task that applies it.",
           tags: [path],
           params: ResourceParams,
+          querystring: WriteQuery,
           headers: IfMatchHeaders,
           body: schemas.patch,
           // 422 `invalid-reference`: the new spec names what the platform does not have.
-          response: { 202: Task, ...problems(400, 403, 404, 409, 412, 422, 428) },
+          response: {
+            200: schemas.resource.meta({ description: "`dryRun=All`: what it would be." }),
+            202: Task,
+            ...problems(400, 403, 404, 409, 412, 422, 428),
+          },
         },
       },
       async (request, reply) => {
@@ -144,7 +176,12 @@ export function registerResourceRoutes(app: ZodApp, deps: RouteDeps): void {
           name,
           ifMatch(request),
           body,
+          { dryRun: request.query.dryRun !== undefined },
         );
+        if (request.query.dryRun)
+          return reply
+            .code(200)
+            .send(resourceOut(change.resource, audienceOf(request.principal)) as never);
         const out = accepted(change);
         return reply.code(202).header("location", out.location).send(out.body);
       },

@@ -56,7 +56,9 @@ export function registerTaskRoutes(app: ZodApp, deps: RouteDeps): void {
     "/tenants/:tenant/tasks",
     {
       schema: {
-        summary: "List the tenant's tasks, oldest first",
+        summary: "List the tenant's tasks, newest first",
+        description:
+          "Newest first; `nextCursor` continues with older tasks. Tasks created while you page appear on a new first page, never in the middle of one.",
         tags: ["tasks"],
         params: TenantParams,
         querystring: TaskListQuery,

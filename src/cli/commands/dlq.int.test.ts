@@ -119,7 +119,10 @@ describe("dv dlq and dv sim with npm run dev", () => {
     );
     const listed = await dv("dlq", "list", "-o", "json");
     expect(listed.code).toBe(0);
-    const letters = JSON.parse(listed.stdout) as { id: string; taskId: string; reason: string }[];
+    // The shape of every list: {"items": […]}.
+    const letters = (
+      JSON.parse(listed.stdout) as { items: { id: string; taskId: string; reason: string }[] }
+    ).items;
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ taskId, reason: expect.stringContaining("switch offline") });
     const id = letters[0]!.id;

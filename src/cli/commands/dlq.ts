@@ -72,7 +72,7 @@ export function registerDlq(program: Command): void {
         "GET",
         `/dead-letters?${query.toString()}`,
       );
-      print(flags.output, page.items, () =>
+      print(flags.output, { items: page.items }, () =>
         page.items.length === 0
           ? `No ${flags.all ? "" : `${flags.state} `}dead letters.\n`
           : table(

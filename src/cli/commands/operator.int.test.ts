@@ -2,13 +2,21 @@
 // writes, create a tenant, project, environment and network, watch the task to its end, break
 // the nett worker, find the dead letter, replay it, and tear down. Output formats must parse and
 // exit codes must match the documented ones.
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { load } from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../../../test/support/backbone.js";
-import { type DvProcess, runDv, startDv } from "../../../test/support/process.js";
+import { DV_BIN, type DvProcess, runDv, startDv } from "../../../test/support/process.js";
 import { freePort } from "../../dev/index.js";
 
 let dev: DvProcess;
@@ -52,6 +60,164 @@ interface Listed {
   }[];
 }
 
+/** docs/operator-guide.md, sections 4 and 5: apply, patch, label, edit, then the audit trail. */
+async function changeItAndReadTheAuditTrail(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "dv-apply-"));
+  const shop = join(dir, "shop.yaml");
+  writeFileSync(
+    shop,
+    `kind: Network
+metadata:
+  name: web
+  labels:
+    team: payments
+spec:
+  prefixLength: 26
+---
+kind: Network
+metadata:
+  name: cache
+spec:
+  prefixLength: 28
+`,
+  );
+  // The API checks each change and keeps nothing.
+  const dry = await dv("apply", "-f", shop, "--dry-run=server");
+  expect(dry).toMatchObject({
+    code: 0,
+    stdout: "network/web configured (server dry run)\nnetwork/cache created (server dry run)\n",
+  });
+  expect((await dv("get", "network", "cache")).code).toBe(4);
+  const applied = await dv("apply", "-f", shop, "--wait");
+  expect(applied.code, applied.stderr).toBe(0);
+  expect(applied.stdout).toMatch(
+    /^network\/web configured \(task \S+\)\nnetwork\/cache created \(task \S+\)\n/,
+  );
+  expect(applied.stdout).toMatch(/succeeded \(network\.create\)\n$/);
+  expect((await dv("apply", "-f", shop)).stdout).toBe(
+    "network/web unchanged\nnetwork/cache unchanged\n",
+  );
+
+  // A directory in name order; a bad document is one line, the others are still applied.
+  const manifests = join(dir, "manifests");
+  mkdirSync(manifests);
+  writeFileSync(join(manifests, "00-shop.yaml"), readFileSync(shop));
+  writeFileSync(
+    join(manifests, "10-db.yaml"),
+    "kind: Network\nmetadata:\n  name: db\nspec:\n  prefixLength: 99\n",
+  );
+  const bad = await dv("apply", "-f", manifests);
+  expect(bad.code).toBe(2);
+  expect(bad.stdout).toBe("network/web unchanged\nnetwork/cache unchanged\n");
+  expect(bad.stderr).toMatch(
+    /^dv: error: \S+\/10-db\.yaml#1 network\/db: spec\.prefixLength: .*29\n$/,
+  );
+
+  // From here a watch prints the list again only when something it shows changes.
+  const watch = startDv(["get", "networks", "--watch"], env);
+  await watch.waitFor(/^web\s+True\s+Ready\s+1\/1/m);
+
+  const patched = await dv(
+    "patch",
+    "network",
+    "web",
+    "-p",
+    '{"spec":{"prefixLength":25}}',
+    "--wait",
+  );
+  expect(patched.code, patched.stderr).toBe(0);
+  expect(patched.stdout).toMatch(/^network\/web patched \(task \S+\)$/m);
+  expect(patched.stdout).toMatch(/succeeded \(network\.update\)\n$/);
+
+  expect((await dv("label", "network", "web", "tier=frontend")).stdout).toMatch(
+    /^network\/web labeled \(task \S+\)\n$/,
+  );
+  const taken = await dv("label", "network", "web", "tier=backend");
+  expect(taken.code).toBe(2);
+  expect(taken.stderr).toBe(
+    'dv: error: label "tier" already has the value "frontend": pass --overwrite to change it\n',
+  );
+  expect((await dv("label", "network", "web", "tier=backend", "--overwrite")).code).toBe(0);
+  expect((await dv("label", "network", "web", "tier-")).code).toBe(0);
+  const labels = async () =>
+    JSON.parse((await dv("get", "network", "web", "-o", "json")).stdout) as {
+      metadata: { labels: Record<string, string> };
+      spec: { prefixLength: number };
+    };
+  expect(await labels()).toMatchObject({
+    metadata: { labels: { team: "payments" } },
+    spec: { prefixLength: 25 },
+  });
+
+  // dv edit, with an "editor" that changes the file as a person would.
+  const editor = (name: string, body: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\n${body}\n`);
+    chmodSync(path, 0o755);
+    return path;
+  };
+  const edit = (script: string) => runDv(["edit", "network", "web"], { ...env, EDITOR: script });
+  const edited = await edit(
+    editor("checkout.sh", `sed -i 's/^    team: payments$/    team: checkout/' "$1"`),
+  );
+  expect(edited.code, edited.stderr).toBe(0);
+  expect(edited.stdout).toMatch(/^network\/web edited \(task \S+\)\n$/);
+  expect((await labels()).metadata.labels).toEqual({ team: "checkout" });
+  const untouched = await edit(editor("nothing.sh", "true"));
+  expect(untouched).toMatchObject({ code: 0, stdout: "Edit cancelled, no changes made.\n" });
+  // Someone else changes the network while the file is open: refused, and the edit is kept.
+  const raced = await edit(
+    editor(
+      "raced.sh",
+      `"${process.execPath}" "${DV_BIN}" label network web concurrent=yes >/dev/null && sed -i 's/^    team: checkout$/    team: mine/' "$1"`,
+    ),
+  );
+  expect(raced.code).toBe(5);
+  expect(raced.stderr.trim().split("\n")).toHaveLength(1);
+  const kept = /your edit is kept in (\S+)$/.exec(raced.stderr.trim())?.[1] ?? "";
+  expect(existsSync(kept)).toBe(true);
+  expect(readFileSync(kept, "utf8")).toMatch(/^ {4}team: mine$/m);
+  expect((await labels()).metadata.labels).toEqual({ team: "checkout", concurrent: "yes" });
+
+  await watch.waitFor(/^web\s+True\s+Ready\s+2\/2/m);
+  watch.child.kill("SIGINT");
+  await watch.exited;
+  // Each list printed differs from the one before in more than its AGE column: the labels
+  // changed five times without showing in it, so were it printed on every poll, or on every
+  // change of the objects, two in a row would be alike.
+  const lists = watch
+    .stdout()
+    .split(/\n(?=NAME\s)/)
+    .map((list) => list.replace(/\s+\d+[smhd]$/gm, "").trim());
+  expect(lists.length).toBeGreaterThanOrEqual(2);
+  for (let i = 1; i < lists.length; i++) expect(lists[i]).not.toBe(lists[i - 1]);
+
+  // The audit trail: who changed web, and what.
+  const trail = await dv("audit", "--resource", "network/web");
+  expect(trail.code, trail.stderr).toBe(0);
+  expect(trail.stdout.split("\n")[0]).toMatch(/^TIME\s+ACTOR\s+ACTION\s+RESOURCE\s+CHANGE$/);
+  expect(trail.stdout).toMatch(
+    /^\S+Z\s+operator:dev-operator\s+network\.create\s+network\/web\s+/m,
+  );
+  expect(trail.stdout).toMatch(/\snetwork\.update\s+network\/web\s+spec\.prefixLength: 26→25$/m);
+  expect(trail.stdout).toMatch(
+    /\snetwork\.update\s+network\/web\s+labels\.team: "payments"→"checkout"$/m,
+  );
+  const asYaml = load(
+    (await dv("audit", "--kind", "networks", "--since", "1h", "-o", "yaml")).stdout,
+  ) as {
+    items: { action: string; resource: { kind: string } }[];
+  };
+  expect(asYaml.items.length).toBeGreaterThanOrEqual(8);
+  expect(new Set(asYaml.items.map((r) => r.resource.kind))).toEqual(new Set(["network"]));
+  const platform = JSON.parse(
+    (await dv("audit", "-A", "--kind", "tenant", "-o", "json")).stdout,
+  ) as {
+    items: { action: string }[];
+  };
+  expect(platform.items.map((r) => r.action)).toEqual(["tenant.create"]);
+}
+
 describe("the operator guide, with dv alone", () => {
   it("creates, watches, breaks, replays and deletes, all with dv", async () => {
     // The context npm run dev saved: current, with a token, readable by its owner only.
@@ -80,6 +246,9 @@ describe("the operator guide, with dv alone", () => {
     expect((await dv("create", "project", "shop")).code).toBe(0);
     const env1 = await dv("create", "environment", "prod", "--datacenter", "dc1");
     expect(env1.stdout).toMatch(/^environment prod created \(\S+\)\n$/);
+    const envs = (await dv("get", "environments")).stdout;
+    expect(envs).toMatch(/^NAME\s+DATACENTER\s+ID\s+AGE$/m);
+    expect(envs).toMatch(/^prod\s+dc1\s+[0-9a-f-]{36}\s+\d+s$/m);
 
     // A network, followed to its end: the step log, then success, exit 0.
     const created = await dv("create", "network", "web", "--set", "prefixLength=26", "--wait");
@@ -106,6 +275,8 @@ describe("the operator guide, with dv alone", () => {
     expect(described).toMatch(/^ {2}cidr: "10\.\d+\.\d+\.\d+\/26"$/m);
     expect(described).toMatch(/^ {2}Ready\s+True\s+Ready\s+/m);
 
+    await changeItAndReadTheAuditTrail();
+
     // Break the nett worker on purpose: the next network fails, exit 1, one line saying why.
     expect(
       (await dv("sim", "fault", "set", "--service", "nett", "--all", "--message", "switch offline"))
@@ -119,10 +290,9 @@ describe("the operator guide, with dv alone", () => {
 
     // Find its dead letter, fix the cause, replay it, and follow the same task to success.
     const letters = JSON.parse((await dv("dlq", "list", "-o", "json")).stdout) as {
-      id: string;
-      taskId: string;
-    }[];
-    const letter = letters.find((d) => d.taskId === taskId);
+      items: { id: string; taskId: string }[];
+    };
+    const letter = letters.items.find((d) => d.taskId === taskId);
     expect(letter).toBeDefined();
     expect((await dv("sim", "fault", "clear", "--service", "nett", "--all")).code).toBe(0);
     expect((await dv("dlq", "replay", letter?.id ?? "", "--reason", "switch is back")).code).toBe(
@@ -131,10 +301,14 @@ describe("the operator guide, with dv alone", () => {
     const watched = await dv("tasks", "watch", taskId);
     expect(watched.code).toBe(0);
     expect(watched.stdout).toMatch(/succeeded \(network\.create\)\n$/);
-    const tasks = JSON.parse((await dv("tasks", "list", "-o", "json")).stdout) as {
-      state: string;
-    }[];
-    expect(tasks.map((t) => t.state).sort()).toEqual(["succeeded", "succeeded"]);
+    // Every task succeeded, newest first: the replayed one was created last.
+    const tasks = load((await dv("tasks", "list", "-o", "yaml")).stdout) as {
+      items: { id: string; state: string; createdAt: string }[];
+    };
+    expect(tasks.items[0]?.id).toBe(taskId);
+    const times = tasks.items.map((t) => t.createdAt);
+    expect(times).toEqual([...times].sort().reverse());
+    expect(new Set(tasks.items.map((t) => t.state))).toEqual(new Set(["succeeded"]));
     await eventually(
       async () =>
         (await dv("get", "network", "api")).stdout.match(/^api\s+True\s+Ready/m) ? true : undefined,
@@ -174,7 +348,7 @@ describe("the operator guide, with dv alone", () => {
     const gone = await dv("get", "network", "web");
     expect(gone.code).toBe(4);
     expect(gone.stderr.trim().split("\n")).toHaveLength(1);
-  }, 180_000);
+  }, 300_000);
 
   it("reads and sets a tenant's quotas, and a request past one is refused in one line", async () => {
     interface Quotas {

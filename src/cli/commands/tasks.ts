@@ -115,7 +115,7 @@ export function registerTasks(program: Command): void {
         "GET",
         `/tenants/${await tenantOf(flags)}/tasks?${query.toString()}`,
       );
-      print(flags.output, page.items, () =>
+      print(flags.output, { items: page.items }, () =>
         page.items.length === 0
           ? "No tasks.\n"
           : table(

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import {
   ContextRole,
   ContextStore,
@@ -419,7 +419,10 @@ export class TaskStore extends ContextStore {
     });
   }
 
-  /** Tasks, oldest first; filtered by tenant, resource and state. */
+  /**
+   * Tasks, newest first (by id: a UUIDv7 grows with time); filtered by tenant, resource and
+   * state. `after` is the last id of the previous page, so the next page holds older tasks.
+   */
   async list(
     filter: { tenantId?: string; resourceId?: string; state?: TaskState },
     options: ListOptions,
@@ -434,10 +437,10 @@ export class TaskStore extends ContextStore {
             filter.tenantId ? eq(tasks.tenantId, filter.tenantId) : undefined,
             filter.resourceId ? eq(tasks.resourceId, filter.resourceId) : undefined,
             filter.state ? eq(tasks.state, filter.state) : undefined,
-            options.after ? gt(tasks.id, options.after) : undefined,
+            options.after ? lt(tasks.id, options.after) : undefined,
           ),
         )
-        .orderBy(asc(tasks.id))
+        .orderBy(desc(tasks.id))
         .limit(options.limit + 1),
     );
     return toPage(rows as Task[], options.limit);
