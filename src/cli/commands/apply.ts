@@ -367,6 +367,28 @@ async function tenantOf(flags: ScopeFlags, desired: Desired): Promise<string> {
   );
 }
 
+/**
+ * Sends one object's change (`dv patch`, `dv label`), prints `<kind>/<name> <verb>` or
+ * `unchanged`, and with `--wait` follows its task to the end.
+ */
+async function changeOne(
+  flags: ScopeFlags & { dryRun: DryRun; wait?: boolean },
+  path: string,
+  live: ApiObject,
+  desired: Desired,
+  verb: string,
+): Promise<void> {
+  const { kind, name } = desired;
+  const { changed, task } = await change(flags, path, live, desired, flags.dryRun);
+  process.stdout.write(
+    `${named(kind, name)} ${changed ? verb : "unchanged"}${changed ? suffix(kind, task, flags.dryRun) : ""}\n`,
+  );
+  if (flags.wait && task) {
+    const code = await follow(flags, [{ tenant: await tenantOf(flags, desired), task }]);
+    if (code !== ExitCode.Ok) throw new ReportedError(code);
+  }
+}
+
 /** The live object `kind name` and its path. */
 async function readLive(
   flags: ScopeFlags,
@@ -598,15 +620,7 @@ Examples:
           },
           patch,
         );
-        const desired = checkDocument(merged);
-        const { changed, task } = await change(flags, path, live, desired, flags.dryRun);
-        process.stdout.write(
-          `${named(kind, name)} ${changed ? "patched" : "unchanged"}${changed ? suffix(kind, task, flags.dryRun) : ""}\n`,
-        );
-        if (flags.wait && task) {
-          const code = await follow(flags, [{ tenant: await tenantOf(flags, desired), task }]);
-          if (code !== ExitCode.Ok) throw new ReportedError(code);
-        }
+        await changeOne(flags, path, live, checkDocument(merged), "patched");
       },
     );
 
@@ -642,15 +656,7 @@ Examples:
         const kind = kindInfo(word);
         const { path, live } = await readLive(flags, kind, name);
         const labels = relabel(live.metadata.labels ?? {}, args, flags.overwrite === true);
-        const desired: Desired = { kind, name, scope: {}, labels };
-        const { changed, task } = await change(flags, path, live, desired, flags.dryRun);
-        process.stdout.write(
-          `${named(kind, name)} ${changed ? "labeled" : "unchanged"}${changed ? suffix(kind, task, flags.dryRun) : ""}\n`,
-        );
-        if (flags.wait && task) {
-          const code = await follow(flags, [{ tenant: await tenantOf(flags, desired), task }]);
-          if (code !== ExitCode.Ok) throw new ReportedError(code);
-        }
+        await changeOne(flags, path, live, { kind, name, scope: {}, labels }, "labeled");
       },
     );
 

@@ -395,7 +395,7 @@ describe("the operator guide, with dv alone", () => {
     const unknown = await dv("get", "flavours");
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe(
-      'dv: error: unknown kind "flavours"; one of: tenant, project, environment, network, server, cluster, bucket\n',
+      'dv: error: unknown kind "flavours"; one of: tenant, project, environment, network, server, cluster, bucket, datacenter, machineclass, networkpool, serverpool, platformpolicy, recoverypolicy\n',
     );
 
     const otherConfig = join(mkdtempSync(join(tmpdir(), "dv-ctx-")), "config.yaml");

@@ -5,7 +5,7 @@ import { type ApiTarget, callApi, resolveTarget, withApiOptions } from "../clien
 import { CliError } from "../errors.js";
 import { ExitCode } from "../exit-codes.js";
 import { age, formatted, type OutputFormat, print, table } from "../output.js";
-import { getCatalog } from "./catalog.js";
+import { CATALOG_KINDS, getCatalog } from "./catalog.js";
 import { type Task, watchTask } from "./tasks.js";
 
 /** The kinds `dv get|describe|create|delete` know, with their names and where they live. */
@@ -37,12 +37,19 @@ const KINDS: readonly KindInfo[] = [
 
 const KIND_NAMES = KINDS.map((k) => k.singular).join(", ");
 
-/** The kind a word names (`network`, `networks`, `net`). @throws {CliError} for another word. */
-export function kindInfo(word: string): KindInfo {
+/**
+ * The kind a word names (`network`, `networks`, `net`). @throws {CliError} for another word,
+ * listing the kinds, and `also` (the kinds a command takes besides, e.g. `dv get`'s platform kinds).
+ */
+export function kindInfo(word: string, also: readonly string[] = []): KindInfo {
   const kind = KINDS.find(
     (k) => k.singular === word || k.plural === word || k.aliases.includes(word),
   );
-  if (!kind) throw new CliError(`unknown kind "${word}"; one of: ${KIND_NAMES}`, ExitCode.Usage);
+  if (!kind)
+    throw new CliError(
+      `unknown kind "${word}"; one of: ${[KIND_NAMES, ...also].join(", ")}`,
+      ExitCode.Usage,
+    );
   return kind;
 }
 
@@ -283,7 +290,10 @@ export function registerResources(program: Command): void {
         flags: ScopeFlags & { output: Wide; selector?: string; watch?: boolean },
       ) => {
         if (await getCatalog(word, name, flags)) return; // a platform kind: catalog.ts
-        const kind = kindInfo(word);
+        const kind = kindInfo(
+          word,
+          CATALOG_KINDS.map((k) => k.singular),
+        );
         const base = await collectionPath(kind, flags);
         const wide = flags.output === "wide";
         // How it prints, and what a watch compares: the output without its AGE column (which
