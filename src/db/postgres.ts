@@ -12,6 +12,7 @@ import {
 } from "./backup.js";
 import type { Database, IsolationLevel, Orm, Tx, Unlisten } from "./database.js";
 import { MigrationError } from "./errors.js";
+import { TransactionPipeline } from "./pipeline.js";
 
 /** Advisory-lock key that serialises migrators of one database ("dv-migrate"). */
 const MIGRATION_LOCK = 0x64762d6d;
@@ -102,6 +103,10 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
     application_name: options.applicationName ?? "dataverket",
     idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 10_000,
+    // A statement is written as soon as it is made, not after the one before is answered: what
+    // lets a transaction send its BEGIN, role switches and savepoints ahead (TransactionPipeline).
+    // Answers still come back in order, to the statement that asked.
+    pipeline: true,
   });
   // An idle client that loses its server emits here; without a listener the process would crash.
   pool.on("error", (err) => options.log.warn({ err }, "idle PostgreSQL connection failed"));
@@ -165,7 +170,9 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
       // network faults). Released here whatever happens; pg-pool drops it if it is broken.
       const client = await pool.connect();
       try {
-        return await ormOf(client).transaction(fn, isolationLevel ? { isolationLevel } : undefined);
+        return await TransactionPipeline.of(client).during(() =>
+          ormOf(client).transaction(fn, isolationLevel ? { isolationLevel } : undefined),
+        );
       } finally {
         client.release();
       }

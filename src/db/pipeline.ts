@@ -1,0 +1,143 @@
+import type pg from "pg";
+
+/**
+ * Statements of a transaction whose answer nobody reads: `BEGIN`, `SET LOCAL ROLE`, `SAVEPOINT`
+ * and `RELEASE SAVEPOINT`, in the forms drizzle and `actAs` write them. The texts are fixed by
+ * our code; none carries user input.
+ */
+const AHEAD =
+  /^(?:begin(?: isolation level (?:read committed|repeatable read|serializable))?|savepoint sp\d+|release savepoint sp\d+|SET LOCAL ROLE [a-z_]+)$/i;
+
+const ROLLBACK = /^rollback\b/i;
+
+/** The answer a statement sent ahead gets at once, so its caller goes on. */
+function answered(text: string): pg.QueryResult {
+  return {
+    command: text.split(" ", 1)[0]?.toUpperCase() ?? "",
+    rowCount: null,
+    oid: 0,
+    rows: [],
+    fields: [],
+  };
+}
+
+type Query = (config: unknown, values?: unknown) => Promise<pg.QueryResult>;
+
+/**
+ * Sends a transaction's bookkeeping statements ahead, on a client in pg's pipeline mode: the
+ * caller does not wait for `BEGIN`, a role switch or a savepoint to be answered, so the statement
+ * after it goes out behind it and the two cost one round trip instead of two. A controller's pass
+ * batch switches roles nine times; each was a round trip of its own.
+ *
+ * It is safe because each of them, should it fail, aborts the transaction: the server refuses
+ * everything after it (SQLSTATE 25P02) until the rollback, so no statement runs in the wrong role
+ * or outside the transaction. `BEGIN` cannot fail short of the connection failing, which fails
+ * what follows it as well. The failure reported is the one of the statement sent ahead, by the
+ * next statement the caller waits for; that includes a `COMMIT`, which the server answers with
+ * `ROLLBACK`, not an error, in an aborted transaction. A successful rollback clears it.
+ *
+ * Outside {@link TransactionPipeline.during} the client behaves as pg's own.
+ */
+export class TransactionPipeline {
+  readonly #send: Query;
+  #active = false;
+  #ahead: Promise<pg.QueryResult>[] = [];
+  #failed: { error: unknown } | undefined;
+
+  private constructor(client: pg.PoolClient) {
+    const original = client.query.bind(client) as unknown as (...args: unknown[]) => unknown;
+    this.#send = original as Query;
+    client.query = ((...args: unknown[]): unknown =>
+      this.#active && args.length <= 2 && typeof args[1] !== "function"
+        ? this.#query(args[0], args[1])
+        : original(...args)) as typeof client.query;
+  }
+
+  static readonly #pipelines = new WeakMap<pg.PoolClient, TransactionPipeline>();
+
+  /** The pipeline of a pooled client, made the first time; the client must be in pipeline mode. */
+  static of(client: pg.PoolClient): TransactionPipeline {
+    let pipeline = TransactionPipeline.#pipelines.get(client);
+    if (!pipeline) {
+      pipeline = new TransactionPipeline(client);
+      TransactionPipeline.#pipelines.set(client, pipeline);
+    }
+    return pipeline;
+  }
+
+  /** Runs `fn`, a transaction on the client from its `BEGIN` to its end, sending ahead what it can. */
+  async during<T>(fn: () => Promise<T>): Promise<T> {
+    this.#active = true;
+    try {
+      return await fn();
+    } finally {
+      this.#active = false;
+      this.#ahead = [];
+      this.#failed = undefined;
+    }
+  }
+
+  #query(config: unknown, values: unknown): Promise<pg.QueryResult> {
+    const text =
+      typeof config === "string"
+        ? config
+        : typeof config === "object" && config !== null && "text" in config
+          ? config.text
+          : undefined;
+    const submittable =
+      typeof config === "object" &&
+      config !== null &&
+      typeof (config as { submit?: unknown }).submit === "function";
+    const params =
+      values ??
+      (typeof config === "object" && config !== null
+        ? (config as { values?: unknown }).values
+        : undefined);
+    const send = (): Promise<pg.QueryResult> => this.#send(config, values);
+    // A custom query object (a cursor, a stream) is its own handle, not a promise: pg's as is.
+    if (submittable) return send();
+
+    if (
+      typeof text === "string" &&
+      (!Array.isArray(params) || params.length === 0) &&
+      AHEAD.test(text)
+    ) {
+      const sent = send();
+      // Reported by the next statement waited for; never an unhandled rejection.
+      sent.catch(() => undefined);
+      this.#ahead.push(sent);
+      return Promise.resolve(answered(text));
+    }
+
+    const rollback = typeof text === "string" && ROLLBACK.test(text);
+    const ahead = this.#ahead;
+    this.#ahead = [];
+    const firstFailure = async (): Promise<{ error: unknown } | undefined> => {
+      if (ahead.length === 0) return undefined;
+      for (const outcome of await Promise.allSettled(ahead)) {
+        if (outcome.status === "rejected") return { error: outcome.reason };
+      }
+      return undefined;
+    };
+    return send().then(
+      async (result) => {
+        const failure = await firstFailure();
+        if (rollback) this.#failed = undefined;
+        else if (failure) throw this.#fail(failure.error);
+        return result;
+      },
+      async (error: unknown) => {
+        const failure = await firstFailure();
+        // A rollback that fails (the connection is gone) reports what made the transaction fail.
+        if (rollback && this.#failed) throw this.#failed.error;
+        throw this.#fail(failure ? failure.error : error);
+      },
+    );
+  }
+
+  /** Notes the transaction's first failure, which a failed rollback reports, and returns `error`. */
+  #fail(error: unknown): unknown {
+    this.#failed ??= { error };
+    return error;
+  }
+}
