@@ -21,6 +21,12 @@ function answered(text: string): pg.QueryResult {
   };
 }
 
+/** What of a socket the pipeline uses. */
+interface Corkable {
+  cork?(): void;
+  uncork?(): void;
+}
+
 type Query = (config: unknown, values?: unknown) => Promise<pg.QueryResult>;
 
 /**
@@ -40,6 +46,9 @@ type Query = (config: unknown, values?: unknown) => Promise<pg.QueryResult>;
  */
 export class TransactionPipeline {
   readonly #send: Query;
+  /** The client's socket, corked while statements sent ahead wait for the one behind them. */
+  readonly #stream: Corkable | undefined;
+  #corked = false;
   #active = false;
   #ahead: Promise<pg.QueryResult>[] = [];
   #failed: { error: unknown } | undefined;
@@ -47,6 +56,7 @@ export class TransactionPipeline {
   private constructor(client: pg.PoolClient) {
     const original = client.query.bind(client) as unknown as (...args: unknown[]) => unknown;
     this.#send = original as Query;
+    this.#stream = (client as unknown as { connection?: { stream?: Corkable } }).connection?.stream;
     client.query = ((...args: unknown[]): unknown =>
       this.#active && args.length <= 2 && typeof args[1] !== "function"
         ? this.#query(args[0], args[1])
@@ -102,6 +112,9 @@ export class TransactionPipeline {
       (!Array.isArray(params) || params.length === 0) &&
       AHEAD.test(text)
     ) {
+      // Held in the socket's buffer until the current run of promise jobs is over: the statement
+      // the caller sends next (in its continuation) joins it, and both leave in one write.
+      this.#cork();
       const sent = send();
       // Reported by the next statement waited for; never an unhandled rejection.
       sent.catch(() => undefined);
@@ -133,6 +146,17 @@ export class TransactionPipeline {
         throw this.#fail(failure ? failure.error : error);
       },
     );
+  }
+
+  #cork(): void {
+    const stream = this.#stream;
+    if (this.#corked || !stream?.cork || !stream.uncork) return;
+    stream.cork();
+    this.#corked = true;
+    process.nextTick(() => {
+      this.#corked = false;
+      stream.uncork?.();
+    });
   }
 
   /** Notes the transaction's first failure, which a failed rollback reports, and returns `error`. */

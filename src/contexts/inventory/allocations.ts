@@ -182,18 +182,20 @@ export class AllocationStore extends TopologyStore {
       groups.set(key, group);
     }
     return this.inTx(tx, async (q) => {
-      const unmet = new Set<string>();
-      // Pools in one order everywhere, so two batches never wait for each other's rows.
-      for (const key of [...groups.keys()].sort()) {
-        const group = groups.get(key) as NonNullable<ReturnType<typeof groups.get>>;
-        const [kind, networkPool = ""] = key.split("\u0000");
-        const owners = [...group.owners.values()];
-        const missed =
-          kind === "vlan"
-            ? await this.#reserveVlans(q, networkPool, owners)
-            : await this.#reservePrefixes(q, networkPool, group.prefixLength ?? 32, owners);
-        for (const id of missed) unmet.add(id);
-      }
+      // The pools at once: their statements go out together on the transaction's connection
+      // (pipelined, answered in order), so a batch of networks in five datacenters waits for
+      // the longest pool's statements, not for all of them one after the other. They cannot wait
+      // for each other: each pool's rows are its own, and every lock is taken SKIP LOCKED.
+      const missed = await Promise.all(
+        [...groups].map(([key, group]) => {
+          const [kind, networkPool = ""] = key.split("\u0000");
+          const owners = [...group.owners.values()];
+          return kind === "vlan"
+            ? this.#reserveVlans(q, networkPool, owners)
+            : this.#reservePrefixes(q, networkPool, group.prefixLength ?? 32, owners);
+        }),
+      );
+      const unmet = new Set(missed.flat());
       if (unmet.size === 0) return;
       // All of an owner's needs or none: what this call gave an owner it could not serve in full
       // goes back (reserved_at is the transaction's start, so only this transaction's rows match).
