@@ -22,6 +22,7 @@ import { cpuBetween, cpuSeconds, RssSampler } from "./support/processes.js";
 import { profileHotspots } from "./support/profiles.js";
 import { hotspots, percentile, report, timedPool } from "./support/report.js";
 import { QUICK, size } from "./support/scale.js";
+import { startTrace, traceSteps } from "./support/trace.js";
 import {
   commitsSoFar,
   resetStatements,
@@ -34,6 +35,8 @@ const CLIENTS = 64;
 const RATE = Number(process.env.DV_BENCH_RATE ?? size(100, 10));
 const STEADY_SECONDS = Number(process.env.DV_BENCH_STEADY_SECONDS ?? size(60, 3));
 const DATACENTERS = 5;
+/** `DV_BENCH_TRACE=1`: where the steady networks' time went, step by step (bench/support/trace.ts). */
+const TRACE = process.env.DV_BENCH_TRACE === "1";
 
 let stage: Stage;
 let db: TestDatabase;
@@ -219,6 +222,7 @@ describe("end to end", () => {
       await topStatements(db.admin, 8, "e2e-burst"),
     );
 
+    if (TRACE) await startTrace(db.admin);
     // Steady: one request every 1/RATE s whether or not the last ones are Ready (open loop).
     const steady = new Map<string, number>();
     const refused: string[] = [];
@@ -244,6 +248,11 @@ describe("end to end", () => {
     expect(refused).toEqual([]);
     const steadyDone = await finished(steady, 1_800_000);
     const steadyStages = await stages([...steady.keys()]);
+    if (TRACE) {
+      console.log("e2e: steady, step by step (DV_BENCH_TRACE=1): p50, p99");
+      for (const { step, p50, p99 } of await traceSteps(db.admin, [...steady.keys()]))
+        console.log(`  ${String(p50).padStart(7)} ms ${String(p99).padStart(7)} ms  ${step}`);
+    }
     const steadyShed = client.shed - burstShed;
     expect(steadyDone.failed).toBe(0);
     rss.stop();
