@@ -42,10 +42,11 @@ type Query = (config: unknown, values?: unknown) => Promise<pg.QueryResult>;
  * next statement the caller waits for; that includes a `COMMIT`, which the server answers with
  * `ROLLBACK`, not an error, in an aborted transaction. A successful rollback clears it.
  *
- * Outside {@link TransactionPipeline.during} the client behaves as pg's own.
+ * Outside {@link TransactionPipeline.during} the client is pg's own, not in pipeline mode.
  */
 export class TransactionPipeline {
   readonly #send: Query;
+  readonly #client: { pipeline: boolean };
   /** The client's socket, corked while statements sent ahead wait for the one behind them. */
   readonly #stream: Corkable | undefined;
   #corked = false;
@@ -56,6 +57,7 @@ export class TransactionPipeline {
   private constructor(client: pg.PoolClient) {
     const original = client.query.bind(client) as unknown as (...args: unknown[]) => unknown;
     this.#send = original as Query;
+    this.#client = client as unknown as { pipeline: boolean };
     this.#stream = (client as unknown as { connection?: { stream?: Corkable } }).connection?.stream;
     client.query = ((...args: unknown[]): unknown =>
       this.#active && args.length <= 2 && typeof args[1] !== "function"
@@ -65,7 +67,7 @@ export class TransactionPipeline {
 
   static readonly #pipelines = new WeakMap<pg.PoolClient, TransactionPipeline>();
 
-  /** The pipeline of a pooled client, made the first time; the client must be in pipeline mode. */
+  /** The pipeline of a pooled client, made the first time. */
   static of(client: pg.PoolClient): TransactionPipeline {
     let pipeline = TransactionPipeline.#pipelines.get(client);
     if (!pipeline) {
@@ -77,10 +79,16 @@ export class TransactionPipeline {
 
   /** Runs `fn`, a transaction on the client from its `BEGIN` to its end, sending ahead what it can. */
   async during<T>(fn: () => Promise<T>): Promise<T> {
+    // pg's pipeline mode, for the transaction only: a statement is written as soon as it is
+    // made, not after the one before is answered, and answers still come back in order to the
+    // statement that asked. Reads, LISTEN and migrations keep pg's usual one at a time. The
+    // transaction has had every answer by its end (its COMMIT or ROLLBACK is answered last).
+    this.#client.pipeline = true;
     this.#active = true;
     try {
       return await fn();
     } finally {
+      this.#client.pipeline = false;
       this.#active = false;
       this.#ahead = [];
       this.#failed = undefined;

@@ -103,10 +103,6 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
     application_name: options.applicationName ?? "dataverket",
     idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 10_000,
-    // A statement is written as soon as it is made, not after the one before is answered: what
-    // lets a transaction send its BEGIN, role switches and savepoints ahead (TransactionPipeline).
-    // Answers still come back in order, to the statement that asked.
-    pipeline: true,
   });
   // An idle client that loses its server emits here; without a listener the process would crash.
   pool.on("error", (err) => options.log.warn({ err }, "idle PostgreSQL connection failed"));
