@@ -57,7 +57,7 @@ export class TransactionPipeline {
   private constructor(client: pg.PoolClient) {
     const original = client.query.bind(client) as unknown as (...args: unknown[]) => unknown;
     this.#send = original as Query;
-    this.#client = client as unknown as { pipeline: boolean };
+    this.#client = client;
     this.#stream = (client as unknown as { connection?: { stream?: Corkable } }).connection?.stream;
     client.query = ((...args: unknown[]): unknown =>
       this.#active && args.length <= 2 && typeof args[1] !== "function"
