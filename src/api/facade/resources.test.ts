@@ -70,8 +70,10 @@ describe("creates while the database is down", () => {
     expect(outcomes.every((o) => o.status === "rejected" && isDatabaseUnavailable(o.reason))).toBe(
       true,
     );
-    // The first create finds the batcher idle and is written alone; the fifteen that queued behind
-    // it are one batch. Taking that batch apart would make fifteen more attempts.
-    expect(counts.transactions).toBe(2);
+    // The first create finds the batcher idle and is written alone; those that queued behind it
+    // go in batches (one, today). Taking a batch apart on an outage would try each of its creates
+    // again: at least sixteen attempts in all.
+    expect(counts.transactions).toBeGreaterThanOrEqual(2);
+    expect(counts.transactions).toBeLessThan(16);
   });
 });
