@@ -27,6 +27,15 @@ export interface UnitOfWork {
   outage(err: unknown): Promise<boolean>;
   /** Runs `fn` so that what it wrote is undone alone if it throws; the unit goes on. */
   savepoint<T>(unit: Unit, fn: (unit: Unit) => Promise<T>): Promise<T>;
+  /**
+   * Runs operations of one unit that do not depend on each other, and returns their results in
+   * order: at once where the store can (PostgreSQL sends their statements together, each in its
+   * context's role), one after the other where it cannot.
+   */
+  together<T extends readonly unknown[]>(
+    unit: Unit,
+    work: { readonly [K in keyof T]: () => Promise<T[K]> },
+  ): Promise<T>;
 }
 
 /** The shard leases, as the writes of a unit are fenced by them. */

@@ -14,6 +14,7 @@ import {
   type Database,
   inTransaction,
   isOutage,
+  pipelined,
   type Tx,
   withSavepoint,
 } from "../../src/db/index.js";
@@ -63,6 +64,15 @@ export function postgresPorts(s: PostgresPortStores): ReconcilePorts {
       run: (fn) => inTransaction(s.db, (t) => fn(unitOf(t))),
       savepoint: (unit, fn) => withSavepoint(tx(unit), (t) => fn(unitOf(t))),
       outage: (err) => isOutage(s.db, err),
+      async together<T extends readonly unknown[]>(
+        unit: Unit,
+        work: { readonly [K in keyof T]: () => Promise<T[K]> },
+      ): Promise<T> {
+        if (pipelined(tx(unit))) return (await Promise.all(work.map((w) => w()))) as unknown as T;
+        const results: unknown[] = [];
+        for (const w of work) results.push(await w());
+        return results as unknown as T;
+      },
     },
     fences: {
       hold: (unit, grants, holder) => s.leases.holdFences(tx(unit), grants, holder, s.shards),

@@ -157,22 +157,28 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
 
     const statuses = new Map(resources.map((r) => [r.id, readStatus(r.status)]));
     const lookUps = [...statuses.values()].flatMap(commandsToLookUp);
-    const outcomes = await ports.commands.outcomes(
-      unit,
-      lookUps.map((c) => ({ service: c.service as WorkerService, id: c.id })),
-    );
-    for (const status of statuses.values()) foldOutcomes(status, outcomes);
-    const tasks = await ports.tasks.relevant(unit, resources);
-    const holdings = await ports.allocations.holdings(
-      unit,
-      resources.map((r) => r.id),
-    );
+    // Commands pending before their outcomes are folded in: a superset of those pending after,
+    // which is all a pass asks `undelivered` about. So the four reads do not wait for each other.
     const pending = [...statuses.values()].flatMap((s) =>
       Object.values(s.steps)
         .filter((r) => r.state === "pending")
         .map((r) => r.command),
     );
-    const undelivered = await ports.commands.undelivered(unit, pending);
+    const [outcomes, tasks, holdings, undelivered] = await ports.units.together(unit, [
+      () =>
+        ports.commands.outcomes(
+          unit,
+          lookUps.map((c) => ({ service: c.service as WorkerService, id: c.id })),
+        ),
+      () => ports.tasks.relevant(unit, resources),
+      () =>
+        ports.allocations.holdings(
+          unit,
+          resources.map((r) => r.id),
+        ),
+      () => ports.commands.undelivered(unit, pending),
+    ] as const);
+    for (const status of statuses.values()) foldOutcomes(status, outcomes);
 
     const now = clock();
     const defaults = new Map<string, Promise<string>>();
@@ -242,22 +248,30 @@ export abstract class ResourceReconciler implements BatchReconciler, KindRules {
 
     // Every pass's writes, one statement per kind of write.
     const decisions = decided.map((d) => d.outcome);
-    await ports.tasks.move(
-      unit,
-      decisions.flatMap((o) => o.moves),
-    );
-    await ports.tasks.describeWait(
-      unit,
-      decisions.flatMap((o) => o.waits),
-    );
-    await ports.commands.send(
-      unit,
-      decisions.flatMap((o) => o.commands),
-    );
-    const moved = await ports.resources.writeStatus(
-      unit,
-      decisions.flatMap((o) => (o.status ? [o.status] : [])),
-    );
+    // The tasks' writes in their order (a wait is described on the task as moved); the commands
+    // and the statuses are other tables, written at the same time.
+    const [, , moved] = await ports.units.together(unit, [
+      async () => {
+        await ports.tasks.move(
+          unit,
+          decisions.flatMap((o) => o.moves),
+        );
+        await ports.tasks.describeWait(
+          unit,
+          decisions.flatMap((o) => o.waits),
+        );
+      },
+      () =>
+        ports.commands.send(
+          unit,
+          decisions.flatMap((o) => o.commands),
+        ),
+      () =>
+        ports.resources.writeStatus(
+          unit,
+          decisions.flatMap((o) => (o.status ? [o.status] : [])),
+        ),
+    ] as const);
     for (const { key, outcome } of decided) {
       const id = keyId(key);
       if (moved.has(id)) {

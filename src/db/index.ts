@@ -32,7 +32,14 @@ export {
 export { type OpenPgliteOptions, openPglite, restorePglite } from "./pglite.js";
 export { type ConnectPostgresOptions, connectPostgres, postgresStartupError } from "./postgres.js";
 export { ContextRole } from "./context-roles.js";
-export { actAs, inTransaction, type TransactionOptions, withSavepoint } from "./tx.js";
+export {
+  actAs,
+  asRole,
+  inTransaction,
+  pipelined,
+  type TransactionOptions,
+  withSavepoint,
+} from "./tx.js";
 export { ContextStore, mapUniqueViolation, rowsOf } from "./store.js";
 export { executeNamed, NamedRowRead } from "./named.js";
 export { labelCondition } from "./labels.js";

@@ -6,7 +6,7 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../test/support/database.js";
-import { actAs, ContextRole, sqlStateOf, withSavepoint, type Tx } from "./index.js";
+import { actAs, asRole, ContextRole, sqlStateOf, withSavepoint, type Tx } from "./index.js";
 
 /** PostgreSQL's "invalid_parameter_value": what `SET ROLE` of a role that does not exist answers. */
 const NO_SUCH_ROLE = "22023";
@@ -51,6 +51,46 @@ describe("statements sent ahead in a transaction", () => {
       return roles;
     });
     expect(seen).toEqual(["dv_tenancy", "dv_inventory", "dv_task"]);
+  });
+
+  it("are bound to their statements: contexts sending at the same time each run as their own role", async () => {
+    const roles = [
+      ContextRole.tenancy,
+      ContextRole.inventory,
+      ContextRole.task,
+      ContextRole.tenancy,
+    ];
+    const seen = await t.db.transaction((tx) =>
+      Promise.all(
+        roles.map((role) =>
+          asRole(tx, role, async () => [await currentUser(tx), await currentUser(tx)]),
+        ),
+      ),
+    );
+    expect(seen).toEqual(roles.map((role) => [role, role]));
+  });
+
+  it("run a query built in a role and awaited after, as drizzle's lazy queries are, in that role", async () => {
+    const result: unknown = await t.db.transaction((tx) =>
+      asRole(tx, ContextRole.task, () => tx.execute(sql.raw("SELECT current_user AS role"))),
+    );
+    expect((result as { rows: { role: string }[] }).rows[0]?.role).toBe("dv_task");
+  });
+
+  it("switch again after a savepoint's rollback took the role back", async () => {
+    const seen = await t.db.transaction(async (tx) => {
+      await asRole(tx, ContextRole.tenancy, () => currentUser(tx));
+      await withSavepoint(tx, (sp) =>
+        asRole(sp, ContextRole.inventory, async () => {
+          await currentUser(sp);
+          throw new Error("undo");
+        }),
+      ).catch(() => undefined);
+      // The rollback took the transaction back to dv_tenancy; the next inventory statement
+      // must switch again rather than trust the switch the savepoint undid.
+      return asRole(tx, ContextRole.inventory, () => currentUser(tx));
+    });
+    expect(seen).toBe("dv_inventory");
   });
 
   it("report their own failure, not the aborted transaction, from the next statement", async () => {

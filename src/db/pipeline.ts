@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type pg from "pg";
 
 /**
@@ -9,6 +10,21 @@ const AHEAD =
   /^(?:begin(?: isolation level (?:read committed|repeatable read|serializable))?|savepoint sp\d+|release savepoint sp\d+|SET LOCAL ROLE [a-z_]+)$/i;
 
 const ROLLBACK = /^rollback\b/i;
+const SET_ROLE = /^SET LOCAL ROLE ([a-z_]+)$/i;
+
+/** The role the statements made inside {@link inRole} run as. */
+const statementRole = new AsyncLocalStorage<string>();
+
+/**
+ * Runs `fn` so that every statement it sends on a pipelined transaction runs as `role`: the
+ * switch is written right before the statement when the role in force is another one, so
+ * contexts may send statements at the same time on one transaction and each still runs as its
+ * own role (a switch per transaction would let one context's statement run as another's).
+ */
+export function inRole<T>(role: string, fn: () => T): T {
+  if (!/^[a-z_]+$/.test(role)) throw new Error(`not a role name: ${JSON.stringify(role)}`);
+  return statementRole.run(role, fn);
+}
 
 /** The answer a statement sent ahead gets at once, so its caller goes on. */
 function answered(text: string): pg.QueryResult {
@@ -53,6 +69,8 @@ export class TransactionPipeline {
   #active = false;
   #ahead: Promise<pg.QueryResult>[] = [];
   #failed: { error: unknown } | undefined;
+  /** The role the statements written so far leave in force; undefined when not known. */
+  #sentRole: string | undefined;
 
   private constructor(client: pg.PoolClient) {
     const original = client.query.bind(client) as unknown as (...args: unknown[]) => unknown;
@@ -66,6 +84,14 @@ export class TransactionPipeline {
   }
 
   static readonly #pipelines = new WeakMap<pg.PoolClient, TransactionPipeline>();
+
+  /** Whether `tx` (a drizzle transaction or savepoint) runs on a pipeline now. */
+  static activeFor(tx: unknown): boolean {
+    const client = (tx as { _?: { session?: { client?: unknown } } })._?.session?.client;
+    if (typeof client !== "object" || client === null) return false;
+    const pipeline = TransactionPipeline.#pipelines.get(client as pg.PoolClient);
+    return pipeline !== undefined && pipeline.#active;
+  }
 
   /** The pipeline of a pooled client, made the first time. */
   static of(client: pg.PoolClient): TransactionPipeline {
@@ -85,6 +111,7 @@ export class TransactionPipeline {
     // transaction has had every answer by its end (its COMMIT or ROLLBACK is answered last).
     this.#client.pipeline = true;
     this.#active = true;
+    this.#sentRole = undefined;
     try {
       return await fn();
     } finally {
@@ -120,17 +147,25 @@ export class TransactionPipeline {
       (!Array.isArray(params) || params.length === 0) &&
       AHEAD.test(text)
     ) {
-      // Held in the socket's buffer until the current run of promise jobs is over: the statement
-      // the caller sends next (in its continuation) joins it, and both leave in one write.
-      this.#cork();
-      const sent = send();
-      // Reported by the next statement waited for; never an unhandled rejection.
-      sent.catch(() => undefined);
-      this.#ahead.push(sent);
+      const role = SET_ROLE.exec(text)?.[1];
+      if (role !== undefined) {
+        // Already in force: nothing to send.
+        if (role === this.#sentRole) return Promise.resolve(answered(text));
+        this.#sentRole = role;
+      }
+      this.#ahead.push(this.#sendAhead(send));
       return Promise.resolve(answered(text));
     }
 
+    const role = statementRole.getStore();
+    if (role !== undefined && role !== this.#sentRole) {
+      this.#sentRole = role;
+      this.#ahead.push(this.#sendAhead(() => this.#send(`SET LOCAL ROLE ${role}`)));
+    }
+
     const rollback = typeof text === "string" && ROLLBACK.test(text);
+    // Back to the savepoint's role, which this does not track: the next statement switches.
+    if (rollback) this.#sentRole = undefined;
     const ahead = this.#ahead;
     this.#ahead = [];
     const firstFailure = async (): Promise<{ error: unknown } | undefined> => {
@@ -154,6 +189,17 @@ export class TransactionPipeline {
         throw this.#fail(failure ? failure.error : error);
       },
     );
+  }
+
+  /** Sends a statement whose answer is not waited for, corked behind the current one. */
+  #sendAhead(send: () => Promise<pg.QueryResult>): Promise<pg.QueryResult> {
+    // Held in the socket's buffer until the current run of promise jobs is over: the statement
+    // the caller sends next (in its continuation) joins it, and both leave in one write.
+    this.#cork();
+    const sent = send();
+    // Reported by the next statement waited for; never an unhandled rejection.
+    sent.catch(() => undefined);
+    return sent;
   }
 
   #cork(): void {

@@ -4,7 +4,7 @@ import { NotFoundError, VersionConflictError } from "../kernel/index.js";
 import type { Database, Orm, Tx } from "./database.js";
 import { constraintOf, SqlState, sqlStateOf } from "./errors.js";
 import type { ContextRole } from "./context-roles.js";
-import { actAs } from "./tx.js";
+import { asRole } from "./tx.js";
 
 /**
  * Base of a bounded context's store: every statement it runs is executed as the context's role,
@@ -20,9 +20,8 @@ export abstract class ContextStore {
   }
 
   /** Runs `fn` as this context inside `tx` (a write, or a read that must see the transaction). */
-  protected async inTx<T>(tx: Tx, fn: (q: Orm) => Promise<T>): Promise<T> {
-    await actAs(tx, this.role);
-    return fn(tx);
+  protected inTx<T>(tx: Tx, fn: (q: Orm) => Promise<T>): Promise<T> {
+    return asRole(tx, this.role, () => fn(tx));
   }
 
   /**

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { ContextRole } from "./context-roles.js";
 import type { Database, IsolationLevel, Tx } from "./database.js";
+import { inRole, TransactionPipeline } from "./pipeline.js";
 
 /**
  * The role each open transaction acts as now, so a repeated switch costs no round trip. A
@@ -23,11 +24,37 @@ function actingOf(tx: Tx): { role: ContextRole | undefined } {
  * already in force is skipped.
  */
 export async function actAs(tx: Tx, role: ContextRole): Promise<void> {
+  // A pipelined transaction knows which role its statements left in force (contexts may send
+  // at the same time on it, each in its own role) and skips a switch to it itself.
+  if (TransactionPipeline.activeFor(tx)) {
+    await tx.execute(sql.raw(`SET LOCAL ROLE ${role}`));
+    return;
+  }
   const acting = actingOf(tx);
   if (acting.role === role) return;
   // `role` is one of the ContextRole constants, never user input.
   await tx.execute(sql.raw(`SET LOCAL ROLE ${role}`));
   acting.role = role;
+}
+
+/**
+ * Whether statements may be sent on `tx` at the same time by different contexts: a pipelined
+ * PostgreSQL transaction, whose statements each carry their role (see {@link asRole}).
+ */
+export function pipelined(tx: Tx): boolean {
+  return TransactionPipeline.activeFor(tx);
+}
+
+/**
+ * Runs `fn` as `role` inside `tx`: on a pipelined transaction (PostgreSQL) each statement `fn`
+ * sends runs as `role` even when other contexts send theirs on `tx` at the same time; otherwise
+ * (PGlite) the transaction switches to `role` first, and `fn` must not overlap another context's.
+ */
+export async function asRole<T>(tx: Tx, role: ContextRole, fn: () => Promise<T>): Promise<T> {
+  // Awaited inside: `fn` may return a drizzle query, which runs only when awaited.
+  if (TransactionPipeline.activeFor(tx)) return inRole(role, async () => await fn());
+  await actAs(tx, role);
+  return fn();
 }
 
 /**

@@ -685,6 +685,14 @@ export class MemoryWorld {
           }
         },
         outage: async () => this.down,
+        // At once, as PostgreSQL does: a reconciler must not count on their order.
+        together: async <T extends readonly unknown[]>(
+          unit: Unit,
+          work: { readonly [K in keyof T]: () => Promise<T[K]> },
+        ): Promise<T> => {
+          open(unit);
+          return (await Promise.all(work.map((w) => w()))) as unknown as T;
+        },
         savepoint: async <T>(unit: Unit, fn: (unit: Unit) => Promise<T>): Promise<T> => {
           const u = open(unit);
           const before = structuredClone(u.state);
