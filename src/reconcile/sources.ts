@@ -1,18 +1,26 @@
 import type { Source } from "./manager.js";
 
+/** What the sources of this file need of the database: `LISTEN`. */
+export interface Listener {
+  listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
+}
+
 /**
- * A source of keys from PostgreSQL `LISTEN`: every `NOTIFY` on `channel` carries one key
- * (`<kind>:<id>`), sent after the commit that changed the resource's intent.
+ * A source of keys from PostgreSQL `LISTEN`: every `NOTIFY` on `channel` is read by `keysOf`
+ * (by default, the payload is one key, `<kind>:<id>`), sent after the commit that changed the
+ * resource's intent.
  */
 export function listenSource(
-  db: {
-    listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
-  },
+  db: Listener,
   channel: string,
+  keysOf: (payload: string) => Iterable<string> = (payload) => [payload],
 ): Source {
   return {
     name: `LISTEN ${channel}`,
-    start: (enqueue) => db.listen(channel, (payload) => enqueue(payload)),
+    start: (enqueue) =>
+      db.listen(channel, (payload) => {
+        for (const key of keysOf(payload)) enqueue(key);
+      }),
   };
 }
 
@@ -26,19 +34,13 @@ export const SITE_EVENT_CHANNEL = "dv_site_event";
  * the controllers over its own JetStream. A remote worker's outcome wakes the resource's
  * controller at the commit that records it, as a local one's does, instead of at the next resync.
  */
-export function siteEventSource(
-  db: {
-    listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
-  },
-  datacenterId: string,
-): Source {
-  return {
-    name: `LISTEN ${SITE_EVENT_CHANNEL}`,
-    start: (enqueue) =>
-      db.listen(SITE_EVENT_CHANNEL, (payload) => {
-        const space = payload.indexOf(" ");
-        if (space < 0 || payload.slice(0, space) === datacenterId) return;
-        for (const key of payload.slice(space + 1).split(",")) if (key) enqueue(key);
-      }),
-  };
+export function siteEventSource(db: Listener, datacenterId: string): Source {
+  return listenSource(db, SITE_EVENT_CHANNEL, (payload) => {
+    const space = payload.indexOf(" ");
+    if (space < 0 || payload.slice(0, space) === datacenterId) return [];
+    return payload
+      .slice(space + 1)
+      .split(",")
+      .filter((key) => key !== "");
+  });
 }
