@@ -3,15 +3,14 @@
 // nats-server. `npm run bench` builds dist/ first. With DV_BENCH_PROFILE=1 each writes a CPU
 // profile to .cache/bench/profiles/<label>/ when it exits.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { exportSPKI, importJWK } from "jose";
-import { loadDevKey, mintToken, type Role } from "../../src/auth/index.js";
 import { freePort } from "../../src/dev/index.js";
 import { eventually } from "../../test/support/backbone.js";
 import { createTestDatabase, type TestDatabase } from "../../test/support/database.js";
+import { type DevAuth, devAuth } from "../../test/support/dev-auth.js";
 import { startTestNats, type TestNats } from "../../test/support/nats.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -112,36 +111,12 @@ async function startNode(
 }
 
 /** A signing key `dv api` trusts (its public half in a PEM file) and tokens minted with it. */
-export async function benchKey(): Promise<{
-  env: Record<string, string>;
-  token(role: Role, tenant?: string): Promise<string>;
-}> {
-  const dir = mkdtempSync(join(tmpdir(), "dv-bench-key-"));
-  const key = await loadDevKey(join(dir, "key.json"), true);
-  const pem = join(dir, "public.pem");
-  const publicKey = await importJWK(key.publicJwk, key.alg, { extractable: true });
-  if (publicKey instanceof Uint8Array) throw new Error("the development key is not an EC key");
-  writeFileSync(pem, await exportSPKI(publicKey));
-  const issuer = "dataverket-bench";
-  const audience = "dataverket";
-  return {
-    env: {
-      DV_AUTH_PUBLIC_KEY_FILE: pem,
-      DV_AUTH_ISSUER: issuer,
-      DV_AUTH_AUDIENCE: audience,
-      DV_AUTH_ALGORITHMS: "ES256",
-    },
-    token: (role, tenant) =>
-      mintToken({
-        key,
-        issuer,
-        audience,
-        subject: `bench-${role}`,
-        role,
-        ...(tenant ? { tenant } : {}),
-        ttlSeconds: 4 * 3600,
-      }),
-  };
+export function benchKey(): Promise<DevAuth> {
+  return devAuth({
+    dir: mkdtempSync(join(tmpdir(), "dv-bench-key-")),
+    issuer: "dataverket-bench",
+    name: "bench",
+  });
 }
 
 /** A benchmark's own database and nats-server, and the `dv` processes it starts on them. */
