@@ -26,6 +26,8 @@ case "${1:-}" in
       grep -q "two sites are up" "$LOG" 2>/dev/null && { sed -n '/two sites are up/,$p' "$LOG" >&2; exit 0; }
       sleep 0.5
     done
+    # Stop what did start (hack/sites.ts writes its pid first and stops its children on TERM).
+    alive && kill -TERM "$(cat "$PIDFILE")"
     die "the sites did not come up in 60 s; see $LOG"
     ;;
   cut) alive || die "not up"; kill -USR1 "$(cat "$PIDFILE")"; say "site link cut" ;;
