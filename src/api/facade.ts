@@ -1,5 +1,5 @@
 import { AuditStore } from "../contexts/audit/index.js";
-import { InventoryStore } from "../contexts/inventory/index.js";
+import { InventoryStore, ResourceCache } from "../contexts/inventory/index.js";
 import { PlatformStore } from "../contexts/platform/index.js";
 import {
   DeadLetterStore,
@@ -62,6 +62,8 @@ export class ApiFacade {
   readonly deadLetters: DeadLetterStore;
   /** Resolves what a request names within its caller's token. */
   readonly scope: Scope;
+  /** Resources read by id, kept until their change is announced (once {@link follow}ed). */
+  readonly resourceReads: ResourceCache;
   readonly #tenancy: TenancyFacade;
   readonly #resources: ResourceFacade;
   readonly #quotas: QuotaFacade;
@@ -80,6 +82,10 @@ export class ApiFacade {
     this.idempotency = new IdempotencyStore(deps.db);
     this.deadLetters = new DeadLetterStore(deps.db);
     this.scope = new Scope(this.tenancy, deps.now);
+    const inventory = this.inventory;
+    this.resourceReads = new ResourceCache(deps.db, (tenantId, id) =>
+      inventory.getResource(tenantId, id),
+    );
     const outbox = new OutboxStore(deps.db);
     this.taskService = new TaskService({
       tasks: this.tasks,
@@ -94,6 +100,7 @@ export class ApiFacade {
       scope: this.scope,
       tenancy: this.tenancy,
       inventory: this.inventory,
+      resourceReads: this.resourceReads,
       tasks: this.tasks,
       taskService: this.taskService,
       audit: this.audit,

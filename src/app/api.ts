@@ -45,6 +45,15 @@ export async function mountApi(
       "cannot follow deletions of tenants and projects; this process takes a deleted one as existing for up to a minute",
     );
   }
+  try {
+    // Resources read by id are answered from memory until a change of theirs is announced.
+    options.lifecycle.add("resource-reads", await facade.resourceReads.follow());
+  } catch (err) {
+    log.warn(
+      { err },
+      "cannot follow changes of resources (LISTEN refused); every read of a resource goes to the database",
+    );
+  }
   const watcher = new TaskWatcher(options.db, log.child({ component: "task-watcher" }));
   await watcher.start();
   options.lifecycle.add("task-watcher", () => watcher.stop());

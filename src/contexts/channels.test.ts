@@ -7,12 +7,18 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { packageRoot } from "../meta/index.js";
 import { SITE_EVENT_CHANNEL } from "../reconcile/index.js";
-import { INTENT_CHANNEL } from "./inventory/index.js";
+import { INTENT_CHANNEL, RESOURCE_CHANNEL } from "./inventory/index.js";
 import { OUTBOX_CHANNEL } from "./runtime/index.js";
 import { TASK_CHANNEL } from "./task/index.js";
 
 /** The channels listened on that triggers feed (`dv_tenancy` is notified by its store's code). */
-const FED_BY_TRIGGERS = [INTENT_CHANNEL, OUTBOX_CHANNEL, SITE_EVENT_CHANNEL, TASK_CHANNEL].sort();
+const FED_BY_TRIGGERS = [
+  INTENT_CHANNEL,
+  OUTBOX_CHANNEL,
+  RESOURCE_CHANNEL,
+  SITE_EVENT_CHANNEL,
+  TASK_CHANNEL,
+].sort();
 
 function notifiedInMigrations(): string[] {
   const folder = join(packageRoot(), "src", "db", "migrations");

@@ -44,6 +44,15 @@ export interface Database {
   /** Calls `handler` with the payload of every `NOTIFY` on `channel` until unlistened. */
   listen(channel: string, handler: (payload: string) => void): Promise<Unlisten>;
   /**
+   * Resolves once every `NOTIFY` of a transaction committed before the call has been handed to
+   * this process's {@link listen} handlers, with the epoch of the LISTEN connection: a new epoch
+   * means the connection was lost and opened again, and notifications may have been missed. A
+   * cache kept by notifications answers as fresh as a read after it. PostgreSQL servers only.
+   *
+   * @throws when the process cannot LISTEN now (a replica, or the database unreachable).
+   */
+  sync?(): Promise<number>;
+  /**
    * Applies the pending migrations of `folder` in one transaction (all or nothing), serialised
    * against other processes migrating the same database.
    *

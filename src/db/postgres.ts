@@ -12,6 +12,7 @@ import {
 } from "./backup.js";
 import type { Database, IsolationLevel, Orm, Tx, Unlisten } from "./database.js";
 import { MigrationError } from "./errors.js";
+import { PgListener } from "./listener.js";
 import { TransactionPipeline } from "./pipeline.js";
 
 /** Advisory-lock key that serialises migrators of one database ("dv-migrate"). */
@@ -138,23 +139,14 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
     }
     return bound;
   };
-  let listener: pg.Client | undefined;
-  const handlers = new Map<string, Set<(payload: string) => void>>();
-
-  const ensureListener = async (): Promise<pg.Client> => {
-    if (listener) return listener;
-    const client = new pg.Client({
-      connectionString: options.url,
-      application_name: `${options.applicationName ?? "dataverket"}-listen`,
-    });
-    client.on("notification", (msg) => {
-      for (const handler of handlers.get(msg.channel) ?? []) handler(msg.payload ?? "");
-    });
-    client.on("error", (err) => options.log.warn({ err }, "PostgreSQL LISTEN connection failed"));
-    await client.connect();
-    listener = client;
-    return client;
-  };
+  const listener = new PgListener(
+    () =>
+      new pg.Client({
+        connectionString: options.url,
+        application_name: `${options.applicationName ?? "dataverket"}-listen`,
+      }),
+    options.log,
+  );
 
   return {
     dialect: "postgres",
@@ -203,28 +195,11 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
         client.release();
       }
     },
-    async listen(channel: string, handler: (payload: string) => void): Promise<Unlisten> {
-      const client = await ensureListener();
-      let set = handlers.get(channel);
-      if (!set) {
-        set = new Set();
-        handlers.set(channel, set);
-        try {
-          await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-        } catch (err) {
-          // A replica cannot LISTEN: leave no channel behind that looks subscribed.
-          handlers.delete(channel);
-          throw err;
-        }
-      }
-      set.add(handler);
-      return async () => {
-        set.delete(handler);
-        if (set.size === 0 && handlers.get(channel) === set) {
-          handlers.delete(channel);
-          await client.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`);
-        }
-      };
+    listen(channel: string, handler: (payload: string) => void): Promise<Unlisten> {
+      return listener.listen(channel, handler);
+    },
+    sync(): Promise<number> {
+      return listener.sync();
     },
     async migrate(folder: string) {
       // One connection holds the advisory lock and runs the migrations, so two processes
@@ -309,9 +284,7 @@ export async function connectPostgres(options: ConnectPostgresOptions): Promise<
       await pool.query("SELECT 1");
     },
     async close() {
-      const current = listener;
-      listener = undefined;
-      await current?.end();
+      await listener.close();
       await pool.end();
     },
   };

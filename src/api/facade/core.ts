@@ -1,5 +1,5 @@
 import type { AuditStore } from "../../contexts/audit/index.js";
-import type { InventoryStore } from "../../contexts/inventory/index.js";
+import type { InventoryStore, ResourceCache } from "../../contexts/inventory/index.js";
 import type { TaskStore } from "../../contexts/task/index.js";
 import type { TenancyStore } from "../../contexts/tenancy/index.js";
 import type { Database } from "../../db/index.js";
@@ -19,6 +19,8 @@ export interface FacadeCore {
   readonly scope: Scope;
   readonly tenancy: TenancyStore;
   readonly inventory: InventoryStore;
+  /** Resources by id as of each read, from memory while unchanged (the `GET` of one). */
+  readonly resourceReads: ResourceCache;
   readonly tasks: TaskStore;
   readonly taskService: TaskService;
   readonly audit: AuditStore;

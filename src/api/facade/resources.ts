@@ -106,19 +106,22 @@ export class ResourceFacade {
     );
   }
 
-  /** A resource; a UUID path costs one query (the chain is checked on the row itself). */
+  /**
+   * A resource; a UUID path costs at most one query (the chain is checked on the row itself),
+   * none while the row is kept unchanged in `resourceReads`.
+   */
   async getResource(
     ctx: CallContext,
     refs: ResourcePath,
     kind: ResourceKind,
     ref: string,
   ): Promise<Resource> {
-    const { scope, inventory } = this.#core;
+    const { scope, resourceReads } = this.#core;
     if (isUuid(refs.tenant) && isUuid(refs.project) && isUuid(refs.environment) && isUuid(ref)) {
       const tenantId = await scope.tenantId(ctx, refs.tenant);
       if (ctx.principal.project !== undefined)
         await scope.projectId(ctx, tenantId, refs.project, false);
-      const resource = await inventory.getResource(tenantId, ref);
+      const resource = await resourceReads.get(tenantId, ref);
       if (
         resource.kind !== kind ||
         resource.projectId !== refs.project ||
@@ -139,9 +142,9 @@ export class ResourceFacade {
     kind: ResourceKind,
     ref: string,
   ): Promise<Resource> {
-    const { inventory } = this.#core;
+    const { inventory, resourceReads } = this.#core;
     if (isUuid(ref)) {
-      const resource = await inventory.getResource(tenantId, ref);
+      const resource = await resourceReads.get(tenantId, ref);
       if (
         resource.kind !== kind ||
         resource.projectId !== projectId ||

@@ -23,6 +23,7 @@ export {
 export {
   type Allocations,
   INTENT_CHANNEL,
+  RESOURCE_CHANNEL,
   type Need,
   type Owner,
   type PoolUsage,
@@ -49,3 +50,4 @@ export {
   type QuotaUse,
   type QuotaView,
 } from "./quotas.js";
+export { RESOURCE_CACHE_MAX, ResourceCache, type ResourceCacheDatabase } from "./resource-cache.js";

@@ -6,6 +6,12 @@ import type { resources, servers } from "./schema.js";
 export const INTENT_CHANNEL = "dv_intent";
 
 /**
+ * The channel every change of a tenant resource's row is announced on by the table's triggers
+ * (migration 0020): the ids changed, comma-separated, at most 200 to a notification, after commit.
+ */
+export const RESOURCE_CHANNEL = "dv_resource";
+
+/**
  * The shard of a resource id in SQL, as `shardOf` in src/reconcile computes it: the last 32 bits
  * of the UUID as an unsigned number (modulo the shard count, applied by the caller).
  */
