@@ -40,7 +40,7 @@ export {
   type TransactionOptions,
   withSavepoint,
 } from "./tx.js";
-export { ContextStore, mapUniqueViolation, rowsOf } from "./store.js";
+export { anyUuid, ContextStore, mapUniqueViolation, rowsOf } from "./store.js";
 export { executeNamed, NamedRowRead } from "./named.js";
 export { labelCondition } from "./labels.js";
 export { registerPoolMetrics } from "./metrics.js";

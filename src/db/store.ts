@@ -75,6 +75,16 @@ export async function mapUniqueViolation<T>(
   }
 }
 
+/**
+ * `ANY` of `ids` (UUIDs) as one array parameter: `column = ${anyUuid(ids)}`. Added to a join of a
+ * table with rows sent as JSON (`jsonb_to_recordset`), it lets the planner look the rows up by
+ * index: it takes a set-returning function for 100 rows whatever it holds, and for a table of a
+ * few thousand rows its generic plan joined a scan of the whole table instead.
+ */
+export function anyUuid(ids: Iterable<string>): SQL {
+  return sql`ANY(${`{${[...ids].join(",")}}`}::uuid[])`;
+}
+
 /** The rows of a raw `execute` result, from either driver (both return `{ rows }`). */
 export function rowsOf<T>(result: unknown): T[] {
   return (result as { rows?: T[] }).rows ?? [];

@@ -1,5 +1,5 @@
 import { and, asc, eq, sql } from "drizzle-orm";
-import { ContextRole, ContextStore, type Database, rowsOf, type Tx } from "../db/index.js";
+import { anyUuid, ContextRole, ContextStore, type Database, rowsOf, type Tx } from "../db/index.js";
 import { devices, effects, faults } from "./schema.js";
 
 export type Device = typeof devices.$inferSelect;
@@ -70,7 +70,8 @@ export class SimulatorStore extends ContextStore {
         .select()
         .from(devices)
         .where(
-          sql`(${devices.service}, ${devices.resourceId}, ${devices.step}) IN (
+          sql`${devices.resourceId} = ${anyUuid(keys.map((k) => k.resourceId))}
+          AND (${devices.service}, ${devices.resourceId}, ${devices.step}) IN (
             SELECT k.service, k.resource_id, k.step
               FROM jsonb_to_recordset(${wanted}::jsonb) AS k(service text, resource_id uuid, step text))`,
         );

@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
-import { executeNamed, type Orm, rowsOf, type Tx } from "../../db/index.js";
+import { anyUuid, executeNamed, type Orm, rowsOf, type Tx } from "../../db/index.js";
 import { CapacityExhaustedError, PoolExhaustedError } from "../../kernel/index.js";
 import { carve, formatPrefix, parent, parsePrefix, buddy, type Prefix } from "./ipmath.js";
 import { capacity, capacityReservations, ipBlocks, ipPools, servers, vlans } from "./schema.js";
@@ -213,7 +213,9 @@ export class AllocationStore extends TopologyStore {
 
   /**
    * The lowest free VLANs of a pool, one per owner that holds none there: one statement. Returns
-   * the owners left without one.
+   * the owners left without one. Who holds one already is looked up by the owners' ids (an
+   * array, on `vlans_owner`): as an anti-join with the JSON rows, which the planner takes for 100
+   * whatever they are, it scanned every VLAN of every pool (3.3 of 4.6 ms at 19,500 VLANs).
    */
   async #reserveVlans(q: Orm, networkPool: string, owners: readonly Owner[]): Promise<string[]> {
     const wanted = JSON.stringify(owners.map((o, n) => ({ kind: o.kind, id: o.id, n })));
@@ -221,11 +223,14 @@ export class AllocationStore extends TopologyStore {
       q,
       "inventory_reserve_vlans",
       sql`
-      WITH want AS (
+      WITH held AS (
+        SELECT owner_id FROM ${vlans}
+         WHERE owner_id = ANY(${`{${owners.map((o) => o.id).join(",")}}`}::uuid[])
+           AND network_pool = ${networkPool}
+      ), want AS (
         SELECT w.kind, w.id, row_number() OVER (ORDER BY w.n) AS n
           FROM jsonb_to_recordset(${wanted}::jsonb) AS w(kind text, id uuid, n int)
-         WHERE NOT EXISTS (
-           SELECT 1 FROM ${vlans} h WHERE h.network_pool = ${networkPool} AND h.owner_id = w.id)
+         WHERE w.id NOT IN (SELECT owner_id FROM held)
       ), free AS (
         SELECT f.datacenter_id, f.vlan_id, row_number() OVER (ORDER BY f.vlan_id) AS n
           FROM (SELECT datacenter_id, vlan_id FROM ${vlans}
@@ -356,7 +361,7 @@ export class AllocationStore extends TopologyStore {
       await q.execute(sql`
         UPDATE ${ipBlocks} b SET owner_kind = r.kind, owner_id = r.owner, reserved_at = now()
           FROM jsonb_to_recordset(${rows}::jsonb) AS r(id uuid, kind text, owner uuid)
-         WHERE b.id = r.id`);
+         WHERE b.id = r.id AND b.id = ${anyUuid(assigned.map((a) => a.id))}`);
     }
     return missed;
   }

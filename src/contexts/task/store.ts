@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import {
+  anyUuid,
   ContextRole,
   ContextStore,
   type Database,
@@ -138,7 +139,11 @@ export class TaskStore extends ContextStore {
         })
         .from(sql`jsonb_to_recordset(${last}::jsonb) AS r(id uuid, message text)`)
         .where(
-          and(sql`${tasks.id} = r.id`, sql`${tasks.state} IN ('created', 'queued', 'started')`),
+          and(
+            sql`${tasks.id} = r.id`,
+            sql`${tasks.id} = ${anyUuid(items.map((item) => item.id))}`,
+            sql`${tasks.state} IN ('created', 'queued', 'started')`,
+          ),
         )
         .returning()) as Task[];
       if (moved.length === 0) return new Map();
@@ -263,7 +268,12 @@ export class TaskStore extends ContextStore {
         .from(
           sql`jsonb_to_recordset(${rows}::jsonb) AS r(id uuid, state text, percent int, message text, reason text, terminal boolean, steps int)`,
         )
-        .where(sql`${tasks.id} = r.id`)
+        .where(
+          and(
+            sql`${tasks.id} = r.id`,
+            sql`${tasks.id} = ${anyUuid([...moved.values()].map(({ task }) => task.id))}`,
+          ),
+        )
         .returning()) as Task[];
       const rowOf = new Map(written.map((t) => [t.id, t]));
       for (let i = done.length - 1, seen = new Set<string>(); i >= 0; i--) {
@@ -318,7 +328,10 @@ export class TaskStore extends ContextStore {
           sql`${tasks.resourceId} = r.id`,
         )
         .where(
-          sql`(${tasks.state} IN ('created', 'queued', 'started') OR ${tasks.resourceGeneration} = r.generation)`,
+          and(
+            sql`${tasks.resourceId} = ${anyUuid(resources.map((r) => r.id))}`,
+            sql`(${tasks.state} IN ('created', 'queued', 'started') OR ${tasks.resourceGeneration} = r.generation)`,
+          ),
         )
         .orderBy(asc(tasks.createdAt), asc(tasks.id))) as { task: Task }[];
       for (const { task } of rows) {
@@ -342,7 +355,8 @@ export class TaskStore extends ContextStore {
         UPDATE ${tasks} t
            SET progress_message = r.message, version = t.version + 1, updated_at = now()
           FROM jsonb_to_recordset(${rows}::jsonb) AS r(id uuid, message text)
-         WHERE t.id = r.id AND t.state IN ('created', 'queued')
+         WHERE t.id = r.id AND t.id = ${anyUuid(waits.map((w) => w.taskId))}
+           AND t.state IN ('created', 'queued')
            AND t.progress_message IS DISTINCT FROM r.message
         RETURNING t.id`);
       return new Set(rowsOf<{ id: string }>(changed).map((r) => r.id));
