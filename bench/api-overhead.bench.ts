@@ -5,11 +5,9 @@
 // with pools of the same size, driven by the same connections.
 import autocannon from "autocannon";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InventoryStore } from "../src/contexts/inventory/index.js";
-import { inTransaction } from "../src/db/index.js";
-import { newId } from "../src/kernel/index.js";
 import { createTestDatabase, type TestDatabase } from "../test/support/database.js";
 import { databaseUrl } from "../test/support/template.js";
+import { seedNetworkPool } from "../test/support/topology.js";
 import { benchKey, type DvChild, PROFILES, startBareRoute, startDv } from "./support/dv.js";
 import { cpuBetween, cpuSeconds } from "./support/processes.js";
 import { profileHotspots } from "./support/profiles.js";
@@ -64,24 +62,11 @@ const perRequest = (cpu: Record<string, number>, group: string, run: { rps: numb
 describe("API overhead", () => {
   it(`GET one network, ${CONNECTIONS} connections, ${SECONDS} s each: dv api and a bare route`, async () => {
     // A datacenter with a default network pool, so the network below is admitted.
-    await inTransaction(db.db, async (tx) => {
-      const inventory = new InventoryStore(db.db, newId);
-      await inventory.applyDatacenter(tx, {
-        name: "dc1",
-        displayName: "dc1",
-        site: "bench",
-        failureDomain: "a",
-        generation: 1,
-        spec: {},
-      });
-      await inventory.applyNetworkPool(tx, {
-        name: "dc1-tenant",
-        datacenterId: "dc1",
-        generation: 1,
-        isDefault: true,
-        vlanRanges: [{ first: 100, last: 199 }],
-        prefixes: ["10.64.0.0/16"],
-      });
+    await seedNetworkPool(db.db, {
+      datacenter: "dc1",
+      pool: "dc1-tenant",
+      vlans: { first: 100, last: 199 },
+      prefixes: ["10.64.0.0/16"],
     });
     const key = await benchKey();
     const env = { DATABASE_URL: databaseUrl(db.name), DV_API_RATE_LIMIT: "1000000", ...key.env };

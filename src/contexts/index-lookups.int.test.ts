@@ -8,9 +8,10 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../test/support/database.js";
-import { inTransaction, rowsOf, type Tx } from "../db/index.js";
+import { seedNetworkPool } from "../../test/support/topology.js";
+import { rowsOf, type Tx } from "../db/index.js";
 import { newId } from "../kernel/index.js";
-import { AllocationStore, InventoryStore } from "./inventory/index.js";
+import { AllocationStore } from "./inventory/index.js";
 import { OutboxStore } from "./runtime/index.js";
 import { TaskStore } from "./task/index.js";
 
@@ -28,24 +29,11 @@ beforeAll(async () => {
     `INSERT INTO runtime.outbox (id, subject, envelope)
      SELECT gen_random_uuid(), 'dv.dc1.evt.network.ready', '{"data":{}}' FROM generate_series(1, ${ROWS})`,
   );
-  await inTransaction(t.db, async (tx) => {
-    const inventory = new InventoryStore(t.db, newId);
-    await inventory.applyDatacenter(tx, {
-      name: "dc1",
-      displayName: "dc1",
-      site: "test",
-      failureDomain: "a",
-      generation: 1,
-      spec: {},
-    });
-    await inventory.applyNetworkPool(tx, {
-      name: "probe",
-      datacenterId: "dc1",
-      generation: 1,
-      isDefault: true,
-      vlanRanges: [{ first: 1, last: 4000 }],
-      prefixes: ["10.64.0.0/16"],
-    });
+  await seedNetworkPool(t.db, {
+    datacenter: "dc1",
+    pool: "probe",
+    vlans: { first: 1, last: 4000 },
+    prefixes: ["10.64.0.0/16"],
   });
   // Three thousand of them taken.
   await t.admin.query(
