@@ -28,7 +28,7 @@ describe("the LISTEN connection", () => {
     await unlisten();
   });
 
-  it("calls made together share barriers, and each still sees what was committed before it", async () => {
+  it("fifty calls at once each see what was committed before them", async () => {
     const seen = new Set<string>();
     const unlisten = await t.db.listen("dv_probe", (payload) => seen.add(payload));
     const sync = t.db.sync?.bind(t.db) as () => Promise<number>;
@@ -38,6 +38,25 @@ describe("the LISTEN connection", () => {
       return seen.has(`together-${i}`);
     });
     expect(await Promise.all(checks)).toEqual(Array.from({ length: 50 }, () => true));
+    await unlisten();
+  });
+
+  it("opens again by itself, with its channels, when the server ends it and nobody reads", async () => {
+    // What a controller relies on: its LISTEN sources are heard again without any sync().
+    const seen: string[] = [];
+    const unlisten = await t.db.listen("dv_probe", (payload) => seen.push(payload));
+    const ended = await t.admin.query<{ ended: boolean }>(
+      "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%-listen' AND backend_type = 'client backend'",
+    );
+    expect(ended.map((r) => r.ended)).toEqual([true]);
+    await eventually(
+      async () => {
+        await t.admin.query("SELECT pg_notify('dv_probe', 'heard again')");
+        return seen.includes("heard again") ? true : undefined;
+      },
+      15_000,
+      "the channel to be heard again",
+    );
     await unlisten();
   });
 

@@ -225,7 +225,7 @@ export class AllocationStore extends TopologyStore {
       sql`
       WITH held AS (
         SELECT owner_id FROM ${vlans}
-         WHERE owner_id = ANY(${`{${owners.map((o) => o.id).join(",")}}`}::uuid[])
+         WHERE owner_id = ${anyUuid(owners.map((o) => o.id))}
            AND network_pool = ${networkPool}
       ), want AS (
         SELECT w.kind, w.id, row_number() OVER (ORDER BY w.n) AS n
