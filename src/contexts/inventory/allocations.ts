@@ -1,11 +1,18 @@
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
-import { anyUuid, executeNamed, type Orm, rowsOf, type Tx } from "../../db/index.js";
+import { and, asc, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { anyUuid, executeNamed, type Orm, rowsOf, type Tx, withSavepoint } from "../../db/index.js";
 import { CapacityExhaustedError, PoolExhaustedError } from "../../kernel/index.js";
 import { carve, formatPrefix, parent, parsePrefix, buddy, type Prefix } from "./ipmath.js";
 import { capacity, capacityReservations, ipBlocks, ipPools, servers, vlans } from "./schema.js";
 
 import { type Allocations, holdsNothing, type Need, type Owner, type Server } from "./model.js";
 import { TopologyStore } from "./topology.js";
+
+/** An attempt of {@link AllocationStore.reserveServers} that got fewer servers than it needs. */
+class TookTooFew extends Error {
+  constructor(readonly got: number) {
+    super(`took ${got} servers, too few`);
+  }
+}
 
 /**
  * Who holds what of the physical inventory: VLANs, IP prefixes, servers and capacity, reserved
@@ -392,30 +399,42 @@ export class AllocationStore extends TopologyStore {
         .orderBy(asc(servers.name));
       const missing = input.count - held.length;
       if (missing <= 0) return held;
-      const ids: string[] = [];
-      // Take what is free without waiting; wait on held servers only for what is still missing.
-      await this.#pick(async (lock) => {
-        const picked = await q.execute(sql`
+      // All or none at every attempt: an attempt that got fewer than `missing` is rolled back to
+      // its savepoint, which frees the rows it locked. So this call holds no server while it
+      // waits, and two calls that each found part of the free servers cannot wait on each other
+      // (a deadlock); while waiting, a statement locks rows in name order, as every other does.
+      const take = (q: Orm, lock: SQL) =>
+        q.execute(sql`
           WITH picked AS (
             SELECT id FROM ${servers}
             WHERE datacenter_id = ${input.datacenterId} AND machine_class = ${input.machineClass}
               AND owner_id IS NULL ${input.pool ? sql`AND pool = ${input.pool}` : sql``}
-            ORDER BY name LIMIT ${missing - ids.length}
+            ORDER BY name LIMIT ${missing}
             ${lock}
           )
           UPDATE ${servers} s SET owner_kind = ${input.owner.kind}, owner_id = ${input.owner.id}, reserved_at = now(),
             version = s.version + 1, updated_at = now()
           FROM picked WHERE s.id = picked.id
           RETURNING s.id`);
-        ids.push(...rowsOf<{ id: string }>(picked).map((r) => r.id));
-        return ids.length >= missing ? true : undefined;
+      let available = 0;
+      const taken = await this.#pick(async (lock) => {
+        try {
+          return await withSavepoint(tx, async (savepoint) => {
+            const got = rowsOf<{ id: string }>(await take(savepoint, lock)).length;
+            if (got < missing) throw new TookTooFew(got);
+            return true;
+          });
+        } catch (err) {
+          if (!(err instanceof TookTooFew)) throw err;
+          available = err.got;
+          return undefined;
+        }
       });
-      if (ids.length < missing) {
-        // The transaction is rolled back by the caller, which frees what this call took.
+      if (!taken) {
         throw new PoolExhaustedError(
           "server",
           input.pool ?? `${input.machineClass} in ${input.datacenterId}`,
-          `${missing} free ${input.machineClass} servers needed, ${ids.length} available`,
+          `${missing} free ${input.machineClass} servers needed, ${available} available`,
         );
       }
       // The owner's servers of this class, as a repeated call answers (it may hold others).

@@ -1,10 +1,12 @@
 // Regressions found by the allocator model (chaos/models.chaos.ts, `npm run chaos -- models`):
 // each case is the shrunk command sequence fast-check printed, replayed as an ordinary test
 // against a real PostgreSQL, so the bug stays fixed without the model having to find it again.
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../../../test/support/backbone.js";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/database.js";
-import { inTransaction, type Tx } from "../../db/index.js";
-import { newId } from "../../kernel/index.js";
+import { actAs, ContextRole, type Database, inTransaction, type Tx } from "../../db/index.js";
+import { newId, PoolExhaustedError } from "../../kernel/index.js";
 import { InventoryStore, type Owner } from "./index.js";
 
 let t: TestDatabase;
@@ -93,5 +95,91 @@ describe("allocator regressions", () => {
     await tx((q) => store.releaseAll(q, owners[1]!));
     // Free now: 10.0.0.8/29 and 10.0.0.40/29, both exact fits; the lower address comes first.
     expect(await reserve(owners[3]!)).toEqual({ prefix: "10.0.0.8/29", datacenterId: dc });
+  });
+
+  it("ends two server reservations that race for the same servers as one after the other would, not in a deadlock", async () => {
+    // Seed -936120725, race(o1 servers small ×3 ∥ o0 servers small ×3): one call failed with
+    // PostgreSQL's "deadlock detected". Each call kept the servers it could take at once and
+    // then waited for the rest, which the other had taken. Here the interleaving is forced with
+    // two other transactions that lock servers and let go: B waits for s0 first, then A takes
+    // s2 and waits for s0 too; when s0 and s1 are free, B holds s0 and s1 and wants s2.
+    const dc = "regression-dc3";
+    await tx(async (q) => {
+      await store.applyDatacenter(q, {
+        name: dc,
+        displayName: dc,
+        site: "osl",
+        failureDomain: "a",
+        generation: 1,
+        spec: {},
+      });
+      await store.applyServerPool(q, {
+        name: "regression-sp3",
+        datacenterId: dc,
+        generation: 1,
+        servers: ["s0", "s1", "s2"].map((name) => ({
+          name,
+          machineClass: "small",
+          cpuCores: 8,
+          memoryMib: 32768,
+        })),
+      });
+    });
+    const others = await t.connect(2);
+    /** Locks the servers in a transaction of its own, until the returned function is called. */
+    const lock = async (names: string[]): Promise<() => Promise<void>> => {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const done = inTransaction(others, async (q) => {
+        await actAs(q, ContextRole.inventory);
+        await q.execute(
+          sql`SELECT id FROM inventory.servers WHERE datacenter_id = ${dc} AND name IN ${names} FOR UPDATE`,
+        );
+        locked();
+        await released;
+      });
+      await Promise.race([isLocked, done]);
+      return async () => {
+        release();
+        await done;
+      };
+    };
+    const waiting = (n: number) =>
+      eventually(
+        async () => {
+          const rows = await t.admin.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          return (rows[0]?.n ?? 0) >= n ? true : undefined;
+        },
+        15_000,
+        `${n} transactions waiting for a lock`,
+      );
+    const reserve = (db: Database, count: number) => {
+      const owner: Owner = { kind: "cluster", id: newId() };
+      return inTransaction(db, (q) =>
+        store.reserveServers(q, { datacenterId: dc, machineClass: "small", count, owner }),
+      ).then((got) => ({ owner, names: got.map((s) => s.name) }));
+    };
+
+    const freeS0S1 = await lock(["s0", "s1"]);
+    const freeS2 = await lock(["s2"]);
+    const b = reserve(t.db, 3);
+    await waiting(1);
+    await freeS2();
+    const a = reserve(t.db, 2);
+    await waiting(2);
+    await freeS0S1();
+    const [ofA, ofB] = await Promise.allSettled([a, b]);
+
+    // As if B had gone first: B has all three, A hears the pool is exhausted.
+    expect(ofB).toMatchObject({ status: "fulfilled", value: { names: ["s0", "s1", "s2"] } });
+    expect(ofA).toMatchObject({ status: "rejected", reason: expect.any(PoolExhaustedError) });
+    expect(ofA.status === "rejected" && String(ofA.reason)).toMatch(
+      /2 free small servers needed, 0 available/,
+    );
   });
 });
