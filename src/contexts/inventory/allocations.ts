@@ -7,12 +7,8 @@ import { capacity, capacityReservations, ipBlocks, ipPools, servers, vlans } fro
 import { type Allocations, holdsNothing, type Need, type Owner, type Server } from "./model.js";
 import { TopologyStore } from "./topology.js";
 
-/** An attempt of {@link AllocationStore.reserveServers} that got fewer servers than it needs. */
-class TookTooFew extends Error {
-  constructor(readonly got: number) {
-    super(`took ${got} servers, too few`);
-  }
-}
+/** Thrown inside an attempt's savepoint to roll it back: the attempt took nothing. */
+class TookNothing extends Error {}
 
 /**
  * Who holds what of the physical inventory: VLANs, IP prefixes, servers and capacity, reserved
@@ -27,15 +23,30 @@ export class AllocationStore extends TopologyStore {
    * finds nothing it waits on the held candidates once (`FOR UPDATE`) and looks again, so a row
    * being split or taken right now is never mistaken for an exhausted pool. Only when no free
    * row exists does the caller hear "exhausted".
+   *
+   * Each attempt runs in a savepoint, rolled back when it took nothing. A row a statement waited
+   * for and found taken when it got it stays locked (PostgreSQL keeps the lock of a row that no
+   * longer matched), and so do rows an attempt took when it needed more; the rollback lets go
+   * of them. So no reservation waits while it holds rows of the pool it did not get, and two
+   * reservations cannot wait on each other (a deadlock).
    */
   async #pick<T>(
-    attempt: (lock: ReturnType<typeof sql>, how: "skip" | "wait") => Promise<T | undefined>,
+    tx: Tx,
+    attempt: (q: Orm, lock: SQL, how: "skip" | "wait") => Promise<T | undefined>,
   ): Promise<T | undefined> {
     for (let round = 0; round < 4; round++) {
-      const got =
-        (await attempt(sql`FOR UPDATE SKIP LOCKED`, "skip")) ??
-        (await attempt(sql`FOR UPDATE`, "wait"));
-      if (got !== undefined) return got;
+      for (const how of ["skip", "wait"] as const) {
+        const lock = how === "skip" ? sql`FOR UPDATE SKIP LOCKED` : sql`FOR UPDATE`;
+        try {
+          return await withSavepoint(tx, async (savepoint) => {
+            const got = await attempt(savepoint, lock, how);
+            if (got === undefined) throw new TookNothing();
+            return got;
+          });
+        } catch (err) {
+          if (!(err instanceof TookNothing)) throw err;
+        }
+      }
     }
     return undefined;
   }
@@ -50,9 +61,9 @@ export class AllocationStore extends TopologyStore {
     tx: Tx,
     input: { networkPool: string; owner: Owner },
   ): Promise<{ datacenterId: string; vlanId: number }> {
-    return this.inTx(tx, async (q) => {
-      // What the owner holds there, else a free one taken: one statement.
-      const row = await this.#pick(async (lock, how) => {
+    return this.inTx(tx, async () => {
+      // What the owner holds there, else a free one taken: one statement (in a savepoint).
+      const row = await this.#pick(tx, async (q, lock, how) => {
         const picked = await executeNamed(
           q,
           `inventory_reserve_vlan_${how}`,
@@ -96,7 +107,7 @@ export class AllocationStore extends TopologyStore {
     const family = input.family ?? 4;
     return this.inTx(tx, async (q) => {
       // What the owner holds there (of that length), else a free block to carve: one statement.
-      const block = await this.#pick(async (lock, how) => {
+      const block = await this.#pick(tx, async (q, lock, how) => {
         // Ordered by the cidr column, not by the text selected under the same name: by address
         // ("10.0.0.8" before "10.0.0.40").
         const picked = await executeNamed(
@@ -399,12 +410,11 @@ export class AllocationStore extends TopologyStore {
         .orderBy(asc(servers.name));
       const missing = input.count - held.length;
       if (missing <= 0) return held;
-      // All or none at every attempt: an attempt that got fewer than `missing` is rolled back to
-      // its savepoint, which frees the rows it locked. So this call holds no server while it
-      // waits, and two calls that each found part of the free servers cannot wait on each other
-      // (a deadlock); while waiting, a statement locks rows in name order, as every other does.
-      const take = (q: Orm, lock: SQL) =>
-        q.execute(sql`
+      // All or none: an attempt that got fewer than `missing` is rolled back (see #pick), so
+      // two calls that each found part of the free servers do not wait for the rest holding it.
+      let available = 0;
+      const taken = await this.#pick(tx, async (q, lock) => {
+        const picked = await q.execute(sql`
           WITH picked AS (
             SELECT id FROM ${servers}
             WHERE datacenter_id = ${input.datacenterId} AND machine_class = ${input.machineClass}
@@ -416,19 +426,8 @@ export class AllocationStore extends TopologyStore {
             version = s.version + 1, updated_at = now()
           FROM picked WHERE s.id = picked.id
           RETURNING s.id`);
-      let available = 0;
-      const taken = await this.#pick(async (lock) => {
-        try {
-          return await withSavepoint(tx, async (savepoint) => {
-            const got = rowsOf<{ id: string }>(await take(savepoint, lock)).length;
-            if (got < missing) throw new TookTooFew(got);
-            return true;
-          });
-        } catch (err) {
-          if (!(err instanceof TookTooFew)) throw err;
-          available = err.got;
-          return undefined;
-        }
+        available = rowsOf<{ id: string }>(picked).length;
+        return available >= missing ? true : undefined;
       });
       if (!taken) {
         throw new PoolExhaustedError(

@@ -1,11 +1,18 @@
-// Regressions found by the allocator model (chaos/models.chaos.ts, `npm run chaos -- models`):
-// each case is the shrunk command sequence fast-check printed, replayed as an ordinary test
+// Regressions found by the allocator model (chaos/models.chaos.ts, `npm run chaos -- models`)
+// and by chaos/allocation-race.chaos.ts: each case is the shrunk command sequence fast-check printed, replayed as an ordinary test
 // against a real PostgreSQL, so the bug stays fixed without the model having to find it again.
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../../../test/support/backbone.js";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/database.js";
-import { actAs, ContextRole, type Database, inTransaction, type Tx } from "../../db/index.js";
+import {
+  actAs,
+  ContextRole,
+  type Database,
+  inTransaction,
+  sqlStateOf,
+  type Tx,
+} from "../../db/index.js";
 import { newId, PoolExhaustedError } from "../../kernel/index.js";
 import { InventoryStore, type Owner } from "./index.js";
 
@@ -181,5 +188,94 @@ describe("allocator regressions", () => {
     expect(ofA.status === "rejected" && String(ofA.reason)).toMatch(
       /2 free small servers needed, 0 available/,
     );
+  });
+
+  it("leaves no lock behind a VLAN reservation that waited and found the pool exhausted", async () => {
+    // allocation-race, full run: three VLAN reservations deadlocked. A reservation that waits
+    // for a VLAN another transaction is taking locks that row once it is taken; the row no
+    // longer matches, and PostgreSQL keeps the lock anyway, to the end of the transaction. The
+    // reservation went on (to its prefix, or to the next round) holding a VLAN it did not get,
+    // and another reservation that waited for it could be waited on in turn.
+    const dc = "regression-dc4";
+    const pool = "regression-np4";
+    await tx(async (q) => {
+      await store.applyDatacenter(q, {
+        name: dc,
+        displayName: dc,
+        site: "osl",
+        failureDomain: "a",
+        generation: 1,
+        spec: {},
+      });
+      await store.applyNetworkPool(q, {
+        name: pool,
+        datacenterId: dc,
+        generation: 1,
+        vlanRanges: [{ first: 100, last: 100 }],
+        prefixes: [],
+      });
+    });
+    const others = await t.connect(2);
+    const first: Owner = { kind: "network", id: newId() };
+    const second: Owner = { kind: "network", id: newId() };
+
+    // The first network takes the pool's one VLAN and has not committed yet.
+    let commitFirst!: () => void;
+    const firstMayCommit = new Promise<void>((resolve) => (commitFirst = resolve));
+    let tookIt!: () => void;
+    const firstTookIt = new Promise<void>((resolve) => (tookIt = resolve));
+    const firstDone = inTransaction(others, async (q) => {
+      await store.reserveVlan(q, { networkPool: pool, owner: first });
+      tookIt();
+      await firstMayCommit;
+    });
+    await Promise.race([firstTookIt, firstDone]);
+
+    // The second waits for it, hears "exhausted" once the first commits, and its transaction
+    // goes on (a reconciler writes the resource's Stalled condition in it).
+    let endSecond!: () => void;
+    const secondMayEnd = new Promise<void>((resolve) => (endSecond = resolve));
+    let heard!: (err: unknown) => void;
+    const secondHeard = new Promise<unknown>((resolve) => (heard = resolve));
+    const secondDone = inTransaction(t.db, async (q) => {
+      heard(
+        await store
+          .reserveVlan(q, { networkPool: pool, owner: second })
+          .catch((err: unknown) => err),
+      );
+      await secondMayEnd;
+    });
+    await eventually(
+      async () => {
+        const [row] = await t.admin.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return (row?.n ?? 0) >= 1 ? true : undefined;
+      },
+      15_000,
+      "the second reservation waiting",
+    );
+    commitFirst();
+    await firstDone;
+    expect(await secondHeard).toBeInstanceOf(PoolExhaustedError);
+
+    // While the second's transaction is still open, the first network's VLAN is not locked:
+    // releasing it (its network deleted) does not wait for the failed reservation.
+    try {
+      const probe = await inTransaction(others, async (q) => {
+        await actAs(q, ContextRole.inventory);
+        return q
+          .execute(
+            sql`SELECT vlan_id FROM inventory.vlans WHERE network_pool = ${pool} FOR UPDATE NOWAIT`,
+          )
+          .then(() => "free to lock")
+          .catch((err: unknown) => `${sqlStateOf(err)}: ${String(err)}`);
+      });
+      expect(probe).toBe("free to lock");
+    } finally {
+      endSecond();
+      await secondDone;
+    }
   });
 });
