@@ -26,6 +26,84 @@ afterAll(async () => t.drop());
 
 const tx = <T>(fn: (q: Tx) => Promise<T>) => inTransaction(t.db, fn);
 
+/** A datacenter of its own for a test, with a server pool or a network pool in it. */
+async function seed(
+  dc: string,
+  pool:
+    | { servers: { name: string; machineClass: string }[] }
+    | { network: string; vlanRanges: { first: number; last: number }[]; prefixes: string[] },
+): Promise<void> {
+  await tx(async (q) => {
+    await store.applyDatacenter(q, {
+      name: dc,
+      displayName: dc,
+      site: "osl",
+      failureDomain: "a",
+      generation: 1,
+      spec: {},
+    });
+    if ("servers" in pool) {
+      await store.applyServerPool(q, {
+        name: `${dc}-servers`,
+        datacenterId: dc,
+        generation: 1,
+        servers: pool.servers.map((s) => ({ ...s, cpuCores: 8, memoryMib: 32768 })),
+      });
+    } else {
+      const { network, vlanRanges, prefixes } = pool;
+      await store.applyNetworkPool(q, {
+        name: network,
+        datacenterId: dc,
+        generation: 1,
+        vlanRanges,
+        prefixes,
+      });
+    }
+  });
+}
+
+/**
+ * Runs `work` in a transaction on `db` and answers what it returned while the transaction is
+ * still open: it commits when `end` is called. For forcing an interleaving of transactions.
+ */
+async function holdOpen<T>(
+  db: Database,
+  work: (q: Tx) => Promise<T>,
+): Promise<{ result: T; end: () => Promise<void> }> {
+  let end!: () => void;
+  const ended = new Promise<void>((resolve) => (end = resolve));
+  let answer!: (result: T) => void;
+  const answered = new Promise<T>((resolve) => (answer = resolve));
+  const done = inTransaction(db, async (q) => {
+    answer(await work(q));
+    await ended;
+  });
+  // A failure of `work` rejects `done` before anything is answered.
+  const result = await Promise.race([answered, done.then(() => answered)]);
+  return {
+    result,
+    end: async () => {
+      end();
+      await done;
+    },
+  };
+}
+
+/** Waits until `n` transactions of the test database wait for a lock. */
+function waitingForLocks(n: number): Promise<true> {
+  return eventually(
+    async () => {
+      const [row] = await t.admin.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      return (row?.n ?? 0) >= n ? true : undefined;
+    },
+    15_000,
+    `${n} transactions waiting for a lock`,
+  );
+}
+
 describe("allocator regressions", () => {
   it("answers a server reservation with the owner's servers of that machine class only, the same on the first call as on the next", async () => {
     // Seed -1774991480, shrunk to: reserveServers(o0, large, 1), reserveServers(o0, small, 1).
@@ -33,24 +111,11 @@ describe("allocator regressions", () => {
     // repeated, so a cluster whose machine class changed would provision (and bootstrap with) the
     // servers of its old class on one pass and not on the next.
     const dc = "regression-dc1";
-    await tx(async (q) => {
-      await store.applyDatacenter(q, {
-        name: dc,
-        displayName: dc,
-        site: "osl",
-        failureDomain: "a",
-        generation: 1,
-        spec: {},
-      });
-      await store.applyServerPool(q, {
-        name: "regression-sp1",
-        datacenterId: dc,
-        generation: 1,
-        servers: [
-          { name: "s0", machineClass: "small", cpuCores: 8, memoryMib: 32768 },
-          { name: "s3", machineClass: "large", cpuCores: 8, memoryMib: 32768 },
-        ],
-      });
+    await seed(dc, {
+      servers: [
+        { name: "s0", machineClass: "small" },
+        { name: "s3", machineClass: "large" },
+      ],
     });
     const cluster: Owner = { kind: "cluster", id: newId() };
     const reserve = (machineClass: string) =>
@@ -76,23 +141,7 @@ describe("allocator regressions", () => {
     // one call after another:
     const dc = "regression-dc2";
     const pool = "regression-np2";
-    await tx(async (q) => {
-      await store.applyDatacenter(q, {
-        name: dc,
-        displayName: dc,
-        site: "osl",
-        failureDomain: "a",
-        generation: 1,
-        spec: {},
-      });
-      await store.applyNetworkPool(q, {
-        name: pool,
-        datacenterId: dc,
-        generation: 1,
-        vlanRanges: [],
-        prefixes: ["10.0.0.0/28", "10.0.0.32/28"],
-      });
-    });
+    await seed(dc, { network: pool, vlanRanges: [], prefixes: ["10.0.0.0/28", "10.0.0.32/28"] });
     const owners = Array.from({ length: 4 }, (): Owner => ({ kind: "network", id: newId() }));
     const reserve = (owner: Owner) =>
       tx((q) => store.reservePrefix(q, { networkPool: pool, prefixLength: 29, owner }));
@@ -111,60 +160,20 @@ describe("allocator regressions", () => {
     // two other transactions that lock servers and let go: B waits for s0 first, then A takes
     // s2 and waits for s0 too; when s0 and s1 are free, B holds s0 and s1 and wants s2.
     const dc = "regression-dc3";
-    await tx(async (q) => {
-      await store.applyDatacenter(q, {
-        name: dc,
-        displayName: dc,
-        site: "osl",
-        failureDomain: "a",
-        generation: 1,
-        spec: {},
-      });
-      await store.applyServerPool(q, {
-        name: "regression-sp3",
-        datacenterId: dc,
-        generation: 1,
-        servers: ["s0", "s1", "s2"].map((name) => ({
-          name,
-          machineClass: "small",
-          cpuCores: 8,
-          memoryMib: 32768,
-        })),
-      });
+    await seed(dc, {
+      servers: ["s0", "s1", "s2"].map((name) => ({ name, machineClass: "small" })),
     });
     const others = await t.connect(2);
-    /** Locks the servers in a transaction of its own, until the returned function is called. */
-    const lock = async (names: string[]): Promise<() => Promise<void>> => {
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      const done = inTransaction(others, async (q) => {
-        await actAs(q, ContextRole.inventory);
-        await q.execute(
-          sql`SELECT id FROM inventory.servers WHERE datacenter_id = ${dc} AND name IN ${names} FOR UPDATE`,
-        );
-        locked();
-        await released;
-      });
-      await Promise.race([isLocked, done]);
-      return async () => {
-        release();
-        await done;
-      };
-    };
-    const waiting = (n: number) =>
-      eventually(
-        async () => {
-          const rows = await t.admin.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-              WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    /** Locks the servers in a transaction of its own; `end` lets go of them. */
+    const lock = async (names: string[]) =>
+      (
+        await holdOpen(others, async (q) => {
+          await actAs(q, ContextRole.inventory);
+          await q.execute(
+            sql`SELECT id FROM inventory.servers WHERE datacenter_id = ${dc} AND name IN ${names} FOR UPDATE`,
           );
-          return (rows[0]?.n ?? 0) >= n ? true : undefined;
-        },
-        15_000,
-        `${n} transactions waiting for a lock`,
-      );
+        })
+      ).end;
     const reserve = (db: Database, count: number) => {
       const owner: Owner = { kind: "cluster", id: newId() };
       return inTransaction(db, (q) =>
@@ -175,10 +184,10 @@ describe("allocator regressions", () => {
     const freeS0S1 = await lock(["s0", "s1"]);
     const freeS2 = await lock(["s2"]);
     const b = reserve(t.db, 3);
-    await waiting(1);
+    await waitingForLocks(1);
     await freeS2();
     const a = reserve(t.db, 2);
-    await waiting(2);
+    await waitingForLocks(2);
     await freeS0S1();
     const [ofA, ofB] = await Promise.allSettled([a, b]);
 
@@ -198,67 +207,20 @@ describe("allocator regressions", () => {
     // and another reservation that waited for it could be waited on in turn.
     const dc = "regression-dc4";
     const pool = "regression-np4";
-    await tx(async (q) => {
-      await store.applyDatacenter(q, {
-        name: dc,
-        displayName: dc,
-        site: "osl",
-        failureDomain: "a",
-        generation: 1,
-        spec: {},
-      });
-      await store.applyNetworkPool(q, {
-        name: pool,
-        datacenterId: dc,
-        generation: 1,
-        vlanRanges: [{ first: 100, last: 100 }],
-        prefixes: [],
-      });
-    });
+    await seed(dc, { network: pool, vlanRanges: [{ first: 100, last: 100 }], prefixes: [] });
     const others = await t.connect(2);
-    const first: Owner = { kind: "network", id: newId() };
-    const second: Owner = { kind: "network", id: newId() };
+    const reserve = (q: Tx) =>
+      store.reserveVlan(q, { networkPool: pool, owner: { kind: "network", id: newId() } });
 
     // The first network takes the pool's one VLAN and has not committed yet.
-    let commitFirst!: () => void;
-    const firstMayCommit = new Promise<void>((resolve) => (commitFirst = resolve));
-    let tookIt!: () => void;
-    const firstTookIt = new Promise<void>((resolve) => (tookIt = resolve));
-    const firstDone = inTransaction(others, async (q) => {
-      await store.reserveVlan(q, { networkPool: pool, owner: first });
-      tookIt();
-      await firstMayCommit;
-    });
-    await Promise.race([firstTookIt, firstDone]);
-
+    const first = await holdOpen(others, reserve);
     // The second waits for it, hears "exhausted" once the first commits, and its transaction
     // goes on (a reconciler writes the resource's Stalled condition in it).
-    let endSecond!: () => void;
-    const secondMayEnd = new Promise<void>((resolve) => (endSecond = resolve));
-    let heard!: (err: unknown) => void;
-    const secondHeard = new Promise<unknown>((resolve) => (heard = resolve));
-    const secondDone = inTransaction(t.db, async (q) => {
-      heard(
-        await store
-          .reserveVlan(q, { networkPool: pool, owner: second })
-          .catch((err: unknown) => err),
-      );
-      await secondMayEnd;
-    });
-    await eventually(
-      async () => {
-        const [row] = await t.admin.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-        );
-        return (row?.n ?? 0) >= 1 ? true : undefined;
-      },
-      15_000,
-      "the second reservation waiting",
-    );
-    commitFirst();
-    await firstDone;
-    expect(await secondHeard).toBeInstanceOf(PoolExhaustedError);
+    const pending = holdOpen(t.db, (q) => reserve(q).catch((err: unknown) => err));
+    await waitingForLocks(1);
+    await first.end();
+    const second = await pending;
+    expect(second.result).toBeInstanceOf(PoolExhaustedError);
 
     // While the second's transaction is still open, the first network's VLAN is not locked:
     // releasing it (its network deleted) does not wait for the failed reservation.
@@ -274,8 +236,7 @@ describe("allocator regressions", () => {
       });
       expect(probe).toBe("free to lock");
     } finally {
-      endSecond();
-      await secondDone;
+      await second.end();
     }
   });
 });
